@@ -1,0 +1,3 @@
+"""fexprune: facial expression CNNs on SFEW and hidden-unit pruning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from fexprune.cli import main
+
+raise SystemExit(main())

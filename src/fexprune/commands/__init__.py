@@ -1,0 +1,1 @@
+"""One module per CLI command: argument parsing only, the work is in the library."""

@@ -1,0 +1,1 @@
+"""Experiments: train, pic, sweep, reproduce."""

@@ -1,0 +1,1 @@
+"""Networks: the LeNet-like expression CNN and the PIC autoencoder."""

@@ -1,0 +1,1 @@
+"""Pruning criteria, procedures and real channel removal."""

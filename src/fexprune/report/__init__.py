@@ -1,0 +1,1 @@
+"""Figures, tables beside the paper's numbers, and the HTML report."""

@@ -1,0 +1,141 @@
+"""Run folders: one per command, never overwritten, every file written atomically.
+
+A run folder holds `config.json` (enough to rerun), `metrics.csv`, `results.json`, `figures/`,
+checkpoints and a report. Writes go to a temporary file that is then renamed, so a killed process
+never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from fexprune.errors import InputError
+
+
+def cache_root() -> Path:
+    """Where generated data and preprocessed arrays live (FEXPRUNE_CACHE overrides)."""
+    root = os.environ.get("FEXPRUNE_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "fexprune"
+
+
+def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
+    """A fresh folder `<base>/<command>-<timestamp>[-k]`; an existing folder is never reused.
+
+    When `base` names a folder that does not exist yet (or is empty), that folder becomes the run
+    folder; otherwise the run gets a new folder inside it.
+    """
+    if base is not None:
+        base = Path(base)
+        if not base.exists() or (base.is_dir() and not any(base.iterdir())):
+            _mkdir(base)
+            return base
+        if not base.is_dir():
+            raise InputError("output path exists and is not a folder", base)
+        parent = base
+    else:
+        parent = Path("runs")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(1000):
+        candidate = parent / (f"{command}-{stamp}" + (f"-{k}" if k else ""))
+        try:
+            _mkdir(candidate, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise InputError("could not find a free run folder name", parent)
+
+
+def _mkdir(path: Path, exist_ok: bool = True) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        raise InputError(f"cannot create output folder ({error.strerror})", path) from None
+    if not os.access(path, os.W_OK):
+        raise InputError("output folder is not writable", path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    text = json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=True)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"not valid JSON ({error})", path) from None
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    rows = list(rows)
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Tensors, numbers, strings, lists and dicts only, so `load_checkpoint` can refuse pickled code."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Loads with `weights_only=True`: a checkpoint that would run code when unpickled is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"refused to load checkpoint: {reason}", path) from None
