@@ -1,0 +1,82 @@
+"""What removal buys: parameters, FLOPs and measured CPU latency of a model.
+
+FLOPs are counted from the layers' shapes with forward hooks: a conv or linear output element costs
+in_channels * k * k (or in_features) multiply-adds; FLOPs = 2 * MACs. ReLU and pooling are not
+counted (as in most pruning papers), though they take real time; see the benchmark.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of conv and linear layers for ONE image shaped like x[0]."""
+    total = [0]
+
+    def conv_hook(module: nn.Conv2d, inputs, output):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        total[0] += output.numel() * (module.in_channels // module.groups) * k
+
+    def linear_hook(module: nn.Linear, inputs, output):
+        total[0] += output.numel() * module.in_features
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(linear_hook))
+    try:
+        model(x[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
+@torch.inference_mode()
+def measure_latency(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of one forward pass over `x`, in seconds (eval mode, no autograd)."""
+    model.eval()
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def model_cost(model: nn.Module, x_full: torch.Tensor, repeats: int = 20, repeats_full: int | None = None) -> dict:
+    """Parameters, FLOPs per image, and median CPU latency at batch 1 and over all of `x_full`."""
+    macs = count_macs(model, x_full)
+    return {
+        "parameters": count_parameters(model),
+        "macs_per_image": macs,
+        "flops_per_image": 2 * macs,
+        "latency_batch1_ms": 1000 * measure_latency(model, x_full[:1], repeats),
+        "latency_full_batch_ms": 1000 * measure_latency(model, x_full, repeats_full or max(3, repeats // 4)),
+        "full_batch_size": len(x_full),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def cost_change(before: dict, after: dict) -> dict:
+    """Relative drops (0.5 = halved) of each cost, and latency drop over FLOP drop."""
+    keys = ["parameters", "flops_per_image", "latency_batch1_ms", "latency_full_batch_ms"]
+    drop = {f"{k}_drop": 1 - after[k] / before[k] if before[k] else 0.0 for k in keys}
+    flop_drop = drop["flops_per_image_drop"]
+    for k in ("latency_batch1_ms", "latency_full_batch_ms"):
+        drop[f"{k}_drop_over_flop_drop"] = drop[f"{k}_drop"] / flop_drop if flop_drop else float("nan")
+    return drop
