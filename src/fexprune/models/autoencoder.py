@@ -67,5 +67,5 @@ def fit(model: Autoencoder, x_train: np.ndarray | torch.Tensor, settings: TrainS
         loss = torch.mean((model(x) - x) ** 2)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses

@@ -1,0 +1,50 @@
+"""`fexprune pic`: the PIC autoencoder and distinctiveness pruning (paper 2.1, 3.1)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = PICConfig()
+    parser = subparsers.add_parser("pic", help="PIC autoencoder with distinctiveness pruning (paper 2.1, 3.1)",
+                                   description=__doc__)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--features", metavar="TABLE", help="feature table (SFEW.xlsx or CSV: name, label, values)")
+    source.add_argument("--data", metavar="DIR", help="image data set: compute LPQ+PHOG first (default: built-in data)")
+    parser.add_argument("--normalize", choices=NORMALIZERS, default=defaults.normalize,
+                        help="per-column input scaling, fitted on the training rows (default: %(default)s)")
+    parser.add_argument("--mode", choices=MODES, default=defaults.mode,
+                        help="progressive: merge most similar pair down to --min-units (the paper's table); "
+                             "threshold: apply the 15/165 deg and dead-unit rules until none applies")
+    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="hidden units to start with")
+    parser.add_argument("--min-units", type=int, default=defaults.min_units, help="progressive mode stops here")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="full-batch Adam steps for the first training")
+    parser.add_argument("--retrain-epochs", type=int, default=defaults.retrain_epochs, help="steps after each pruning action")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
+    parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-label-input", action="store_true",
+                        help="leave the label out of the inputs (10 instead of the paper's 11 columns)")
+    parser.add_argument("--similar-below", type=float, default=defaults.similar_below, help="degrees")
+    parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above, help="degrees")
+    parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = PICConfig(
+        features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,
+        min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,
+        test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input,
+        similar_below=args.similar_below, complementary_above=args.complementary_above,
+    )
+    result = run_pic(config, args.out)
+    last = result.rows[-1]
+    print(f"pic ({config.mode}, {config.normalize}): {result.rows[0]['hidden_units']} -> {last['hidden_units']} "
+          f"hidden units, train loss {last['train_loss']:.4f}, test loss {last['test_loss']:.4f}, "
+          f"min angle {last['min_angle']:.2f} deg, {result.seconds:.1f} s")
+    print(f"run folder: {result.run_dir}")
+    return 0

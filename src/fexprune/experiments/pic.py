@@ -1,0 +1,216 @@
+"""The PIC experiment (paper 2.1, 3.1): an 11-10-11 autoencoder pruned by distinctiveness.
+
+Progressive mode (the paper's table and Fig. 4): merge the most similar pair of hidden units,
+retrain briefly, record hidden units, train/test loss and the minimum pairwise angle, down to
+`min_units`. Threshold mode (Gedeon & Harris): apply the dead / complementary (> 165 deg) /
+similar (< 15 deg) rules, one action at a time, until none applies.
+
+Loss everywhere: mean squared reconstruction error over all patterns and all inputs, on the
+normalised inputs. Training: full-batch Adam (seeded), normaliser fitted on the training rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fexprune.data.tables import FeatureTable, read_feature_table
+from fexprune.errors import InputError
+from fexprune.models.autoencoder import Autoencoder, TrainSettings, fit, hidden_activations, reconstruction_loss
+from fexprune.pruning.autoencoder_ops import merge_similar, remove_complementary, remove_dead
+from fexprune.pruning.distinctiveness import (
+    complementary_pairs,
+    dead_units,
+    min_angle,
+    most_similar_pair,
+    pairwise_angles,
+    similar_pairs,
+)
+
+NORMALIZERS = ("none", "minmax", "zscore")
+MODES = ("progressive", "threshold")
+
+
+@dataclass
+class PICConfig:
+    features: str | None = None  # a feature table (xlsx/CSV); else images from `data`
+    data: str | None = None  # an image data set; None with no table: the built-in data
+    normalize: str = "minmax"
+    mode: str = "progressive"
+    hidden: int = 10
+    min_units: int = 2
+    epochs: int = 2000
+    retrain_epochs: int = 300
+    learning_rate: float = 0.01
+    test_fraction: float = 0.2
+    seed: int = 0
+    include_label: bool = True  # the paper kept the label as one of its 11 inputs
+    similar_below: float = 15.0
+    complementary_above: float = 165.0
+    dead_tolerance: float = 1e-3
+    image_size: tuple[int, int] = (180, 144)  # (width, height) for descriptors from images
+
+    def check(self) -> None:
+        if self.normalize not in NORMALIZERS:
+            raise InputError(f"--normalize must be one of {', '.join(NORMALIZERS)}, got {self.normalize!r}")
+        if self.mode not in MODES:
+            raise InputError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.hidden < 2 or not 1 <= self.min_units <= self.hidden:
+            raise InputError(f"need hidden >= 2 and 1 <= min units <= hidden (got {self.hidden}, {self.min_units})")
+        if self.epochs < 1 or self.retrain_epochs < 0:
+            raise InputError("epochs must be >= 1 and retrain epochs >= 0")
+        if not 0 < self.test_fraction < 1:
+            raise InputError(f"test fraction must be between 0 and 1, got {self.test_fraction}")
+
+
+@dataclass
+class PICResult:
+    config: PICConfig
+    rows: list[dict]  # one per network state (progressive: 10 .. 2 units; threshold: per action)
+    input_names: list[str]
+    n_train: int
+    n_test: int
+    table_source: str
+    missing: str  # what was imputed or dropped, in words
+    initial_angles: np.ndarray
+    final_angles: np.ndarray
+    seconds: float = 0.0
+    run_dir: Path | None = None
+    normalizer: dict = field(default_factory=dict)
+
+
+def load_table(config: PICConfig) -> FeatureTable:
+    if config.features:
+        return read_feature_table(config.features)
+    from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
+
+    try:
+        return feature_table_from_data(config.data, DescriptorSettings(image_size=tuple(config.image_size)))
+    except ImportError as error:  # the data layer may be absent in a partial install
+        raise InputError(f"cannot load images ({error}); pass --features TABLE") from None
+
+
+def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split; the test part is round(n * fraction) rows, at least one."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = min(max(1, int(round(n * test_fraction))), n - 1)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def normalise(train: np.ndarray, test: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Fit on the training rows only; a constant column is left centred (scale 1)."""
+    if method == "none":
+        return train, test, {"method": "none"}
+    if method == "minmax":
+        shift, scale = train.min(axis=0), train.max(axis=0) - train.min(axis=0)
+    else:
+        shift, scale = train.mean(axis=0), train.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    params = {"method": method, "shift": shift.tolist(), "scale": scale.tolist()}
+    return (train - shift) / scale, (test - shift) / scale, params
+
+
+def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = True,
+            table: FeatureTable | None = None) -> PICResult:
+    """Run the experiment; with `save`, write a run folder under `out` (see `fexprune.runs`)."""
+    config.check()
+    started = time.perf_counter()
+    table = table if table is not None else load_table(config)
+    inputs = table.inputs(config.include_label)
+    if len(inputs) < 5:
+        raise InputError(f"need at least 5 rows, the table has {len(inputs)}", table.source)
+    train_rows, test_rows = split(len(inputs), config.test_fraction, config.seed)
+    x_train, x_test, normalizer = normalise(inputs[train_rows], inputs[test_rows], config.normalize)
+    x_train = torch.as_tensor(x_train, dtype=torch.float32)
+    x_test = torch.as_tensor(x_test, dtype=torch.float32)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network: threads only add overhead on shared cores
+    try:
+        torch.manual_seed(config.seed)
+        model = Autoencoder(inputs.shape[1], config.hidden)
+        fit(model, x_train, TrainSettings(config.epochs, config.learning_rate))
+        initial_angles = pairwise_angles(hidden_activations(model, x_train))
+        step = progressive_reduce if config.mode == "progressive" else threshold_prune
+        rows, model = step(model, x_train, x_test, config)
+        final_angles = pairwise_angles(hidden_activations(model, x_train))
+    finally:
+        torch.set_num_threads(threads)
+
+    result = PICResult(
+        config=config, rows=rows, input_names=table.input_names(config.include_label),
+        n_train=len(train_rows), n_test=len(test_rows), table_source=table.source,
+        missing=table.missing_summary(), initial_angles=initial_angles, final_angles=final_angles,
+        seconds=time.perf_counter() - started, normalizer=normalizer,
+    )
+    if save:
+        from fexprune.report.pic import write_run
+
+        result.run_dir = write_run(result, out)
+    return result
+
+
+def _state(model: Autoencoder, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
+    angles = pairwise_angles(hidden_activations(model, x_train))
+    return {
+        "hidden_units": model.n_hidden,
+        "train_loss": reconstruction_loss(model, x_train),
+        "test_loss": reconstruction_loss(model, x_test),
+        "min_angle": min_angle(angles),
+        "max_angle": float(angles[np.triu_indices(len(angles), 1)].max()) if len(angles) > 1 else float("nan"),
+    }
+
+
+def progressive_reduce(model, x_train, x_test, config: PICConfig) -> tuple[list[dict], Autoencoder]:
+    """Merge the most similar pair, retrain, record: the paper's table."""
+    rows = [{**_state(model, x_train, x_test), "merged": "", "merged_angle": float("nan"),
+             "loss_before_retrain": float("nan")}]
+    settings = TrainSettings(config.retrain_epochs, config.learning_rate)
+    while model.n_hidden > config.min_units:
+        i, j, angle = most_similar_pair(pairwise_angles(hidden_activations(model, x_train)))
+        model = merge_similar(model, keep=i, drop=j)
+        before = reconstruction_loss(model, x_train)
+        fit(model, x_train, settings)
+        rows.append({**_state(model, x_train, x_test), "merged": f"{i}+{j}", "merged_angle": angle,
+                     "loss_before_retrain": before})
+    return rows, model
+
+
+def threshold_prune(model, x_train, x_test, config: PICConfig) -> tuple[list[dict], Autoencoder]:
+    """Gedeon & Harris's rules, one action at a time: dead, then complementary, then similar."""
+    rows = [{"step": 0, "action": "trained", "units": "", "angle": float("nan"),
+             "loss_before_retrain": float("nan"), **_state(model, x_train, x_test)}]
+    settings = TrainSettings(config.retrain_epochs, config.learning_rate)
+    while model.n_hidden > config.min_units:
+        acts = hidden_activations(model, x_train)
+        angles = pairwise_angles(acts)
+        dead = dead_units(acts, config.dead_tolerance)
+        complementary = complementary_pairs(angles, config.complementary_above)
+        similar = similar_pairs(angles, config.similar_below)
+        if dead:
+            action, units, angle = "dead", str(dead[0]), float("nan")
+            model = remove_dead(model, dead[0], acts)
+        elif complementary and model.n_hidden - 2 >= max(1, config.min_units):
+            i, j, angle = complementary[0]
+            action, units = "complementary", f"{i}+{j}"
+            model = remove_complementary(model, i, j, acts)
+        elif similar:
+            i, j, angle = similar[0]
+            action, units = "similar", f"{i}+{j}"
+            model = merge_similar(model, keep=i, drop=j)
+        else:
+            break
+        before = reconstruction_loss(model, x_train)
+        if settings.epochs:
+            fit(model, x_train, settings)
+        rows.append({"step": len(rows), "action": action, "units": units, "angle": angle,
+                     "loss_before_retrain": before, **_state(model, x_train, x_test)})
+    return rows, model
+
+
+def config_dict(config: PICConfig) -> dict:
+    return asdict(config)
