@@ -1,0 +1,220 @@
+"""`fexprune sweep`: the paper's channel sweep, every trial a train run, in parallel and resumable.
+
+A sweep folder holds config.json, one train run folder per trial (`c16-32_r0`, ...), trials.csv,
+results.json (mean and spread per channel combination) and, when done, figures and a report. Repeat r
+uses seed `seed + r` (its own initial weights and its own split); the same repeat of every channel
+combination shares that seed, so combinations are compared on the same splits. A trial whose
+results.json exists is never rerun: `--resume` picks up only the unfinished ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fexprune import runs
+from fexprune.errors import InputError
+from fexprune.experiments.train import DEFAULT_LR, TrainConfig, train
+
+PAPER_GRID: list[tuple[int, int]] = [(16, 32), (12, 24), (20, 40), (6, 12)]
+METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+@dataclass
+class SweepConfig:
+    channels: list[tuple[int, int]] = field(default_factory=lambda: list(PAPER_GRID))
+    repeats: int = 5
+    epochs: int = 700
+    lr: float = DEFAULT_LR
+    data: str | None = None  # None: the built-in data
+    test_fraction: float = 0.2
+    split: str = "random"
+    seed: int = 0  # repeat r trains with seed + r
+    batch_size: int | None = None
+    normalize: str = "per-image"
+    workers: int | None = None  # None: one per core
+    backend: str = "local"  # local | ray
+    address: str | None = None  # Ray cluster address; None starts a local Ray
+
+    def trial_config(self, channels: tuple[int, int], repeat: int) -> TrainConfig:
+        return TrainConfig(
+            data=str(Path(self.data).resolve()) if self.data else None,
+            channels=tuple(channels),
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            seed=self.seed + repeat,
+            test_fraction=self.test_fraction,
+            split=self.split,
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SweepConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        if "channels" in values:
+            values["channels"] = [tuple(pair) for pair in values["channels"]]
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str  # its sub-folder, e.g. "c16-32_r0"
+    channels: tuple[int, int]
+    repeat: int
+    config: TrainConfig
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    rows: list[dict]  # one per channel combination: mean and std of METRICS, n
+    trials: list[dict]  # one per trial: channels, repeat, seed and its results
+    data: dict  # the data summary (counts per class, skipped, duplicates)
+    seconds: float
+
+
+def plan_trials(config: SweepConfig) -> list[Trial]:
+    """Every (channels, repeat) pair, in the order the table lists them."""
+    if config.repeats < 1:
+        raise InputError(f"repeats must be at least 1, got {config.repeats}")
+    if not config.channels:
+        raise InputError("no channel combination to sweep")
+    return [
+        Trial(f"c{c1}-{c2}_r{repeat}", (c1, c2), repeat, config.trial_config((c1, c2), repeat))
+        for c1, c2 in config.channels
+        for repeat in range(config.repeats)
+    ]
+
+
+def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = None) -> dict:
+    """One trial in whatever process runs it (pool worker, Ray task or this one): train, or finish
+    an interrupted train run in `trial_dir`. Returns the run's results and metrics rows."""
+    if cache:
+        os.environ["FEXPRUNE_CACHE"] = cache
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        path = Path(trial_dir)
+        if (path / "results.json").is_file():
+            return {"results": runs.read_json(path / "results.json"), "metrics": None}
+        if (path / "config.json").is_file():
+            result = train(TrainConfig.from_dict(config), resume=path, progress=False)
+        else:
+            result = train(TrainConfig.from_dict(config), out=path, progress=False)
+        return {"results": result.results, "metrics": result.metrics}
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_sweep(
+    config: SweepConfig,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Run (or finish, with `resume`) a channel sweep and aggregate it into the paper's table."""
+    from fexprune.experiments.backends import make_backend
+
+    started = time.perf_counter()
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.json").is_file():
+            raise InputError("not a sweep folder (no config.json)", run_dir)
+        config = SweepConfig.from_dict(runs.read_json(run_dir / "config.json"))
+    trials = plan_trials(config)
+    data = _prepare_data_once(config, progress)  # fills the cache: trials only read it
+    if resume is None:
+        run_dir = runs.new_run_dir(out, "sweep")
+        saved = dataclasses.asdict(config)
+        saved["data"] = str(Path(config.data).resolve()) if config.data else None
+        runs.write_json(run_dir / "config.json", saved)
+
+    finished = {t.name: runs.read_json(run_dir / t.name / "results.json") for t in trials if (run_dir / t.name / "results.json").is_file()}
+    pending = [t for t in trials if t.name not in finished]
+    backend = make_backend(config.backend, workers=config.workers or default_workers(), address=config.address)
+    cache = os.environ.get("FEXPRUNE_CACHE")
+    jobs = [(str(run_dir / t.name), dataclasses.asdict(t.config), backend.threads, cache) for t in pending]
+    bar = tqdm(total=len(trials), initial=len(finished), desc=f"sweep ({backend.describe()})", unit="trial", disable=not progress)
+    try:
+        for index, outcome in backend.map(run_trial, jobs):
+            trial = pending[index]
+            _keep_local_copy(run_dir / trial.name, outcome)
+            finished[trial.name] = outcome["results"]
+            bar.update(1)
+            bar.set_postfix_str(f"{trial.name} test acc {100 * outcome['results']['test_accuracy']:.1f}%")
+    finally:
+        bar.close()
+        backend.close()
+
+    trial_rows = [_trial_row(t, finished[t.name]) for t in trials]
+    rows = aggregate(trial_rows)
+    runs.write_csv(run_dir / "trials.csv", [{k: v for k, v in row.items() if k != "channels"} | {"channels": _label(row["channels"])} for row in trial_rows])
+    seconds = time.perf_counter() - started
+    runs.write_json(run_dir / "results.json", {"combinations": rows, "trials": trial_rows, "data": data, "seconds": seconds})
+    result = SweepResult(run_dir=run_dir, rows=rows, trials=trial_rows, data=data, seconds=seconds)
+    from fexprune.report.sweep import write_sweep_report
+
+    write_sweep_report(result, config)
+    return result
+
+
+def aggregate(trial_rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation of each metric per channel combination, in first-seen order."""
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for row in trial_rows:
+        groups.setdefault(tuple(row["channels"]), []).append(row)
+    table = []
+    for channels, members in groups.items():
+        entry: dict[str, Any] = {"channels": channels, "n": len(members)}
+        for metric in METRICS:
+            values = np.array([float(m[metric]) for m in members])
+            entry[metric] = float(values.mean())
+            entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        table.append(entry)
+    return table
+
+
+def _prepare_data_once(config: SweepConfig, progress: bool) -> dict:
+    from fexprune.data.builtin import resolve_data
+    from fexprune.data.loading import load_image_set
+
+    probe = config.trial_config(config.channels[0], 0)
+    image_set = load_image_set(resolve_data(probe.data), size=tuple(probe.image_size), variant=probe.variant, progress=progress)
+    return image_set.summary()
+
+
+def _keep_local_copy(trial_dir: Path, outcome: dict) -> None:
+    """A Ray task on another machine wrote its run folder there: keep its results here, so a resumed
+    sweep knows the trial is done."""
+    if (trial_dir / "results.json").is_file() or outcome.get("metrics") is None:
+        return
+    runs.write_csv(trial_dir / "metrics.csv", outcome["metrics"])
+    runs.write_json(trial_dir / "results.json", outcome["results"])
+
+
+def _trial_row(trial: Trial, results: dict) -> dict:
+    row = {"trial": trial.name, "channels": trial.channels, "repeat": trial.repeat, "seed": trial.config.seed}
+    row.update({metric: float(results[metric]) for metric in METRICS})
+    row["seconds"] = float(results.get("seconds", float("nan")))
+    return row
+
+
+def _label(channels) -> str:
+    return f"{channels[0]}/{channels[1]}"
