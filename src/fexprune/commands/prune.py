@@ -1,0 +1,51 @@
+"""`fexprune prune`: argument parsing for fexprune.experiments.prune."""
+
+from __future__ import annotations
+
+import argparse
+
+CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
+LAYER_CHOICES = ["conv1", "conv2", "all"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "prune",
+        help="prune conv kernels of a trained run (the paper's importance pruning, and other criteria)",
+        description="Repeatedly prune the least important kernel until the train loss would rise by more "
+        "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels.",
+    )
+    parser.add_argument("--run", required=True, metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
+    parser.add_argument("--criterion", choices=CRITERION_CHOICES, default="l2", help="l2 is the paper's (default)")
+    parser.add_argument("--layers", choices=LAYER_CHOICES, default="conv1", help="conv1 as the paper (default)")
+    parser.add_argument("--max-loss-increase", type=float, default=0.1)
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="epochs after each step (0)")
+    parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--remove", action="store_true", help="also build the smaller model without the pruned channels")
+    parser.add_argument("--sample-size", type=int, default=128, help="images for the distinctiveness criterion")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fexprune.experiments.prune import PruneConfig, run_pruning
+    from fexprune.pruning.criteria import CRITERIA
+    from fexprune.pruning.removal import LAYERS
+    from fexprune.report.pruning import criteria_table_rows, markdown_table
+
+    config = PruneConfig(
+        run=args.run,
+        criteria=tuple(CRITERIA) if args.criterion == "all" else (args.criterion,),
+        layers=LAYERS if args.layers == "all" else (args.layers,),
+        max_loss_increase=args.max_loss_increase,
+        finetune_epochs=args.finetune,
+        finetune_lr=args.finetune_lr,
+        remove=args.remove,
+        seed=args.seed,
+        sample_size=args.sample_size,
+    )
+    result = run_pruning(config, out=args.out)
+    print(markdown_table(criteria_table_rows(result.results)), end="")
+    print(f"run folder: {result.run_dir}")
+    return 0

@@ -1,0 +1,196 @@
+"""`fexprune prune`: the paper's kernel pruning (2.3, 3.3) on a trained run, every criterion on the same footing.
+
+Each criterion starts from the same trained model, prunes the chosen layers in order (conv1 then conv2)
+with one budget: no step may leave the train loss more than `max_loss_increase` above the unpruned
+network's. The run folder holds config.json, metrics.csv (one row per step), results.json, figures/,
+model.pt (the first criterion's pruned model, removed when `remove`), models/<criterion>-*.pt and
+report.md with our table beside the paper's.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fexprune import paper, runs
+from fexprune.errors import InputError
+from fexprune.experiments.train import TrainedRun, load_model, load_run, save_model
+from fexprune.models.cnn import ExpressionCNN
+from fexprune.pruning.criteria import CRITERIA, get_criterion
+from fexprune.pruning.masking import ChannelMasks
+from fexprune.pruning.measure import cost_change, model_cost
+from fexprune.pruning.procedure import LayerPruning, prune_until
+from fexprune.pruning.removal import LAYERS, remove_pruned_channels
+from fexprune.training.loop import evaluate, fit
+
+
+@dataclass
+class PruneConfig:
+    run: str  # the train run folder
+    criteria: tuple[str, ...] = ("l2",)
+    layers: tuple[str, ...] = ("conv1",)
+    max_loss_increase: float = paper.PRUNING_MAX_LOSS_INCREASE
+    finetune_epochs: int = 0  # after each pruning step, masks kept
+    finetune_lr: float = 1e-3
+    remove: bool = False
+    seed: int = 0
+    sample_size: int = 128  # training images whose feature maps the distinctiveness criterion compares
+    latency_repeats: int = 20
+    threads: int | None = 1  # torch CPU threads while pruning (None: leave as is)
+
+    def check(self) -> None:
+        for name in self.criteria:
+            if name not in CRITERIA:
+                raise InputError(f"unknown criterion {name!r} (choose from {', '.join(CRITERIA)}, all)")
+        for layer in self.layers:
+            if layer not in LAYERS:
+                raise InputError(f"unknown layer {layer!r} (choose from {', '.join(LAYERS)}, all)")
+        if not self.criteria or not self.layers:
+            raise InputError("need at least one criterion and one layer")
+        if not self.max_loss_increase >= 0:
+            raise InputError(f"--max-loss-increase must be >= 0, got {self.max_loss_increase}")
+        if self.finetune_epochs < 0 or self.sample_size < 2:
+            raise InputError("--finetune must be >= 0 and the sample at least 2 images")
+
+
+@dataclass
+class CriterionOutcome:
+    criterion: str
+    layers: list[LayerPruning]
+    model: ExpressionCNN  # masked: pruned kernels zero
+    removed: ExpressionCNN | None
+    summary: dict[str, Any]
+
+
+@dataclass
+class PruneResult:
+    run_dir: Path
+    results: dict[str, Any]
+    outcomes: dict[str, CriterionOutcome] = field(default_factory=dict)
+
+
+def step_rows(outcomes: dict[str, CriterionOutcome]) -> list[dict]:
+    """metrics.csv: one row per step, with `total_pruned` counting kernels of every layer pruned so far."""
+    rows = []
+    for name, outcome in outcomes.items():
+        earlier = 0
+        for layer in outcome.layers:
+            for step in layer.steps:
+                row = {"criterion": name, "total_pruned": earlier + step.pruned, **dataclasses.asdict(step)}
+                rows.append(row)
+            earlier += len(layer.pruned_channels)
+    return rows
+
+
+def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: torch.Tensor, base: dict) -> CriterionOutcome:
+    torch.manual_seed(config.seed)
+    model = copy.deepcopy(trained.model)
+    masks = ChannelMasks.for_model(model, config.layers)
+    criterion = get_criterion(name, config.seed)
+
+    def evaluate_train(net):
+        return evaluate(net, trained.x_train, trained.y_train)
+
+    finetune = None
+    if config.finetune_epochs:
+        def finetune(net, net_masks):
+            fit(net, trained.x_train, trained.y_train, epochs=config.finetune_epochs, lr=config.finetune_lr,
+                batch_size=trained.config.batch_size, seed=config.seed, after_step=net_masks.apply)
+            net.eval()
+
+    layers = [
+        prune_until(model, layer, criterion, evaluate_train, sample_x, masks=masks,
+                    max_loss_increase=config.max_loss_increase, base_loss=base["train_loss"], finetune=finetune)
+        for layer in config.layers
+    ]
+    model.eval()
+    train_loss, train_accuracy = evaluate(model, trained.x_train, trained.y_train)
+    test_loss, test_accuracy = evaluate(model, trained.x_test, trained.y_test)
+    summary: dict[str, Any] = {
+        "pruned_channels": masks.to_dict(),
+        "stopped_because": {layer.layer: layer.stopped_because for layer in layers},
+        "kernels_pruned": sum(len(layer.pruned_channels) for layer in layers),
+        "train_loss": train_loss, "train_accuracy": train_accuracy,
+        "test_loss": test_loss, "test_accuracy": test_accuracy,
+    }
+    removed = None
+    if config.remove:
+        removed = remove_pruned_channels(model, masks)
+        with torch.no_grad():
+            difference = (removed(trained.x_test) - model(trained.x_test)).abs().max().item()
+        summary["channels_after"] = list(removed.config.channels)
+        summary["removed_max_abs_difference"] = difference
+        summary["cost"] = model_cost(removed, trained.x_train, config.latency_repeats)
+        summary["cost_change"] = cost_change(base["cost"], summary["cost"])
+    return CriterionOutcome(name, layers, model, removed, summary)
+
+
+def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResult:
+    """Prune the trained model of `config.run` with each criterion; writes and returns the run."""
+    config.check()
+    started = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        trained = load_run(config.run)
+        _, preprocessing = load_model(Path(config.run) / "model.pt")
+        run_dir = runs.new_run_dir(out, "prune")
+        runs.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "run": str(Path(config.run).resolve())})
+        generator = torch.Generator().manual_seed(config.seed)
+        sample = torch.randperm(len(trained.x_train), generator=generator)[: config.sample_size]
+        sample_x = trained.x_train[sample]
+        base_loss, base_accuracy = evaluate(trained.model, trained.x_train, trained.y_train)
+        test_loss, test_accuracy = evaluate(trained.model, trained.x_test, trained.y_test)
+        base = {"train_loss": base_loss, "train_accuracy": base_accuracy, "test_loss": test_loss,
+                "test_accuracy": test_accuracy, "channels": list(trained.model.config.channels)}
+        if config.remove:
+            base["cost"] = model_cost(trained.model, trained.x_train, config.latency_repeats)
+        outcomes = {name: _prune_one(name, trained, config, sample_x, base) for name in config.criteria}
+        (run_dir / "models").mkdir(exist_ok=True)
+        for name, outcome in outcomes.items():
+            save_model(run_dir / "models" / f"{name}-masked.pt", outcome.model, preprocessing)
+            if outcome.removed is not None:
+                save_model(run_dir / "models" / f"{name}-removed.pt", outcome.removed, preprocessing)
+        first = outcomes[config.criteria[0]]
+        save_model(run_dir / "model.pt", first.removed or first.model, preprocessing)
+        rows = step_rows(outcomes)
+        runs.write_csv(run_dir / "metrics.csv", rows)
+        results = {
+            "train_run": str(Path(config.run).resolve()),
+            "unpruned": base,
+            "criteria": {name: outcome.summary for name, outcome in outcomes.items()},
+            "model": f"model.pt = {config.criteria[0]}, {'removed' if first.removed is not None else 'masked'}",
+            "n_train": len(trained.x_train), "n_test": len(trained.x_test),
+            "paper": {"table": paper.PRUNING_TABLE, **paper.PRUNING_TEST},
+            "seconds": time.perf_counter() - started,
+        }
+        result = PruneResult(run_dir, results, outcomes)
+        _write_report(result, rows, config)
+        runs.write_json(run_dir / "results.json", results)
+        return result
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _write_report(result: PruneResult, rows: list[dict], config: PruneConfig) -> None:
+    import matplotlib.pyplot as plt
+
+    from fexprune.report import pruning as report
+
+    figures = result.run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    for filename, figure in report.pruning_figures(rows, show_paper="conv1" in config.layers).items():
+        figure.savefig(figures / filename, dpi=110)
+        plt.close(figure)
+    figure = report.criteria_comparison_figure(rows, result.results, config.max_loss_increase)
+    figure.savefig(figures / "criteria_comparison.png", dpi=110)
+    plt.close(figure)
+    text = report.pruning_report_markdown(rows, result.results, config.max_loss_increase)
+    runs.atomic_write_bytes(result.run_dir / "report.md", text.encode())
