@@ -112,8 +112,8 @@ def markdown_report(result) -> str:
         "",
         f"- Table: `{result.table_source}` ({result.n_train} train / {result.n_test} test rows, seed {c.seed}); "
         f"{result.missing}.",
-        f"- Inputs ({len(result.input_names)}): {', '.join(result.input_names)}; normalisation `{c.normalize}` "
-        "(fitted on the training rows).",
+        f"- Inputs ({len(result.input_names)}): {', '.join(result.input_names)}; normalisation `{c.normalize}`"
+        + (" (fitted on the training rows)." if c.normalize != "none" else " (raw values)."),
         f"- Network {len(result.input_names)}-{c.hidden}-{len(result.input_names)} (linear, sigmoid, linear); "
         f"full-batch Adam, lr {c.learning_rate}, {c.epochs} epochs, {c.retrain_epochs} after each pruning step.",
         f"- {LOSS_DEFINITION}. The paper does not define its loss; its values are shown as printed.",
@@ -129,7 +129,7 @@ def markdown_report(result) -> str:
         lines += ["", f"The paper reports a final test loss of {paper.PIC_TEST_LOSS}; ours at "
                   f"{result.rows[-1]['hidden_units']} units is {_fmt(result.rows[-1]['test_loss'])}.", "",
                   angle_agreement(result.rows), "",
-                  "Measured on the real SFEW table: the paper's tiny angles (0.15-62 deg) appear only with "
+                  "The maintainers' measurements on the real SFEW table: the paper's tiny angles (0.15-62 deg) appear only with "
                   "unnormalised inputs (`--normalize none`: the 1-7 label dominates every hidden unit), while "
                   "min-max inputs give 60-90 deg. Rerun with the other `--normalize` to compare.", ""]
     else:
