@@ -138,7 +138,7 @@ def feature_table_from_data(path: str | Path | None, settings: DescriptorSetting
         from fexprune.data.builtin import resolve_data
     except ImportError:  # the built-in data set is optional; a given folder needs nothing else
         if path is None:
-            raise InputError("no built-in data set in this install; pass an image folder") from None
+            raise InputError("no built-in data set in this install yet; pass --data DIR (or --features TABLE)") from None
         root = Path(path)
     else:
         root = resolve_data(path)
