@@ -1,0 +1,165 @@
+"""Load an image data set from a path into one uint8 array, with a cache and an honest account.
+
+Every file found is either an image in the set or listed in `skipped` with its reason; frames whose
+bytes are identical under two or more classes are listed in `duplicates` (the real SFEW set has one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fexprune.data import cache
+from fexprune.data.layouts import Sample, discover
+from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
+from fexprune.errors import InputError
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # (N, H, W) uint8 grayscale
+    labels: np.ndarray  # (N,) int64
+    samples: list[Sample]  # aligned with images
+    classes: list[str]
+    root: Path
+    layout: str  # "images" | "train-val" | "aligned" | "generic"
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    duplicates: list[dict] = field(default_factory=list)  # {"paths", "classes"}
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def summary(self) -> dict:
+        """What a results.json or report needs to say about the data."""
+        counts = Counter(int(label) for label in self.labels)
+        summary = {
+            "root": str(self.root),
+            "layout": self.layout,
+            "n_images": len(self.samples),
+            "image_size": [int(self.images.shape[2]), int(self.images.shape[1])] if self.images.ndim == 3 else None,
+            "classes": list(self.classes),
+            "counts": {name: counts.get(index, 0) for index, name in enumerate(self.classes)},
+            "n_movies": len({s.movie for s in self.samples}),
+            "n_clips": len({s.clip for s in self.samples}),
+            "n_skipped": len(self.skipped),
+            "skipped": list(self.skipped),
+            "n_duplicates": len(self.duplicates),
+            "duplicates": list(self.duplicates),
+            "from_cache": self.from_cache,
+        }
+        subsets = Counter(s.subset for s in self.samples if s.subset)
+        if subsets:
+            summary["subsets"] = dict(sorted(subsets.items()))
+        return summary
+
+
+def load_image_set(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] = (90, 72),
+    variant: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> ImageSet:
+    """Discover, decode, grayscale and resize every image under `path` (width, height = `size`).
+
+    A second call on unchanged files reads the cache and decodes nothing. InputError when the path
+    does not exist or holds no readable image.
+    """
+    size = (int(size[0]), int(size[1]))
+    if size[0] < 1 or size[1] < 1:
+        raise InputError(f"image size must be positive, got {size[0]}x{size[1]}")
+    found = discover(path, variant)
+    files = [s.path for s in found.samples] + [Path(item["path"]) for item in found.skipped]
+    options = {"size": list(size), "variant": variant, "layout": found.layout, "classes": found.classes}
+    entry_path = Path(cache_dir or cache.default_cache_dir()) / f"{cache.cache_key(files, options)}.npz"
+    if use_cache:
+        entry = cache.read_entry(entry_path)
+        if entry is not None:
+            return _from_entry(*entry, found.root, found.layout, found.classes)
+
+    images, kept, skipped, digests = [], [], list(found.skipped), []
+    bar = tqdm(found.samples, desc="decoding images", unit="img", file=sys.stderr, disable=not progress, leave=False)
+    for sample in bar:
+        try:
+            data = sample.path.read_bytes()
+            pixels = to_gray_resized(decode_image(data), size)
+        except DecodeError as error:
+            skipped.append({"path": str(sample.path), "reason": str(error)})
+            continue
+        except OSError as error:
+            skipped.append({"path": str(sample.path), "reason": f"cannot read ({error.strerror or error})"})
+            continue
+        images.append(pixels)
+        kept.append(sample)
+        digests.append(hashlib.sha1(data).hexdigest())
+    if not kept:
+        raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)
+
+    image_set = ImageSet(
+        images=np.stack(images),
+        labels=np.array([s.label for s in kept], dtype=np.int64),
+        samples=kept,
+        classes=found.classes,
+        root=found.root,
+        layout=found.layout,
+        skipped=skipped,
+        duplicates=find_duplicates(kept, digests, found.classes),
+    )
+    if use_cache:
+        try:
+            cache.write_entry(entry_path, image_set.images, image_set.labels, _meta(image_set))
+        except OSError as error:  # a read-only cache must not stop the run
+            print(f"fexprune: warning: could not write cache {entry_path}: {error}", file=sys.stderr)
+    return image_set
+
+
+def find_duplicates(samples: list[Sample], digests: list[str], classes: list[str]) -> list[dict]:
+    """Groups of identical files that carry two or more different labels."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample, digest in zip(samples, digests):
+        groups[digest].append(sample)
+    duplicates = []
+    for members in groups.values():
+        labels = sorted({s.label for s in members})
+        if len(labels) > 1:
+            duplicates.append({"paths": [str(s.path) for s in members], "classes": [classes[i] for i in labels]})
+    return sorted(duplicates, key=lambda d: d["paths"])
+
+
+def duplicate_indices(image_set: ImageSet) -> set[int]:
+    """Indices of the samples in `image_set.duplicates`."""
+    paths = {p for group in image_set.duplicates for p in group["paths"]}
+    return {i for i, s in enumerate(image_set.samples) if str(s.path) in paths}
+
+
+def _meta(image_set: ImageSet) -> dict:
+    return {
+        "samples": [[str(s.path), s.label, s.movie, s.clip, s.subset] for s in image_set.samples],
+        "skipped": image_set.skipped,
+        "duplicates": image_set.duplicates,
+    }
+
+
+def _from_entry(images, labels, meta, root, layout, classes) -> ImageSet:
+    samples = [Sample(Path(p), int(label), movie, clip, subset) for p, label, movie, clip, subset in meta["samples"]]
+    return ImageSet(
+        images=images,
+        labels=labels.astype(np.int64),
+        samples=samples,
+        classes=list(classes),
+        root=root,
+        layout=layout,
+        skipped=meta["skipped"],
+        duplicates=meta["duplicates"],
+        from_cache=True,
+    )

@@ -1,0 +1,114 @@
+"""Pixels in, network input out: decode, grayscale, resize to 90x72, normalise.
+
+The paper converts RGB frames to gray, resizes 720x576 to 90x72 and normalises; it does not say how,
+so `normalize_images` offers per-image and data-set statistics and the config records which was used.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image
+
+NORMALIZATIONS = ("per-image", "dataset", "none")
+
+
+class DecodeError(Exception):
+    """A file that is not a readable image; the message is the reason listed in `skipped`."""
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Bytes of any image file -> uint8 array, (H, W) gray or (H, W, 3) BGR.
+
+    Pillow rather than cv2.imdecode: it raises on truncated PNG and JPEG files where OpenCV returns
+    a partly grey image. 16-bit images are scaled to 8 bits, palette and alpha images are flattened.
+    """
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                return _to_array(image)
+    except DecodeError:
+        raise
+    except Exception as error:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "cannot identify image file" in reason:
+            reason = "not an image (unrecognised format)"
+        raise DecodeError(reason) from None
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    if image.width < 1 or image.height < 1:
+        raise DecodeError("image has no pixels")
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        return np.clip(pixels * (255.0 / peak), 0, 255).round().astype(np.uint8)
+    if mode == "L":
+        return np.asarray(image, dtype=np.uint8)
+    if mode in ("1", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(image)):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])  # BGR, as OpenCV would decode it
+
+
+def _palette_is_gray(image: Image.Image) -> bool:
+    palette = image.getpalette() or []
+    triples = np.asarray(palette[: len(palette) // 3 * 3]).reshape(-1, 3)
+    return bool(len(triples)) and bool((triples == triples[:, :1]).all())
+
+
+def to_gray_resized(image_bgr_or_gray: np.ndarray, size: tuple[int, int] = (90, 72)) -> np.ndarray:
+    """uint8 (H, W) at `size` = (width, height); INTER_AREA averages pixels when shrinking."""
+    image = np.asarray(image_bgr_or_gray)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.ndim != 2:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+    width, height = size
+    if image.shape == (height, width):
+        return np.ascontiguousarray(image)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def normalize_images(
+    images_uint8: np.ndarray, method: str = "per-image", stats: dict | None = None
+) -> tuple[np.ndarray, dict]:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) and the statistics used.
+
+    "per-image": each image to zero mean, unit std (lighting differences vanish).
+    "dataset":   one mean/std for all pixels; pass the training images first and reuse the returned
+                 stats on the test images, so no test statistic leaks into training.
+    "none":      x / 255.
+    """
+    images = np.asarray(images_uint8)
+    if images.ndim != 3:
+        raise ValueError(f"expected (N, H, W) images, got shape {images.shape}")
+    x = images.astype(np.float32)[:, None]  # (N, 1, H, W)
+    if method == "none":
+        return x / np.float32(255.0), {"method": "none", "scale": 255.0}
+    if method == "per-image":
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True)
+        std[std < 1e-6] = 1.0  # a flat image stays flat (zeros) instead of dividing by zero
+        return (x - mean) / std, {"method": "per-image"}
+    if method == "dataset":
+        if stats is None or "mean" not in stats:
+            mean, std = float(x.mean()), float(x.std())
+        else:
+            mean, std = float(stats["mean"]), float(stats["std"])
+        std = std if std > 1e-6 else 1.0
+        return (x - np.float32(mean)) / np.float32(std), {"method": "dataset", "mean": mean, "std": std}
+    raise ValueError(f"unknown normalization {method!r} (choose from {', '.join(NORMALIZATIONS)})")
