@@ -15,20 +15,7 @@ from fexprune.data.loading import load_image_set
 from fexprune.data.preprocess import normalize_images, to_gray_resized
 from fexprune.errors import InputError
 
-
-def write_png(path: Path, value: int = 128, size=(24, 20), mode="RGB") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(value)
-    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(pixels).convert(mode).save(path)
-    return path
-
-
-def make_tree(root: Path, classes=EXPRESSIONS, per_class=2, start=0) -> Path:
-    for c, name in enumerate(classes):
-        for k in range(per_class):
-            write_png(root / name / f"Movie{c}_00012345{k}_0000000{k}.png", value=start + 10 * c + k)
-    return root
+from data_trees import make_tree, write_png
 
 
 def test_course_layout_from_images_or_its_parent(tmp_path):
