@@ -1,0 +1,27 @@
+"""Argument types shared by commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def channels_pair(text: str) -> tuple[int, int]:
+    """'16,32' -> (16, 32)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        c1, c2 = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two channel counts like 16,32, got {text!r}") from None
+    if c1 < 1 or c2 < 1:
+        raise argparse.ArgumentTypeError(f"channel counts must be positive: {text}")
+    return c1, c2

@@ -1,0 +1,303 @@
+"""`fexprune train`: the paper's CNN on an image data set, into a run folder that can be resumed.
+
+A run folder holds config.json, metrics.csv (every epoch), results.json, model.pt (final weights),
+checkpoint.pt (weights, optimizer and RNG state every `checkpoint_every` epochs) and
+figures/training_curve.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fexprune import runs
+from fexprune.data.builtin import resolve_data
+from fexprune.data.loading import ImageSet, load_image_set
+from fexprune.data.preprocess import normalize_images
+from fexprune.data.splits import split_indices
+from fexprune.errors import InputError
+from fexprune.models.cnn import CNNConfig, ExpressionCNN
+from fexprune.training.loop import fit, make_optimizer
+
+DEFAULT_LR = 3e-5  # full-batch Adam at this rate gives the paper's slow-then-steep curve over 700 epochs
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = None  # None: the built-in synthetic data
+    channels: tuple[int, int] = (16, 32)
+    kernel_size: int = 5
+    pools: tuple[int, int] = (2, 3)
+    image_size: tuple[int, int] = (90, 72)  # (width, height)
+    normalize: str = "per-image"  # per-image | dataset (train-split mean/std) | none
+    variant: str = "auto"  # which image variant when a data set has both frames and aligned faces
+    epochs: int = 700
+    lr: float = DEFAULT_LR
+    batch_size: int | None = None  # None: full batch, one step per epoch
+    seed: int = 0
+    test_fraction: float = 0.2
+    split: str = "random"  # random | movie | clip
+    checkpoint_every: int = 50
+    eval_every: int = 10
+
+    def model_config(self, n_classes: int) -> CNNConfig:
+        return CNNConfig(
+            channels=tuple(self.channels),
+            kernel_size=self.kernel_size,
+            pools=tuple(self.pools),
+            input_size=tuple(self.image_size),
+            n_classes=n_classes,
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        for key in ("channels", "pools", "image_size"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass
+class PreparedData:
+    """A data set split and normalised, as the network sees it."""
+
+    image_set: ImageSet
+    train_index: np.ndarray
+    test_index: np.ndarray
+    x_train: torch.Tensor  # (N, 1, H, W) float32
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    preprocessing: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainedRun:
+    run_dir: Path
+    config: TrainConfig
+    model: ExpressionCNN
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: list[str]
+    data: PreparedData
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    results: dict[str, Any]
+    metrics: list[dict]
+    model: ExpressionCNN
+
+
+def prepare_data(config: TrainConfig, progress: bool = True) -> PreparedData:
+    """Load (from the cache when possible), split and normalise; the same config gives the same tensors."""
+    image_set = load_image_set(
+        resolve_data(config.data), size=tuple(config.image_size), variant=config.variant, progress=progress
+    )
+    train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
+    if len(train_index) == 0 or len(test_index) == 0:
+        raise InputError(f"split left {len(train_index)} training and {len(test_index)} test images", image_set.root)
+    x_train, stats = normalize_images(image_set.images[train_index], config.normalize)
+    x_test, _ = normalize_images(image_set.images[test_index], config.normalize, stats)
+    preprocessing = {
+        "image_size": list(config.image_size),
+        "grayscale": True,
+        "normalize": config.normalize,
+        "stats": stats,
+        "classes": list(image_set.classes),
+    }
+    return PreparedData(
+        image_set=image_set,
+        train_index=train_index,
+        test_index=test_index,
+        x_train=torch.from_numpy(x_train),
+        y_train=torch.from_numpy(image_set.labels[train_index]).long(),
+        x_test=torch.from_numpy(x_test),
+        y_test=torch.from_numpy(image_set.labels[test_index]).long(),
+        preprocessing=preprocessing,
+    )
+
+
+def save_model(path: Path, model: ExpressionCNN, preprocessing: dict) -> None:
+    runs.save_checkpoint(
+        path,
+        {"model_config": model.config.to_dict(), "state_dict": model.state_dict(), "preprocessing": preprocessing},
+    )
+
+
+def load_model(path: Path) -> tuple[ExpressionCNN, dict]:
+    state = runs.load_checkpoint(path)
+    try:
+        model = ExpressionCNN(CNNConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise InputError(f"not a fexprune model checkpoint ({error})", path) from None
+    model.eval()
+    return model, state.get("preprocessing", {})
+
+
+def _checkpoint_state(model, optimizer, generator, epochs_done: int, rows: list[dict]) -> dict:
+    return {
+        "epochs_done": epochs_done,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "metrics": [row for row in rows if row["epoch"] < epochs_done],
+    }
+
+
+class _StopRequest:
+    """Turns Ctrl-C into a flag checked between epochs, so a checkpoint is written first."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the paper's CNN; `resume` continues the interrupted run folder it names."""
+    if resume is not None:
+        run_dir = Path(resume)
+        config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
+        if (run_dir / "results.json").exists():
+            raise InputError("run already finished; nothing to resume", run_dir)
+    else:
+        run_dir = None
+    started = time.perf_counter()
+    data = prepare_data(config, progress=progress)
+    torch.manual_seed(config.seed)
+    model = ExpressionCNN(config.model_config(len(data.image_set.classes)))
+    optimizer = make_optimizer(model, config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    rows: list[dict] = []
+    start_epoch = 0
+    if run_dir is None:
+        run_dir = runs.new_run_dir(out, "train")
+        saved = dataclasses.asdict(config)
+        saved["data"] = str(Path(config.data).resolve()) if config.data else None
+        runs.write_json(run_dir / "config.json", saved)
+    elif (run_dir / "checkpoint.pt").exists():
+        state = runs.load_checkpoint(run_dir / "checkpoint.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        rows = list(state["metrics"])
+        start_epoch = int(state["epochs_done"])
+
+    bar = tqdm(total=config.epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress, leave=False)
+
+    def on_epoch(row: dict) -> None:
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_accuracy']:.3f}", refresh=False)
+
+    with _StopRequest() as stop:
+
+        def end_of_epoch(epochs_done: int) -> None:
+            bar.update(1)
+            last = epochs_done == config.epochs
+            if stop.requested or (epochs_done % config.checkpoint_every == 0 and not last):
+                state = _checkpoint_state(model, optimizer, generator, epochs_done, rows)
+                runs.save_checkpoint(run_dir / "checkpoint.pt", state)
+                runs.write_csv(run_dir / "metrics.csv", state["metrics"])
+            if stop.requested:
+                bar.close()
+                raise KeyboardInterrupt(f"checkpoint written after epoch {epochs_done}; resume with --resume {run_dir}")
+
+        fit(
+            model, data.x_train, data.y_train,
+            epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
+            optimizer=optimizer, generator=generator, start_epoch=start_epoch,
+            x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every,
+            on_epoch=on_epoch, end_of_epoch=end_of_epoch,
+        )
+    bar.close()
+    seconds = time.perf_counter() - started
+    final = rows[-1]
+    results = {
+        "train_loss": final["train_loss"],
+        "train_accuracy": final["train_accuracy"],
+        "test_loss": final["test_loss"],
+        "test_accuracy": final["test_accuracy"],
+        "epochs": config.epochs,
+        "seconds": seconds,
+        "n_train": len(data.train_index),
+        "n_test": len(data.test_index),
+        "split": config.split,
+        "test_fraction": config.test_fraction,
+        "skipped": data.image_set.skipped,
+        "data": data.image_set.summary(),
+        "classes": list(data.image_set.classes),
+    }
+    save_model(run_dir / "model.pt", model, data.preprocessing)
+    runs.write_csv(run_dir / "metrics.csv", rows)
+    _write_figures(run_dir, rows)
+    runs.write_json(run_dir / "results.json", results)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return TrainResult(run_dir=run_dir, results=results, metrics=rows, model=model)
+
+
+def _write_figures(run_dir: Path, rows: list[dict]) -> None:
+    from fexprune.report.training import training_curve_figure
+
+    figure = training_curve_figure(rows)
+    (run_dir / "figures").mkdir(exist_ok=True)
+    figure.savefig(run_dir / "figures" / "training_curve.png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def load_run(run_dir: str | Path, progress: bool = False) -> TrainedRun:
+    """A finished train run folder back in memory: its model and its exact data split."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise InputError("not a train run folder (no config.json)", run_dir)
+    if not (run_dir / "model.pt").is_file():
+        raise InputError("run has no model.pt (unfinished? resume it with --resume)", run_dir)
+    config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
+    data = prepare_data(config, progress=progress)
+    model, _ = load_model(run_dir / "model.pt")
+    return TrainedRun(
+        run_dir=run_dir, config=config, model=model,
+        x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+        classes=list(data.image_set.classes), data=data,
+    )
+
+
+def table_epochs(epochs: int) -> list[int]:
+    """The epochs the paper's training table shows: every 100, or 8 evenly spaced for short runs."""
+    if epochs >= 200 and epochs % 100 == 0:
+        return list(range(0, epochs + 1, 100))
+    return sorted({int(round(e)) for e in np.linspace(0, epochs, 8)})

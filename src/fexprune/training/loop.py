@@ -1,0 +1,109 @@
+"""The training loop: plain, linear, full-batch by default (one Adam step per epoch, as the paper).
+
+Row k of the returned metrics describes the weights after k epochs: in full-batch mode the forward
+pass of step k+1 already computes that loss, so the curve costs no extra pass; the last row needs one
+evaluation. In mini-batch mode each row is a no-autograd pass over the whole training set.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy, without autograd."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    step = batch_size or len(x)
+    for start in range(0, len(x), step):
+        logits = model(x[start : start + step])
+        target = y[start : start + step]
+        total_loss += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += (logits.argmax(1) == target).sum().item()
+    model.train(was_training)
+    n = max(len(x), 1)
+    return total_loss / n, correct / n
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int | None = None,
+    seed: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+    start_epoch: int = 0,
+    x_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    eval_every: int = 10,
+    on_epoch: Callable[[dict], None] | None = None,
+    end_of_epoch: Callable[[int], None] | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
+) -> list[dict]:
+    """Train `model` in place from `start_epoch` to `epochs`; returns one metrics row per epoch.
+
+    `optimizer` and `generator` (mini-batch order) are passed in by callers that checkpoint them.
+    `on_epoch(row)` sees each metrics row; `end_of_epoch(epochs_done)` runs when the weights are those
+    after `epochs_done` epochs, the moment to checkpoint (rows with epoch < epochs_done are final then).
+    `after_step(model)` runs after every optimizer step (pruning re-applies its masks there).
+    """
+    optimizer = optimizer or make_optimizer(model, lr)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    full_batch = batch_size is None or batch_size >= len(x)
+    rows: list[dict] = []
+
+    def record(epoch: int, loss: float, accuracy: float) -> None:
+        row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy}
+        if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
+            row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
+        rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    model.train()
+    for epoch in range(start_epoch, epochs):
+        if full_batch:
+            logits = model(x)  # (N, classes)
+            loss = F.cross_entropy(logits, y)
+            record(epoch, loss.item(), (logits.argmax(1) == y).float().mean().item())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step(model)
+            if end_of_epoch is not None:
+                end_of_epoch(epoch + 1)
+        else:
+            if epoch == start_epoch:
+                record(epoch, *evaluate(model, x, y, batch_size))
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), batch_size):
+                index = order[start : start + batch_size]
+                loss = F.cross_entropy(model(x[index]), y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if after_step is not None:
+                    after_step(model)
+            if epoch + 1 < epochs:
+                record(epoch + 1, *evaluate(model, x, y, batch_size))
+            if end_of_epoch is not None:
+                end_of_epoch(epoch + 1)
+    if start_epoch < epochs or not rows:
+        record(epochs, *evaluate(model, x, y, None if full_batch else batch_size))
+    return rows

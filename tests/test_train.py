@@ -1,0 +1,139 @@
+"""fexprune train: learning on synthetic data, the run folder, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from fexprune import runs
+from fexprune.cli import main
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments import train as train_module
+from fexprune.experiments.train import TrainConfig, load_run, table_epochs, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("synth"), per_class=20, seed=3, size=(180, 144), progress=False)
+
+
+def quick_config(data, **overrides) -> TrainConfig:
+    values = dict(data=str(data), channels=(6, 12), epochs=8, lr=2e-3, seed=1, checkpoint_every=3, eval_every=2)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_short_training_beats_chance(tiny_data, tmp_path):
+    result = train(quick_config(tiny_data, epochs=60, channels=(8, 16)), out=tmp_path / "run", progress=False)
+    chance = 1 / 7
+    assert result.results["train_accuracy"] > 0.6
+    assert result.results["test_accuracy"] > chance + 0.15
+    assert result.metrics[0]["epoch"] == 0 and result.metrics[-1]["epoch"] == 60
+    assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]
+
+
+def test_run_folder_holds_everything(tiny_data, tmp_path):
+    result = train(quick_config(tiny_data), out=tmp_path / "run", progress=False)
+    folder = result.run_dir
+    for name in ("config.json", "metrics.csv", "results.json", "model.pt", "figures/training_curve.png"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "checkpoint.pt").exists()
+    results = json.loads((folder / "results.json").read_text())
+    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "epochs", "seconds", "n_train", "n_test", "skipped"):
+        assert key in results
+    assert results["n_train"] + results["n_test"] == 140
+    lines = (folder / "metrics.csv").read_text().strip().splitlines()
+    assert len(lines) == 1 + 9  # header + epochs 0..8
+
+
+def test_same_seed_same_numbers(tiny_data, tmp_path):
+    first = train(quick_config(tiny_data), out=tmp_path / "a", progress=False).results
+    second = train(quick_config(tiny_data), out=tmp_path / "b", progress=False).results
+    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        assert first[key] == second[key]
+
+
+def test_new_run_never_overwrites(tiny_data, tmp_path):
+    first = train(quick_config(tiny_data, epochs=2), out=tmp_path / "run", progress=False)
+    second = train(quick_config(tiny_data, epochs=2), out=tmp_path / "run", progress=False)
+    assert first.run_dir != second.run_dir
+    assert (first.run_dir / "results.json").is_file()
+
+
+def _weights(run_dir):
+    return runs.load_checkpoint(run_dir / "model.pt")["state_dict"]
+
+
+def test_resume_after_crash_equals_uninterrupted(tiny_data, tmp_path, monkeypatch):
+    reference = train(quick_config(tiny_data), out=tmp_path / "reference", progress=False)
+
+    real_save = runs.save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        raise SystemExit("killed after first checkpoint")
+
+    monkeypatch.setattr(runs, "save_checkpoint", save_then_die)
+    with pytest.raises(SystemExit):
+        train(quick_config(tiny_data), out=tmp_path / "crashed", progress=False)
+    monkeypatch.setattr(runs, "save_checkpoint", real_save)
+    assert runs.load_checkpoint(tmp_path / "crashed" / "checkpoint.pt")["epochs_done"] == 3
+
+    resumed = train(TrainConfig(), resume=tmp_path / "crashed", progress=False)
+    for name, tensor in _weights(reference.run_dir).items():
+        assert torch.equal(tensor, _weights(resumed.run_dir)[name]), name
+    assert resumed.metrics == reference.metrics
+
+
+def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch):
+    reference = train(quick_config(tiny_data, batch_size=32), out=tmp_path / "reference", progress=False)
+    real_fit = train_module.fit
+
+    def fit_with_ctrl_c(*args, on_epoch, **kwargs):
+        def on_epoch_then_interrupt(row):
+            on_epoch(row)
+            if row["epoch"] == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return real_fit(*args, on_epoch=on_epoch_then_interrupt, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", fit_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(quick_config(tiny_data, batch_size=32), out=tmp_path / "stopped", progress=False)
+    monkeypatch.setattr(train_module, "fit", real_fit)
+    assert (tmp_path / "stopped" / "checkpoint.pt").is_file()
+
+    resumed = train(TrainConfig(), resume=tmp_path / "stopped", progress=False)
+    for name, tensor in _weights(reference.run_dir).items():
+        assert torch.equal(tensor, _weights(resumed.run_dir)[name]), name
+
+
+def test_load_run_gives_back_model_and_split(tiny_data, tmp_path):
+    result = train(quick_config(tiny_data), out=tmp_path / "run", progress=False)
+    loaded = load_run(result.run_dir)
+    assert len(loaded.x_train) == result.results["n_train"]
+    from fexprune.training.loop import evaluate
+
+    loss, accuracy = evaluate(loaded.model, loaded.x_test, loaded.y_test)
+    assert loss == pytest.approx(result.results["test_loss"], abs=1e-6)
+    assert accuracy == pytest.approx(result.results["test_accuracy"])
+
+
+def test_cli_train_prints_table_and_rejects_missing_data(tiny_data, tmp_path, capsys):
+    code = main(["train", "--data", str(tiny_data), "--epochs", "3", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "r")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "run folder" in out
+    code = main(["train", "--data", str(tmp_path / "nowhere"), "--epochs", "1", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0]
+
+
+def test_table_epochs():
+    assert table_epochs(700) == [0, 100, 200, 300, 400, 500, 600, 700]
+    assert table_epochs(7)[0] == 0 and table_epochs(7)[-1] == 7
