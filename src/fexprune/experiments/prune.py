@@ -24,7 +24,7 @@ from fexprune.experiments.train import TrainedRun, load_model, load_run, save_mo
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.pruning.criteria import CRITERIA, get_criterion
 from fexprune.pruning.masking import ChannelMasks
-from fexprune.pruning.measure import cost_change, model_cost
+from fexprune.pruning.measure import cost_change, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.training.loop import evaluate, fit
@@ -126,8 +126,6 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
             difference = (removed(trained.x_test) - model(trained.x_test)).abs().max().item()
         summary["channels_after"] = list(removed.config.channels)
         summary["removed_max_abs_difference"] = difference
-        summary["cost"] = model_cost(removed, trained.x_train, config.latency_repeats)
-        summary["cost_change"] = cost_change(base["cost"], summary["cost"])
     return CriterionOutcome(name, layers, model, removed, summary)
 
 
@@ -150,9 +148,14 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
         test_loss, test_accuracy = evaluate(trained.model, trained.x_test, trained.y_test)
         base = {"train_loss": base_loss, "train_accuracy": base_accuracy, "test_loss": test_loss,
                 "test_accuracy": test_accuracy, "channels": list(trained.model.config.channels)}
-        if config.remove:
-            base["cost"] = model_cost(trained.model, trained.x_train, config.latency_repeats)
         outcomes = {name: _prune_one(name, trained, config, sample_x, base) for name in config.criteria}
+        if config.remove:  # all latencies in one interleaved measurement, so machine drift cancels
+            costs = model_costs([trained.model, *(o.removed for o in outcomes.values())], trained.x_train,
+                                config.latency_repeats)
+            base["cost"] = costs[0]
+            for outcome, cost in zip(outcomes.values(), costs[1:]):
+                outcome.summary["cost"] = cost
+                outcome.summary["cost_change"] = cost_change(costs[0], cost)
         (run_dir / "models").mkdir(exist_ok=True)
         for name, outcome in outcomes.items():
             save_model(run_dir / "models" / f"{name}-masked.pt", outcome.model, preprocessing)

@@ -58,18 +58,50 @@ def measure_latency(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup
     return statistics.median(times)
 
 
+@torch.inference_mode()
+def paired_latency(models: list[nn.Module], x: torch.Tensor, repeats: int = 20, warmup: int = 2) -> list[float]:
+    """Median seconds per forward pass of each model, calls interleaved (a, b, a, b, ...).
+
+    On a shared machine the speed drifts by tens of percent within seconds; interleaving lets the drift
+    hit every model alike, so the ratios between them hold even when the absolute numbers wander.
+    """
+    for model in models:
+        model.eval()
+        for _ in range(warmup):
+            model(x)
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(repeats):
+        for model, spent in zip(models, times):
+            start = time.perf_counter()
+            model(x)
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
+
+
+def model_costs(models: list[nn.Module], x_full: torch.Tensor, repeats: int = 20,
+                repeats_full: int | None = None) -> list[dict]:
+    """For each model: parameters, FLOPs per image, and median CPU latency at batch 1 and over all of
+    `x_full`, measured interleaved with the other models (see `paired_latency`)."""
+    batch1 = paired_latency(models, x_full[:1], repeats)
+    full = paired_latency(models, x_full, repeats_full or max(3, repeats // 4))
+    costs = []
+    for model, one, many in zip(models, batch1, full):
+        macs = count_macs(model, x_full)
+        costs.append({
+            "parameters": count_parameters(model),
+            "macs_per_image": macs,
+            "flops_per_image": 2 * macs,
+            "latency_batch1_ms": 1000 * one,
+            "latency_full_batch_ms": 1000 * many,
+            "full_batch_size": len(x_full),
+            "threads": torch.get_num_threads(),
+        })
+    return costs
+
+
 def model_cost(model: nn.Module, x_full: torch.Tensor, repeats: int = 20, repeats_full: int | None = None) -> dict:
-    """Parameters, FLOPs per image, and median CPU latency at batch 1 and over all of `x_full`."""
-    macs = count_macs(model, x_full)
-    return {
-        "parameters": count_parameters(model),
-        "macs_per_image": macs,
-        "flops_per_image": 2 * macs,
-        "latency_batch1_ms": 1000 * measure_latency(model, x_full[:1], repeats),
-        "latency_full_batch_ms": 1000 * measure_latency(model, x_full, repeats_full or max(3, repeats // 4)),
-        "full_batch_size": len(x_full),
-        "threads": torch.get_num_threads(),
-    }
+    """`model_costs` of one model."""
+    return model_costs([model], x_full, repeats, repeats_full)[0]
 
 
 def cost_change(before: dict, after: dict) -> dict:
