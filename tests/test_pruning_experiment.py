@@ -8,13 +8,11 @@ import json
 import pytest
 import torch
 
-pytest.importorskip("fexprune.data.builtin", reason="the trainer's data module has not landed yet")
-
-from fexprune.cli import main  # noqa: E402
-from fexprune.data.synth import write_synthetic  # noqa: E402
-from fexprune.experiments.prune import PruneConfig, run_pruning  # noqa: E402
-from fexprune.experiments.train import TrainConfig, load_model, load_run, train  # noqa: E402
-from fexprune.training.loop import evaluate  # noqa: E402
+from fexprune.cli import main
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments.prune import PruneConfig, run_pruning
+from fexprune.experiments.train import TrainConfig, load_model, load_run, train
+from fexprune.training.loop import evaluate
 
 
 @pytest.fixture(scope="module")
