@@ -172,3 +172,17 @@ def test_normalizations():
     assert scaled.max() <= 1.0
     with pytest.raises(ValueError):
         normalize_images(images, "zscore-ish")
+
+
+def test_val_is_the_test_split_even_beside_a_labelled_test_folder(tmp_path):
+    make_tree(tmp_path / "Train", classes=["Happy", "Sad"], per_class=2)
+    make_tree(tmp_path / "Test", classes=["Happy", "Sad"], per_class=3, start=300)
+    make_tree(tmp_path / "Val", classes=["Happy", "Sad"], per_class=1, start=600)
+    found = discover(tmp_path)
+    assert {s.path.parts[-3] for s in found.samples if s.subset == "test"} == {"Val"}
+
+
+def test_aligned_variant_requested_where_there_is_none(tmp_path):
+    make_tree(tmp_path / "Images", classes=["Happy", "Sad"], per_class=1)
+    with pytest.raises(InputError, match="aligned"):
+        discover(tmp_path, variant="aligned")

@@ -72,6 +72,8 @@ def discover(path: str | os.PathLike, variant: str = "auto") -> Discovery:
     if found is None:
         raise InputError("found no class folders with images (expected <root>/<Class>/*.png, Images/<Class>/ or Train/ + Val/)", path)
     layout, root, class_dirs = found  # class_dirs: list of (subset, {class name: folder})
+    if variant == "aligned" and layout != "aligned":
+        raise InputError("holds no aligned-face variant (no *Aligned* folder with class folders)", path)
     return _collect(root, layout, class_dirs)
 
 
@@ -92,24 +94,22 @@ def _expression_dirs(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _split_kind(name: str) -> str | None:
+def _split_kind(name: str) -> tuple[str, int] | None:
+    """("train" | "test", preference): Val is the test split where both Val/ and Test/ exist (SFEW 2.0's
+    Test/ holds unlabelled frames)."""
     lowered = name.lower()
-    for prefix in _TRAIN_NAMES:
-        if lowered == prefix or lowered.startswith(prefix + "_"):
-            return "train"
-    for prefix in _TEST_NAMES:
-        if lowered == prefix or lowered.startswith(prefix + "_"):
-            return "test"
+    for kind, prefixes in (("train", _TRAIN_NAMES), ("test", _TEST_NAMES)):
+        for preference, prefix in enumerate(prefixes):
+            if lowered == prefix or lowered.startswith(prefix + "_"):
+                return kind, preference
     return None
 
 
 def _split_trees(folder: Path) -> dict[str, dict[str, Path]]:
     """{"frames"/"aligned": {"train"/"test": class-folder holder}} for the splits under `folder`."""
     trees: dict[str, dict[str, Path]] = {"frames": {}, "aligned": {}}
-    for sub in _subdirs(folder):
-        kind = _split_kind(sub.name)
-        if kind is None:
-            continue
+    splits = [(_split_kind(sub.name), sub) for sub in _subdirs(folder)]
+    for (kind, _), sub in sorted((item for item in splits if item[0]), key=lambda item: item[0][1]):
         variant = "aligned" if "align" in sub.name.lower() else "frames"
         if _expression_dirs(sub):
             trees[variant].setdefault(kind, sub)

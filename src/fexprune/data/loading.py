@@ -10,6 +10,7 @@ import hashlib
 import os
 import sys
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,20 +89,17 @@ def load_image_set(
             return _from_entry(*entry, found.root, found.layout, found.classes)
 
     images, kept, skipped, digests = [], [], list(found.skipped), []
-    bar = tqdm(found.samples, desc="decoding images", unit="img", file=sys.stderr, disable=not progress, leave=False)
-    for sample in bar:
-        try:
-            data = sample.path.read_bytes()
-            pixels = to_gray_resized(decode_image(data), size)
-        except DecodeError as error:
-            skipped.append({"path": str(sample.path), "reason": str(error)})
-            continue
-        except OSError as error:
-            skipped.append({"path": str(sample.path), "reason": f"cannot read ({error.strerror or error})"})
-            continue
-        images.append(pixels)
-        kept.append(sample)
-        digests.append(hashlib.sha1(data).hexdigest())
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # Pillow and zlib release the GIL
+        decoded = pool.map(lambda sample: _decode(sample.path, size), found.samples)
+        bar = tqdm(decoded, total=len(found.samples), desc="decoding images", unit="img", file=sys.stderr,
+                   disable=not progress, leave=False)
+        for sample, (pixels, digest, reason) in zip(found.samples, bar):
+            if pixels is None:
+                skipped.append({"path": str(sample.path), "reason": reason})
+                continue
+            images.append(pixels)
+            kept.append(sample)
+            digests.append(digest)
     if not kept:
         raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)
 
@@ -121,6 +119,17 @@ def load_image_set(
         except OSError as error:  # a read-only cache must not stop the run
             print(f"fexprune: warning: could not write cache {entry_path}: {error}", file=sys.stderr)
     return image_set
+
+
+def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray | None, str, str]:
+    """(pixels, content hash, "") or (None, "", reason the file is skipped)."""
+    try:
+        data = path.read_bytes()
+        return to_gray_resized(decode_image(data), size), hashlib.sha1(data).hexdigest(), ""
+    except DecodeError as error:
+        return None, "", str(error)
+    except OSError as error:
+        return None, "", f"cannot read ({error.strerror or error})"
 
 
 def find_duplicates(samples: list[Sample], digests: list[str], classes: list[str]) -> list[dict]:
