@@ -1,0 +1,56 @@
+"""`fexprune predict`: argument parsing for fexprune.inference.predict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fexprune.commands.common import positive_int
+
+_LISTED = 20  # skipped files listed on stderr; all of them are in the companion CSV
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify the expressions of faces in new images with a trained or pruned run",
+        description="Classify every face in images (or folders, recursively) with a train or prune run's model, "
+        "prepared exactly as in training. Writes one CSV row per face.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument("--run", required=True, metavar="RUN_DIR", help="train or prune run folder (or a model .pt file)")
+    parser.add_argument("--no-face-detect", action="store_true", help="classify whole frames instead of detected faces")
+    parser.add_argument("--out", default="predictions.csv", help="CSV to write (default predictions.csv); "
+                        "skipped files go to <name>.skipped.csv beside it")
+    parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fexprune.inference.predict import predict, write_predictions
+
+    predictions = predict(
+        args.run, args.paths, face_detect=not args.no_face_detect, batch_size=args.batch_size,
+        annotate=args.annotate, progress=not args.quiet,
+    )
+    companion = write_predictions(args.out, predictions)
+    for warning in predictions.warnings:
+        print(f"fexprune predict: warning: {warning}", file=sys.stderr)
+    if predictions.skipped:
+        print(f"fexprune predict: skipped {len(predictions.skipped)} files (all listed in {companion}):", file=sys.stderr)
+        for item in predictions.skipped[:_LISTED]:
+            print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
+        if len(predictions.skipped) > _LISTED:
+            print(f"  ... and {len(predictions.skipped) - _LISTED} more", file=sys.stderr)
+    if predictions.n_faces <= _LISTED:
+        for record in predictions:
+            for index, face in enumerate(record["faces"]):
+                print(f"{record['path']} face {index} {face['box']}: {face['label']} "
+                      f"{face['emotions'][face['label']]:.2f} ({face['detector']})")
+    no_face = f", {len(predictions.no_face)} with no face found (typical face region used)" if predictions.no_face else ""
+    print(f"{predictions.n_faces} faces in {len(predictions)} images{no_face}, {len(predictions.skipped)} files skipped; "
+          f"model {predictions.source}")
+    print(f"wrote {args.out}" + (f" and annotated copies under {args.annotate}" if args.annotate else ""))
+    return 0

@@ -1,0 +1,202 @@
+"""Classify the expression of every face in new images with a trained or pruned run.
+
+Like fer's `detect_emotions`, the result is one record per image: `{"path", "faces": [{"box": (x, y,
+w, h), "emotions": {class: p}, "label", "detector"}]}`. Faces are found with the detector chain of
+`fexprune.data.faces` (the run's own chain and margin when it was trained on face crops); a frame where
+none is found is classified on the typical face region (detector "fallback"), as in training, and
+counted. Files that are not readable images are skipped and listed, never raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from tqdm import tqdm
+
+from fexprune import runs
+from fexprune.data.layouts import IMAGE_EXTENSIONS
+from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
+from fexprune.errors import InputError
+from fexprune.inference.annotate import write_annotated
+from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
+
+WHOLE_FRAME = "whole-frame"
+FALLBACK = "fallback"  # fexprune.data.faces.FALLBACK
+
+
+class Predictions(list):
+    """The per-image records, plus the files skipped, the frames with no face found and any warnings."""
+
+    def __init__(self, records: Iterable[dict] = (), classes: Iterable[str] = (), skipped: Iterable[dict] = (),
+                 no_face: Iterable[str] = (), warnings: Iterable[str] = (), source: Path | None = None):
+        super().__init__(records)
+        self.classes = list(classes)
+        self.skipped = list(skipped)  # {"path", "reason"}
+        self.no_face = list(no_face)  # paths classified on the fallback region
+        self.warnings = list(warnings)
+        self.source = source  # the checkpoint used
+
+    @property
+    def n_faces(self) -> int:
+        return sum(len(record["faces"]) for record in self)
+
+
+def collect_images(paths: Iterable[str | os.PathLike]) -> tuple[list[tuple[Path, Path]], list[dict]]:
+    """Files named, and files under folders named (recursively, sorted), each with the relative path its
+    annotated copy gets; files in folders whose extension is not an image's are skipped with a reason."""
+    found: list[tuple[Path, Path]] = []
+    skipped: list[dict] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((path, relative))
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            label = Path(path.resolve().name or "images")
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if file.suffix.lower() in IMAGE_EXTENSIONS:
+                    add(file, label / file.relative_to(path))
+                elif file.resolve() not in seen:
+                    seen.add(file.resolve())
+                    skipped.append({"path": str(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
+        elif path.is_file():
+            add(path, Path(path.name))  # named explicitly: the contents decide, whatever the extension
+        else:
+            raise InputError("no such file or folder", path)
+    return found, skipped
+
+
+def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tuple[tuple[int, int, int, int], str, np.ndarray]]:
+    """(box, detector, gray crop at the network's size) for every face in `image`, best first."""
+    height, width = image.shape[:2]
+    if not face_detect:
+        return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size))]
+    from fexprune.data.faces import crop_face, detect_faces, fallback_box
+
+    settings = run.face_crop or face_crop_settings(True)
+    boxes = detect_faces(image, tuple(settings["detectors"])) or [fallback_box(width, height)]
+    return [
+        ((int(b.x), int(b.y), int(b.w), int(b.h)), b.detector, crop_face(image, b, settings["margin"], run.image_size))
+        for b in boxes
+    ]
+
+
+def predict(
+    run_dir: str | os.PathLike,
+    paths: Iterable[str | os.PathLike],
+    face_detect: bool = True,
+    batch_size: int = 64,
+    annotate: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> Predictions:
+    """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified."""
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    run = load_run_model(run_dir)
+    files, skipped = collect_images(paths)
+    if not files and not skipped:
+        raise InputError("no files found in " + ", ".join(str(p) for p in paths))
+    result = Predictions(classes=run.classes, skipped=skipped, warnings=_mismatch_warnings(run, face_detect),
+                         source=run.source)
+    annotate_dir = Path(annotate) if annotate is not None else None
+    pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
+    shown: list[tuple[Path, np.ndarray, dict]] = []  # images waiting to be annotated
+    used: set[Path] = set()
+
+    def flush() -> None:
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start : start + batch_size]
+            probabilities = run.probabilities(np.stack([crop for _, crop in chunk]))  # (B, classes)
+            for (face, _), row in zip(chunk, probabilities):
+                face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
+                face["label"] = run.classes[int(np.argmax(row))]
+        pending.clear()
+        for relative, image, record in shown:
+            try:
+                write_annotated(annotate_dir, relative, image, record["faces"], used)
+            except OSError as error:
+                raise InputError(f"cannot write annotated copy ({error.strerror or error})", annotate_dir / relative) from None
+        shown.clear()
+
+    for path, relative in tqdm(files, desc="predict", unit="img", file=sys.stderr, disable=not progress, leave=False):
+        try:
+            image = decode_image(path.read_bytes())
+        except DecodeError as error:
+            result.skipped.append({"path": str(path), "reason": str(error)})
+            continue
+        except OSError as error:
+            result.skipped.append({"path": str(path), "reason": f"cannot read ({error.strerror or error})"})
+            continue
+        record = {"path": str(path), "faces": []}
+        for box, detector, crop in face_crops(image, run, face_detect):
+            face = {"box": box, "detector": detector}
+            record["faces"].append(face)
+            pending.append((face, crop))
+        if any(face["detector"] == FALLBACK for face in record["faces"]):
+            result.no_face.append(str(path))
+        result.append(record)
+        if annotate_dir is not None:
+            shown.append((relative, image, record))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    if not result:
+        first = result.skipped[0]["reason"] if result.skipped else "none found"
+        raise InputError(f"no readable image among {len(result.skipped)} files (first: {first})",
+                         ", ".join(str(p) for p in paths))
+    return result
+
+
+def _mismatch_warnings(run: RunModel, face_detect: bool) -> list[str]:
+    if face_detect and run.face_crop is None:
+        return ["the model was trained on whole frames, not face crops: use --no-face-detect to classify "
+                "whole frames as it saw them"]
+    if not face_detect and run.face_crop is not None:
+        return ["the model was trained on face crops: whole frames (--no-face-detect) may be classified poorly"]
+    return []
+
+
+def prediction_rows(predictions: Predictions) -> list[dict]:
+    """One CSV row per face: path, face, x, y, w, h, label, p_<class>..., detector."""
+    rows = []
+    for record in predictions:
+        for index, face in enumerate(record["faces"]):
+            x, y, w, h = face["box"]
+            row = {"path": record["path"], "face": index, "x": x, "y": y, "w": w, "h": h, "label": face["label"]}
+            row.update({f"p_{name}": round(p, 6) for name, p in face["emotions"].items()})
+            row["detector"] = face["detector"]
+            rows.append(row)
+    return rows
+
+
+def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path:
+    """Writes the CSV and, beside it, `<name>.skipped.csv` (path, reason; header only when none); returns
+    the companion's path."""
+    out = Path(out)
+    columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
+    companion = out.with_name(out.stem + ".skipped.csv")
+    try:
+        runs.atomic_write_bytes(out, _csv_bytes(columns, prediction_rows(predictions)))
+        runs.atomic_write_bytes(companion, _csv_bytes(["path", "reason"], predictions.skipped))
+    except OSError as error:
+        raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
+    return companion
+
+
+def _csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
