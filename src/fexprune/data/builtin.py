@@ -10,13 +10,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fexprune.data.synth import write_synthetic
+from fexprune.data.synth import GENERATOR_VERSION, write_synthetic
 from fexprune.errors import InputError
 from fexprune.runs import cache_root
 
 BUILTIN_SEED = 0
 BUILTIN_PER_CLASS = 100
-_NAME = f"builtin-synthetic-v1-seed{BUILTIN_SEED}-{BUILTIN_PER_CLASS}"
+_NAME = f"builtin-synthetic-v{GENERATOR_VERSION}-seed{BUILTIN_SEED}-{BUILTIN_PER_CLASS}"
 
 
 def default_data_dir(progress: bool = True) -> Path:
