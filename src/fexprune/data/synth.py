@@ -23,6 +23,8 @@ from fexprune.data.classes import EXPRESSIONS
 from fexprune.errors import InputError
 from fexprune.runs import write_csv
 
+GENERATOR_VERSION = 2  # bump whenever the drawing changes: the built-in data set is regenerated
+
 _FIRST = ["Silver", "Night", "Broken", "Golden", "Last", "Red", "Quiet", "Iron", "Paper", "Winter",
           "Lucky", "Hidden", "Wild", "Cold", "Lost", "Bright", "Dark", "Little", "Second", "Blue"]
 _SECOND = ["Harbor", "Train", "Road", "City", "Garden", "Summer", "Island", "Bridge", "Letter", "Dance",
@@ -56,7 +58,7 @@ class _Movie:
 
 def write_synthetic(
     out: str | os.PathLike, per_class: int = 100, seed: int = 0, size: tuple[int, int] = (720, 576),
-    progress: bool = True, min_intensity: float = 0.1, duplicates: int = 1,
+    progress: bool = True, min_intensity: float = 0.0, duplicates: int = 1,
 ) -> Path:
     """Write the set under `out/Images/<Class>/` and the true face boxes to `out/faces.csv`; returns the
     Images folder. Same seed, same bytes.
@@ -161,16 +163,16 @@ def _clip_params(rng, movie: _Movie, label: str, width: int, height: int, min_in
     intensity = rng.uniform(min_intensity, 1.0)
     shape = {key: value + intensity * (_EXPRESSION_SHAPES[label].get(key, value) - value) for key, value in _NEUTRAL.items()}
     for key in shape:  # individual differences: nobody frowns exactly the same way
-        shape[key] += rng.normal(0, 0.018 if key != "eye_open" else 0.18)
+        shape[key] += rng.normal(0, 0.025 if key != "eye_open" else 0.25)
     return dict(
         shape=shape,
-        centre=(width * rng.normal(0.48, 0.06), height * rng.normal(0.38, 0.05)),
-        face_height=height * rng.uniform(0.22, 0.38),
+        centre=(width * rng.normal(0.48, 0.07), height * rng.normal(0.38, 0.05)),
+        face_height=height * rng.uniform(0.2, 0.34),
         tilt=float(rng.normal(0, 9)),
         pan=(int(rng.integers(0, width // 4)), int(rng.integers(0, height // 4))),
         gain=rng.uniform(0.55, 1.3) * rng.uniform(0.85, 1.15, 3),
         light=float(rng.normal(0, 0.35)),  # horizontal light fall-off across the face
-        noise=float(rng.uniform(3, 10)),
+        noise=float(rng.uniform(4, 14)),
     )
 
 
@@ -178,9 +180,9 @@ def _render(rng, movie: _Movie, clip: dict, width: int, height: int) -> np.ndarr
     px, py = clip["pan"]
     frame = movie.scene[py:py + height, px:px + width].copy()
     cx, cy = clip["centre"]
-    cx, cy = cx + rng.normal(0, 4), cy + rng.normal(0, 3)
+    cx, cy = cx + rng.normal(0, width * 0.012), cy + rng.normal(0, height * 0.01)
     face_height = clip["face_height"] * rng.normal(1.0, 0.02)
-    tilt = clip["tilt"] + rng.normal(0, 2)
+    tilt = clip["tilt"] + rng.normal(0, 3)
     _draw_person(frame, movie, clip["shape"], (cx, cy), face_height, tilt)
     face = {"cx": round(cx, 1), "cy": round(cy, 1), "width": round(face_height * movie.aspect, 1),
             "height": round(face_height, 1), "tilt": round(tilt, 1)}
