@@ -8,6 +8,7 @@ nothing beyond torch (0.4 s), where the torch.export-based one needs onnxscript 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import warnings
@@ -65,6 +66,9 @@ def export_onnx(
 
     Nothing is written when the outputs differ by more than `tolerance`.
     """
+    for package in ("onnx", "onnxruntime"):  # torch's exporter needs onnx; the check needs onnxruntime
+        if importlib.util.find_spec(package) is None:
+            raise InputError(f"{package} is not installed: pip install 'fexprune[onnx]'")
     loaded = load_run_model(run)
     width, height = loaded.image_size
     try:
