@@ -111,13 +111,16 @@ def test_bad_files_are_skipped_and_listed_with_reasons(tmp_path):
     good = write_png(tmp_path / "whole.png", value=7, size=(60, 50)).read_bytes()
     (root / "Sad" / "truncated_1_1.png").write_bytes(good[: len(good) // 2])
     (root / "Sad" / "notes.txt").write_text("labels checked")
+    jpeg = write_png(tmp_path / "whole.jpg", value=8, size=(60, 50)).read_bytes()
+    (root / "Sad" / "cut_1_2.jpg").write_bytes(jpeg[: len(jpeg) - 40])
     image_set = load_image_set(tmp_path, progress=False, use_cache=False)
     assert len(image_set.samples) == 4
     reasons = {Path(item["path"]).name: item["reason"] for item in image_set.skipped}
-    assert set(reasons) == {"empty_1_1.png", "text_1_1.png", "truncated_1_1.png", "notes.txt"}
+    assert set(reasons) == {"empty_1_1.png", "text_1_1.png", "truncated_1_1.png", "notes.txt", "cut_1_2.jpg"}
+    assert "truncated" in reasons["cut_1_2.jpg"]
     assert "empty" in reasons["empty_1_1.png"]
     assert "not an image" in reasons["notes.txt"]
-    assert image_set.summary()["n_skipped"] == 4
+    assert image_set.summary()["n_skipped"] == 5
 
 
 def test_odd_pixel_formats_and_tiny_images_load(tmp_path):

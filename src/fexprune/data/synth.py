@@ -96,7 +96,10 @@ def write_synthetic(
             frame_number += int(rng.integers(1, 6))
             bar.update(1)
     bar.close()
-    _add_duplicates(rng, written, duplicates)
+    by_path = {row["path"]: row for row in faces}
+    for source, target in _add_duplicates(rng, written, duplicates):
+        copied = by_path[source.relative_to(out).as_posix()]
+        by_path[target.relative_to(out).as_posix()].update({k: v for k, v in copied.items() if k not in ("path", "label")})
     write_csv(out / "faces.csv", faces)  # ground truth for face detection: centre, size, tilt in pixels
     return images
 
@@ -252,9 +255,9 @@ def _draw_person(frame, movie: _Movie, shape: dict, centre, face_height: float, 
     polyline(lower, (70, 60, 150), 0.022)
 
 
-def _add_duplicates(rng, written: dict[str, list[Path]], count: int) -> None:
-    """Overwrite one frame of another class with an exact copy, as the real SFEW set has one."""
-    labels = list(written)
+def _add_duplicates(rng, written: dict[str, list[Path]], count: int) -> list[tuple[Path, Path]]:
+    """Overwrite a frame of one class with an exact copy of another class's, as the real SFEW set has one."""
+    labels, pairs = list(written), []
     for _ in range(count):
         source_label, target_label = rng.choice(len(labels), 2, replace=False)
         sources, targets = written[labels[source_label]], written[labels[target_label]]
@@ -262,3 +265,5 @@ def _add_duplicates(rng, written: dict[str, list[Path]], count: int) -> None:
             continue
         source, target = sources[int(rng.integers(len(sources)))], targets[int(rng.integers(len(targets)))]
         target.write_bytes(source.read_bytes())
+        pairs.append((source, target))
+    return pairs
