@@ -12,6 +12,8 @@ import dataclasses
 import io
 import json
 import os
+import pickle
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -136,6 +138,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise InputError("checkpoint not found", path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError ...
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f" ({found.group(1)})" if found else ""
+        raise InputError(
+            f"refused to load checkpoint: it holds pickled objects other than tensors{what}, which could run code",
+            path,
+        ) from None
+    except Exception as error:  # truncated or not a torch file: RuntimeError, EOFError ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"refused to load checkpoint: {reason}", path) from None
+        raise InputError(f"refused to load checkpoint: not a readable checkpoint ({reason})", path) from None
