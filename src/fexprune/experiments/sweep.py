@@ -175,6 +175,16 @@ def run_sweep(
     return result
 
 
+def load_sweep(run_dir: str | Path) -> tuple[SweepResult, SweepConfig]:
+    """A finished sweep folder back from its files (for reports)."""
+    run_dir = Path(run_dir)
+    config = SweepConfig.from_dict(runs.read_json(run_dir / "config.json"))
+    saved = runs.read_json(run_dir / "results.json")
+    for row in saved["combinations"] + saved["trials"]:
+        row["channels"] = tuple(row["channels"])
+    return SweepResult(run_dir, saved["combinations"], saved["trials"], saved["data"], saved["seconds"]), config
+
+
 def aggregate(trial_rows: list[dict]) -> list[dict]:
     """Mean and sample standard deviation of each metric per channel combination, in first-seen order."""
     groups: dict[tuple[int, int], list[dict]] = {}

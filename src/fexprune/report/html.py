@@ -19,6 +19,8 @@ h1 { margin-bottom: 0.2rem; } .subtitle { color: #666; margin-top: 0; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: 0.6rem 0 0.3rem; font-size: 0.92rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+td { white-space: nowrap; }
+td.key { white-space: normal; }
 th { background: #f3f3f3; } td.key, th.key { text-align: left; }
 td.paper { color: #555; background: #fafafa; } td.difference { font-style: italic; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3rem; }

@@ -101,6 +101,7 @@ def sweep_section(result, config) -> Section:
         ("channel combinations", ", ".join(f"{c1}/{c2}" for c1, c2 in config.channels)),
         ("repeats (seeds)", f"{config.repeats} (seeds {config.seed}..{config.seed + config.repeats - 1})"),
         ("epochs, learning rate", f"{config.epochs}, {config.lr:g}"),
+        ("batches", "full batch" if config.batch_size is None else f"mini-batches of {config.batch_size}"),
         ("split, test fraction", f"{config.split}, {config.test_fraction:g}"),
         ("backend", config.backend + (f" at {config.address}" if config.address else "")),
         ("trials, seconds", f"{len(result.trials)}, {result.seconds:.0f}"),

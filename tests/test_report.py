@@ -1,0 +1,83 @@
+"""Report rendering: formats, the paper beside ours, self-contained HTML, Markdown with working links."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from PIL import Image
+
+from fexprune import paper
+from fexprune.report.html import render_html, write_html
+from fexprune.report.markdown import render_markdown, write_markdown
+from fexprune.report.sweep import sweep_table, sweep_table_rows
+from fexprune.report.tables import (
+    Column, Figure, KeyValues, Report, Section, Table, Text, comparison_columns, mean_std, number, percent,
+    signed, with_differences,
+)
+
+
+def test_formats_match_the_papers_way_of_printing():
+    assert percent()(paper.TRAINING_TEST_ACCURACY) == "37.87%"
+    assert number(4)(0.28314) == "0.2831"
+    assert signed(2, 100.0, " pp")(-0.0155) == "-1.55 pp"
+    assert signed(4)(0.05) == "+0.0500"
+    assert mean_std(percent())((0.3669, 0.0213)) == "36.69% ± 2.13%"
+    assert percent()(None) == "–" and number()(float("nan")) == "–"
+
+
+def test_differences_are_ours_minus_paper_and_missing_stays_missing():
+    rows = with_differences([{"loss": 0.5, "paper_loss": 0.3}, {"loss": 0.5, "paper_loss": None}], ["loss"])
+    assert rows[0]["diff_loss"] == pytest.approx(0.2) and rows[1]["diff_loss"] is None
+
+
+def test_sweep_rows_put_the_papers_numbers_beside_ours():
+    ours = [{"channels": (16, 32), "n": 5, "train_loss": 0.2, "train_loss_std": 0.01, "train_accuracy": 0.95,
+             "train_accuracy_std": 0.01, "test_loss": 1.9, "test_loss_std": 0.1, "test_accuracy": 0.40,
+             "test_accuracy_std": 0.02},
+            {"channels": (3, 5), "n": 1, **{k: 0.5 for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+             **{f"{k}_std": 0.0 for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}}]
+    first, second = sweep_table_rows(ours)
+    assert first["paper_test_accuracy"] == paper.CHANNEL_SWEEP[(16, 32)]["test_accuracy"]
+    assert first["diff_test_accuracy"] == pytest.approx(0.40 - 0.3669)
+    assert first["test_accuracy"] == (0.40, 0.02)
+    assert second["paper_train_loss"] is None and second["diff_train_loss"] is None
+    cells = sweep_table(ours).cells()
+    assert cells[0][:2] == ["16/32", "5"] and "+3.31 pp" in cells[0] and "99.01%" in cells[0]
+
+
+@pytest.fixture
+def crafted(tmp_path) -> Report:
+    image = tmp_path / "figures" / "plot.png"
+    image.parent.mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    rows = with_differences([{"units": 9, "loss": 0.01, "paper_loss": 0.0064}], ["loss"])
+    table = Table("PIC <table>", [Column("units", "units", kind="key"), *comparison_columns("loss", "loss")], rows, "a note")
+    return Report("Title & co", [
+        Section("First", [table, Figure("Fig. 4", image, "caption"), Text("one\n\ntwo")]),
+        Section("Second", [KeyValues("Versions", [("torch", "2.x")])]),
+    ])
+
+
+def test_html_is_self_contained_and_escapes_text(crafted, tmp_path):
+    page = render_html(crafted)
+    assert "<script" not in page and "<link" not in page and "http" not in page  # nothing fetched
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert base64.b64decode(data) == crafted.figures()[0].path.read_bytes()
+    assert "PIC &lt;table&gt;" in page and "Title &amp; co" in page
+    assert "<td class=\"paper\">0.0064</td>" in page and "+0.0036" in page
+    assert page.count("<p>") == 2 and 'href="#s1"' in page
+    path = write_html(tmp_path / "out" / "report.html", crafted)
+    assert path.read_text(encoding="utf-8") == page
+
+
+def test_markdown_has_the_same_tables_and_relative_figure_links(crafted, tmp_path):
+    path = write_markdown(tmp_path / "report.md", crafted)
+    text = path.read_text()
+    assert "| units | loss | loss (paper) | Δ |" in text
+    assert "| 9 | 0.0100 | 0.0064 | +0.0036 |" in text
+    (link,) = re.findall(r"!\[Fig. 4\]\(([^)]+)\)", text)
+    assert link == "figures/plot.png" and (tmp_path / link).is_file()
+    assert "- **torch**: 2.x" in text
+    assert render_markdown(crafted).startswith("# Title & co\n")
