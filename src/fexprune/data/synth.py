@@ -23,7 +23,7 @@ from fexprune.data.classes import EXPRESSIONS
 from fexprune.errors import InputError
 from fexprune.runs import write_csv
 
-GENERATOR_VERSION = 2  # bump whenever the drawing changes: the built-in data set is regenerated
+GENERATOR_VERSION = 4  # bump whenever the drawing changes: the built-in data set is regenerated
 
 _FIRST = ["Silver", "Night", "Broken", "Golden", "Last", "Red", "Quiet", "Iron", "Paper", "Winter",
           "Lucky", "Hidden", "Wild", "Cold", "Lost", "Bright", "Dark", "Little", "Second", "Blue"]
@@ -163,12 +163,11 @@ def _plan_clips(rng: np.random.Generator, per_class: int, n_movies: int) -> list
 
 
 def _clip_params(rng, movie: _Movie, label: str, width: int, height: int, min_intensity: float) -> dict:
-    intensity = rng.uniform(min_intensity, 1.0)
-    shape = {key: value + intensity * (_EXPRESSION_SHAPES[label].get(key, value) - value) for key, value in _NEUTRAL.items()}
-    for key in shape:  # individual differences: nobody frowns exactly the same way
-        shape[key] += rng.normal(0, 0.025 if key != "eye_open" else 0.25)
     return dict(
-        shape=shape,
+        label=label,
+        intensity=rng.uniform(min_intensity, 1.0) ** 1.6,  # many weak expressions, as in the wild
+        # individual differences: nobody frowns exactly the same way
+        quirks={key: rng.normal(0, 0.025 if key != "eye_open" else 0.25) for key in _NEUTRAL},
         centre=(width * rng.normal(0.48, 0.07), height * rng.normal(0.38, 0.05)),
         face_height=height * rng.uniform(0.2, 0.34),
         tilt=float(rng.normal(0, 9)),
@@ -179,18 +178,27 @@ def _clip_params(rng, movie: _Movie, label: str, width: int, height: int, min_in
     )
 
 
-def _render(rng, movie: _Movie, clip: dict, width: int, height: int) -> np.ndarray:
+def _frame_shape(rng, clip: dict) -> dict:
+    """The clip's expression at this frame: it builds and fades, so frames of one clip differ."""
+    k = clip["intensity"] * rng.uniform(0.6, 1.0)
+    target = _EXPRESSION_SHAPES[clip["label"]]
+    return {key: value + k * (target.get(key, value) - value) + clip["quirks"][key] for key, value in _NEUTRAL.items()}
+
+
+def _render(rng, movie: _Movie, clip: dict, width: int, height: int) -> tuple[np.ndarray, dict]:
     px, py = clip["pan"]
+    px = int(np.clip(px + rng.normal(0, 6), 0, width // 4))
+    py = int(np.clip(py + rng.normal(0, 4), 0, height // 4))
     frame = movie.scene[py:py + height, px:px + width].copy()
     cx, cy = clip["centre"]
-    cx, cy = cx + rng.normal(0, width * 0.012), cy + rng.normal(0, height * 0.01)
-    face_height = clip["face_height"] * rng.normal(1.0, 0.02)
-    tilt = clip["tilt"] + rng.normal(0, 3)
-    _draw_person(frame, movie, clip["shape"], (cx, cy), face_height, tilt)
+    cx, cy = cx + rng.normal(0, width * 0.03), cy + rng.normal(0, height * 0.02)
+    face_height = clip["face_height"] * rng.normal(1.0, 0.06)
+    tilt = clip["tilt"] + rng.normal(0, 5)
+    _draw_person(frame, movie, _frame_shape(rng, clip), (cx, cy), face_height, tilt)
     face = {"cx": round(cx, 1), "cy": round(cy, 1), "width": round(face_height * movie.aspect, 1),
             "height": round(face_height, 1), "tilt": round(tilt, 1)}
     xs = (np.arange(width, dtype=np.float32) - cx) / (face_height * 2)
-    frame *= (clip["gain"][None, None, :] * np.clip(1 + clip["light"] * xs, 0.3, 1.7)[None, :, None]).astype(np.float32)
+    frame *= (clip["gain"][None, None, :] * rng.normal(1.0, 0.08) * np.clip(1 + clip["light"] * xs, 0.3, 1.7)[None, :, None]).astype(np.float32)
     # 4x4 blocks of noise, like a compressed video's: a CNN at 90x72 sees it, and PNG still compresses
     blocks = rng.normal(0, clip["noise"], (-(-height // 4), -(-width // 4))).astype(np.float32)
     frame += np.repeat(np.repeat(blocks, 4, axis=0), 4, axis=1)[:height, :width, None]
