@@ -3,6 +3,10 @@
 Row k of the returned metrics describes the weights after k epochs: in full-batch mode the forward
 pass of step k+1 already computes that loss, so the curve costs no extra pass; the last row needs one
 evaluation. In mini-batch mode each row is a no-autograd pass over the whole training set.
+
+Speed without other math (see training/speed.py and benchmarks/RESULTS.md): the allocator keeps
+activation buffers between steps, model and images are channels_last, the images never ask for a
+gradient, evaluation runs without autograd.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fexprune.training.speed import fast_input, prepare_training
+
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> tuple[float, float]:
@@ -20,6 +26,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
+    x = fast_input(x)
     step = batch_size or len(x)
     for start in range(0, len(x), step):
         logits = model(x[start : start + step])
@@ -65,6 +72,7 @@ def fit(
     if generator is None:
         generator = torch.Generator().manual_seed(seed)
     full_batch = batch_size is None or batch_size >= len(x)
+    x, x_test = prepare_training(model, x, x_test)
     rows: list[dict] = []
 
     def record(epoch: int, loss: float, accuracy: float) -> None:
