@@ -13,7 +13,7 @@ import sys
 from fexprune import __version__
 from fexprune.errors import InputError
 
-COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export"]
+COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ class ImageSet:
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
     duplicates: list[dict] = field(default_factory=list)  # {"paths", "classes"}
     from_cache: bool = False
+    faces: list[dict] | None = None  # with face_crop: the box each image was cut from (detector "fallback": none found)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -59,6 +60,10 @@ class ImageSet:
         subsets = Counter(s.subset for s in self.samples if s.subset)
         if subsets:
             summary["subsets"] = dict(sorted(subsets.items()))
+        if self.faces is not None:
+            from fexprune.data.faces import face_summary
+
+            summary["face_crop"] = face_summary(self.faces, self.samples)
         return summary
 
 
@@ -70,11 +75,15 @@ def load_image_set(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     use_cache: bool = True,
+    face_crop: bool = False,
+    face_margin: float = 0.2,
+    detectors: tuple[str, ...] | None = None,
 ) -> ImageSet:
     """Discover, decode, grayscale and resize every image under `path` (width, height = `size`).
 
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
-    does not exist or holds no readable image.
+    does not exist or holds no readable image. `face_crop`: cut each frame to its detected face (plus
+    `face_margin`) before resizing, with `detectors` (default fexprune.data.faces.DEFAULT_CHAIN).
     """
     size = (int(size[0]), int(size[1]))
     if size[0] < 1 or size[1] < 1:
@@ -82,21 +91,34 @@ def load_image_set(
     found = discover(path, variant)
     files = [s.path for s in found.samples] + [Path(item["path"]) for item in found.skipped]
     options = {"size": list(size), "variant": variant, "layout": found.layout, "classes": found.classes}
+    cropper = None
+    if face_crop:
+        from fexprune.data.faces import FaceCropper
+
+        cropper = FaceCropper(size, face_margin, detectors)
+        options["face_crop"] = cropper.options()
     entry_path = Path(cache_dir or cache.default_cache_dir()) / f"{cache.cache_key(files, options)}.npz"
     if use_cache:
         entry = cache.read_entry(entry_path)
         if entry is not None:
-            return _from_entry(*entry, found.root, found.layout, found.classes)
+            if cropper is None or "faces" in entry[2]:
+                return _from_entry(*entry, found.root, found.layout, found.classes)
 
-    images, kept, skipped, digests = [], [], list(found.skipped), []
+    images, kept, skipped, digests, faces = [], [], list(found.skipped), [], []
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # Pillow and zlib release the GIL
-        decoded = pool.map(lambda sample: _decode(sample.path, size), found.samples)
+        if cropper is None:
+            decoded = pool.map(lambda sample: _decode(sample.path, size), found.samples)
+        else:  # the same, cut to the face first; boxes come from (and go to) the box cache
+            decoded = pool.map(lambda sample: cropper.decode(sample.path), found.samples)
         bar = tqdm(decoded, total=len(found.samples), desc="decoding images", unit="img", file=sys.stderr,
                    disable=not progress, leave=False)
         for sample, (pixels, digest, reason) in zip(found.samples, bar):
             if pixels is None:
                 skipped.append({"path": str(sample.path), "reason": reason})
                 continue
+            if cropper is not None:
+                pixels, box = pixels
+                faces.append(box.to_dict())
             images.append(pixels)
             kept.append(sample)
             digests.append(digest)
@@ -112,7 +134,10 @@ def load_image_set(
         layout=found.layout,
         skipped=skipped,
         duplicates=find_duplicates(kept, digests, found.classes),
+        faces=faces if cropper is not None else None,
     )
+    if cropper is not None:
+        cropper.save()
     if use_cache:
         try:
             cache.write_entry(entry_path, image_set.images, image_set.labels, _meta(image_set))
@@ -152,11 +177,14 @@ def duplicate_indices(image_set: ImageSet) -> set[int]:
 
 
 def _meta(image_set: ImageSet) -> dict:
-    return {
+    meta = {
         "samples": [[str(s.path), s.label, s.movie, s.clip, s.subset] for s in image_set.samples],
         "skipped": image_set.skipped,
         "duplicates": image_set.duplicates,
     }
+    if image_set.faces is not None:
+        meta["faces"] = image_set.faces
+    return meta
 
 
 def _from_entry(images, labels, meta, root, layout, classes) -> ImageSet:
@@ -171,4 +199,5 @@ def _from_entry(images, labels, meta, root, layout, classes) -> ImageSet:
         skipped=meta["skipped"],
         duplicates=meta["duplicates"],
         from_cache=True,
+        faces=meta.get("faces"),
     )

@@ -47,6 +47,10 @@ class TrainConfig:
     split: str = "random"  # random | movie | clip
     checkpoint_every: int = 50
     eval_every: int = 10
+    face_crop: bool = False  # cut each frame to its detected face before resizing (fexprune.data.faces)
+    face_margin: float = 0.2
+    recipe: str = "paper"  # paper | best (fexprune.experiments.recipes)
+    cv: int | None = None  # K: K-fold cross-validation instead of one split (fexprune.experiments.crossval)
 
     def model_config(self, n_classes: int) -> CNNConfig:
         return CNNConfig(
@@ -102,12 +106,23 @@ class TrainResult:
     model: ExpressionCNN
 
 
-def prepare_data(config: TrainConfig, progress: bool = True) -> PreparedData:
-    """Load (from the cache when possible), split and normalise; the same config gives the same tensors."""
-    image_set = load_image_set(
-        resolve_data(config.data), size=tuple(config.image_size), variant=config.variant, progress=progress
-    )
-    train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
+def prepare_data(
+    config: TrainConfig, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,
+    image_set: ImageSet | None = None,
+) -> PreparedData:
+    """Load (from the cache when possible), split and normalise; the same config gives the same tensors.
+
+    `indices` (train, test) replace the configured split (cross-validation folds); `image_set` skips loading.
+    """
+    faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
+    if image_set is None:
+        image_set = load_image_set(
+            resolve_data(config.data), size=tuple(config.image_size), variant=config.variant, progress=progress, **faces
+        )
+    if indices is None:
+        train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
+    else:
+        train_index, test_index = (np.asarray(i, dtype=np.int64) for i in indices)
     if len(train_index) == 0 or len(test_index) == 0:
         raise InputError(f"split left {len(train_index)} training and {len(test_index)} test images", image_set.root)
     x_train, stats = normalize_images(image_set.images[train_index], config.normalize)
@@ -119,6 +134,10 @@ def prepare_data(config: TrainConfig, progress: bool = True) -> PreparedData:
         "stats": stats,
         "classes": list(image_set.classes),
     }
+    if config.face_crop:
+        from fexprune.data.faces import FaceCropper
+
+        preprocessing["face_crop"] = FaceCropper(config.image_size, config.face_margin).options()
     return PreparedData(
         image_set=image_set,
         train_index=train_index,
@@ -141,7 +160,9 @@ def save_model(path: Path, model: ExpressionCNN, preprocessing: dict) -> None:
 def load_model(path: Path) -> tuple[ExpressionCNN, dict]:
     state = runs.load_checkpoint(path)
     try:
-        model = ExpressionCNN(CNNConfig.from_dict(state["model_config"]))
+        from fexprune.models.recipes import build_model
+
+        model = build_model(state["model_config"])
         model.load_state_dict(state["state_dict"])
     except (KeyError, TypeError, RuntimeError) as error:
         raise InputError(f"not a fexprune model checkpoint ({error})", path) from None
@@ -187,12 +208,26 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train the paper's CNN; `resume` continues the interrupted run folder it names."""
+    """Train the paper's CNN; `resume` continues the interrupted run folder it names.
+
+    `config.cv` runs K-fold cross-validation instead, `config.recipe` other than "paper" trains that
+    recipe (fexprune.experiments.recipes; no checkpoints, runs are short).
+    """
+    if resume is None and config.cv:
+        from fexprune.experiments.crossval import cross_validate
+
+        return cross_validate(config, out=out, progress=progress)
+    if resume is None and config.recipe != "paper":
+        from fexprune.experiments.recipes import train_recipe_run
+
+        return train_recipe_run(config, out=out, progress=progress)
     if resume is not None:
         run_dir = Path(resume)
         config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
         if (run_dir / "results.json").exists():
             raise InputError("run already finished; nothing to resume", run_dir)
+        if config.recipe != "paper" or config.cv:
+            raise InputError("only paper-recipe runs write checkpoints; start this run again", run_dir)
     else:
         run_dir = None
     started = time.perf_counter()
@@ -260,6 +295,11 @@ def train(
         "data": data.image_set.summary(),
         "classes": list(data.image_set.classes),
     }
+    if config.face_crop or config.recipe != "paper":
+        results.update({"recipe": config.recipe, "face_crop": config.face_crop})
+    from fexprune.experiments.recipes import add_classification_metrics
+
+    add_classification_metrics(results, run_dir, model, data)
     save_model(run_dir / "model.pt", model, data.preprocessing)
     runs.write_csv(run_dir / "metrics.csv", rows)
     _write_figures(run_dir, rows)

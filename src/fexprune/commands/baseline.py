@@ -1,0 +1,38 @@
+"""`fexprune baseline`: argument parsing for fexprune.experiments.baseline (HOG + RBF-SVM)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fexprune.commands.common import positive_int
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "baseline",
+        help="HOG + RBF-SVM on the same images and splits as train",
+        description="The classical baseline: an RBF-SVM on HOG descriptors of (face-cropped) 90x72 images.",
+    )
+    parser.add_argument("--data", help="image data set folder (default: the built-in synthetic data)")
+    parser.add_argument("--face-crop", action="store_true", help="cut frames to the detected face first")
+    parser.add_argument("--split", choices=["random", "movie", "clip"], default="random")
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
+    parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fexprune.experiments.baseline import run_baseline
+    from fexprune.experiments.train import TrainConfig
+
+    config = TrainConfig(data=args.data, face_crop=args.face_crop, split=args.split, test_fraction=args.test_fraction,
+                         cv=args.cv, seed=args.seed, variant=args.variant)
+    run_dir, results = run_baseline(config, out=args.out, progress=not args.quiet)
+    print(f"HOG + SVM test accuracy {100 * results['test_accuracy']:.2f}% ({results['protocol']}"
+          f"{', face crops' if args.face_crop else ''})")
+    print(f"run folder: {run_dir}")
+    return 0

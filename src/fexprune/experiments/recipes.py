@@ -1,0 +1,263 @@
+"""Training recipes: `paper` (the paper's CNN, full-batch Adam, as fexprune.training.loop runs it) and
+`best` (a regularised CNN trained from scratch with augmentation, mini-batches, weight decay and early
+stopping on a validation part of the training split; the test split is never looked at until the end).
+
+`transfer` (FER2013 weights from the `fer` package) is not built: see RECIPES.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fexprune.data.augment import AugmentConfig, augment
+from fexprune.data.loading import ImageSet
+from fexprune.data.splits import split_indices
+from fexprune.errors import InputError
+from fexprune.models.recipes import BestCNN, BestCNNConfig
+from fexprune.training.loop import evaluate
+
+RECIPES = ("paper", "best")
+BEST_LR = 2e-3
+BEST_EPOCHS = 80
+BEST_BATCH = 32
+
+
+@dataclass(frozen=True)
+class BestRecipe:
+    """The knobs of the `best` recipe; the values are what worked on the built-in data (see report)."""
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    dropout: float = 0.3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    val_fraction: float = 0.15
+    patience: int = 20  # epochs without a better validation loss before stopping
+    tta: bool = True  # average the logits of each test image and its mirror image
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def recipe_defaults(recipe: str) -> dict:
+    """TrainConfig values a recipe wants when the user gives none (epochs, lr, batch size)."""
+    if recipe == "paper":
+        from fexprune.experiments.train import DEFAULT_LR
+
+        return {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None}
+    if recipe == "best":
+        return {"epochs": BEST_EPOCHS, "lr": BEST_LR, "batch_size": BEST_BATCH}
+    raise InputError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start:start + batch_size]
+        logits = model(chunk)
+        if tta:
+            logits = (logits.softmax(1) + model(chunk.flip(-1)).softmax(1)).log()  # mean of probabilities
+        out.append(logits)
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def _scores(model, x, y, tta: bool) -> tuple[float, float]:
+    logits = predict_logits(model, x, tta)
+    if tta:
+        loss = F.nll_loss(logits - np.log(2.0), y).item()  # log of the mean probability
+    else:
+        loss = F.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(1) == y).float().mean().item()
+
+
+def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, fraction: float, seed: int):
+    """(fit part, validation part) of the training indices, grouped as the test split is, so early
+    stopping sees the same kind of generalisation the test measures."""
+    part = ImageSet(
+        images=image_set.images[:0], labels=image_set.labels[train_index],
+        samples=[image_set.samples[i] for i in train_index], classes=image_set.classes,
+        root=image_set.root, layout=image_set.layout, duplicates=image_set.duplicates,
+    )
+    part.samples = [s if s.subset is None else type(s)(s.path, s.label, s.movie, s.clip, None) for s in part.samples]
+    try:
+        fit_part, val_part = split_indices(part, method, fraction, seed + 7919)
+    except InputError:  # too few groups for a grouped validation part: fall back to a random one
+        fit_part, val_part = split_indices(part, "random", fraction, seed + 7919)
+    return train_index[fit_part], train_index[val_part]
+
+
+def fit_best(
+    x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, *,
+    n_classes: int, epochs: int, lr: float, batch_size: int | None, seed: int,
+    recipe: BestRecipe = BestRecipe(), x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+    eval_every: int = 10, on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[BestCNN, list[dict], dict]:
+    """Train the best recipe's network; returns it with the weights of the best validation epoch."""
+    torch.manual_seed(seed)
+    height, width = x.shape[-2:]
+    model = BestCNN(BestCNNConfig(channels=tuple(recipe.channels), dropout=recipe.dropout,
+                                  input_size=(int(width), int(height)), n_classes=n_classes))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    batch_size = batch_size or BEST_BATCH
+    steps = epochs * -(-len(x) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
+    generator = torch.Generator().manual_seed(seed)
+    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    rows: list[dict] = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        total, correct = 0.0, 0
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            if len(index) < 2:
+                continue  # batch norm needs two samples
+            logits = model(augment(x[index], generator, recipe.augment))
+            loss = F.cross_entropy(logits, y[index], label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(index)
+            correct += (logits.argmax(1) == y[index]).sum().item()
+        row = {"epoch": epoch, "train_loss": total / len(x), "train_accuracy": correct / len(x)}
+        row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta)
+        if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
+            row["test_loss"], row["test_accuracy"] = _scores(model, x_test, y_test, recipe.tta)
+        rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if row["val_loss"] < best_loss:
+            best_loss, best_epoch, best_state = row["val_loss"], epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= recipe.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, rows, {"best_epoch": best_epoch, "epochs_run": len(rows), "best_val_loss": best_loss}
+
+
+@dataclass
+class Fitted:
+    """A trained model and its final numbers, whichever recipe made it."""
+
+    model: nn.Module
+    rows: list[dict]
+    final: dict  # train_loss, train_accuracy, test_loss, test_accuracy
+    test_predictions: np.ndarray
+    info: dict
+    seconds: float
+
+
+def fit_recipe(config, data, progress: bool = False, on_epoch=None) -> Fitted:
+    """Train `config.recipe` on prepared data (the `best` recipe carves its validation part from the
+    training split itself). The paper recipe here is fexprune.training.loop.fit, as `train` runs it."""
+    started = time.perf_counter()
+    n_classes = len(data.image_set.classes)
+    if config.recipe == "paper":
+        from fexprune.models.cnn import ExpressionCNN
+        from fexprune.training.loop import fit
+
+        torch.manual_seed(config.seed)
+        model = ExpressionCNN(config.model_config(n_classes))
+        rows = fit(model, data.x_train, data.y_train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                   seed=config.seed, x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch)
+        final = {k: rows[-1][k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
+        predictions = predict_logits(model, data.x_test).argmax(1).numpy()
+        return Fitted(model, rows, final, predictions, {"recipe": "paper"}, time.perf_counter() - started)
+    if config.recipe != "best":
+        raise InputError(f"unknown recipe {config.recipe!r} (choose from {', '.join(RECIPES)})")
+    recipe = BestRecipe()
+    position = {int(i): k for k, i in enumerate(data.train_index)}
+    fit_index, val_index = validation_split(data.image_set, data.train_index, config.split, recipe.val_fraction, config.seed)
+    fit_rows = torch.tensor([position[int(i)] for i in fit_index])
+    val_rows = torch.tensor([position[int(i)] for i in val_index])
+    model, rows, info = fit_best(
+        data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows],
+        n_classes=n_classes, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
+        recipe=recipe, x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch,
+    )
+    train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
+    test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
+    predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
+    info.update({"recipe": "best", "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
+                 "architecture": model.config.to_dict(), "weight_decay": recipe.weight_decay, "dropout": recipe.dropout,
+                 "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict(), "patience": recipe.patience})
+    final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
+    return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
+
+
+def add_classification_metrics(results: dict, run_dir, model: nn.Module, data, predictions: np.ndarray | None = None) -> None:
+    """Per-class accuracy, macro-F1 and the confusion matrix into `results`, the figure into
+    `run_dir/figures/confusion.png`, and the protocol that produced the numbers."""
+    from pathlib import Path
+
+    from fexprune.data.splits import describe_split
+    from fexprune.report.metrics import classification_metrics, save_confusion_figure
+
+    if predictions is None:
+        predictions = predict_logits(model, data.x_test).argmax(1).numpy()
+    classes = list(data.image_set.classes)
+    metrics = classification_metrics(data.y_test.numpy(), predictions, classes)
+    results["protocol"] = describe_split(data.image_set, results.get("split", "random"))
+    results["macro_f1"] = metrics["macro_f1"]
+    results["per_class_accuracy"] = metrics["per_class_accuracy"]
+    results["classification"] = metrics
+    save_confusion_figure(Path(run_dir) / "figures" / "confusion.png", metrics["confusion_matrix"], classes,
+                          f"Confusion matrix, test split ({results['protocol']})")
+
+
+def train_recipe_run(config, out=None, progress: bool = True):
+    """`fexprune train --recipe best`: one run folder as `train` writes it (config, metrics, results,
+    model, training curve, confusion matrix), without checkpoints."""
+    import dataclasses
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from fexprune import runs
+    from fexprune.experiments.train import TrainResult, _write_figures, prepare_data, save_model
+
+    data = prepare_data(config, progress=progress)
+    run_dir = runs.new_run_dir(out, "train")
+    saved = dataclasses.asdict(config)
+    saved["data"] = str(Path(config.data).resolve()) if config.data else None
+    runs.write_json(run_dir / "config.json", saved)
+    bar = tqdm(total=config.epochs, desc=f"train ({config.recipe})", unit="epoch", disable=not progress, leave=False)
+
+    def on_epoch(row: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('val_accuracy', 0):.3f}", refresh=False)
+
+    fitted = fit_recipe(config, data, progress, on_epoch)
+    bar.close()
+    results = {
+        **fitted.final,
+        "epochs": config.epochs,
+        "seconds": fitted.seconds,
+        "n_train": len(data.train_index),
+        "n_test": len(data.test_index),
+        "split": config.split,
+        "test_fraction": config.test_fraction,
+        "recipe": config.recipe,
+        "face_crop": config.face_crop,
+        "training": fitted.info,
+        "skipped": data.image_set.skipped,
+        "data": data.image_set.summary(),
+        "classes": list(data.image_set.classes),
+    }
+    add_classification_metrics(results, run_dir, fitted.model, data, fitted.test_predictions)
+    save_model(run_dir / "model.pt", fitted.model, data.preprocessing)
+    columns = list(dict.fromkeys(key for row in fitted.rows for key in row))
+    runs.write_csv(run_dir / "metrics.csv", [{key: row.get(key, "") for key in columns} for row in fitted.rows])
+    _write_figures(run_dir, [{k: v for k, v in row.items() if not k.startswith("val_")} for row in fitted.rows])
+    runs.write_json(run_dir / "results.json", results)
+    return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)

@@ -1,0 +1,74 @@
+"""Recipes and metrics in every run: the best recipe learns, stops early on its own validation part
+(never the test split), saves a loadable model; every run reports protocol, macro-F1 and a confusion
+matrix summing to n_test; --cv gives per-fold rows with mean and spread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fexprune.cli import main
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments.recipes import recipe_defaults, validation_split
+from fexprune.experiments.train import TrainConfig, load_model, prepare_data, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("recipes"), per_class=16, seed=4, size=(180, 144), progress=False)
+
+
+def config(data, **overrides) -> TrainConfig:
+    values = dict(data=str(data), image_size=(45, 36), channels=(4, 8), kernel_size=3, epochs=6, lr=2e-3, seed=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_best_recipe_run_folder_metrics_and_model(tiny_data, tmp_path):
+    torch.set_num_threads(1)
+    cfg = config(tiny_data, recipe="best", batch_size=16, epochs=30, lr=3e-3, split="movie")
+    result = train(cfg, out=tmp_path / "best", progress=False)
+    r = json.loads((result.run_dir / "results.json").read_text())
+    assert r["recipe"] == "best" and r["protocol"] == "movie"
+    assert r["train_accuracy"] > 1 / 7 + 0.1  # it learns
+    assert sum(map(sum, r["classification"]["confusion_matrix"])) == r["n_test"]
+    assert 0 <= r["macro_f1"] <= 1 and set(r["per_class_accuracy"]) == set(r["classes"])
+    assert r["training"]["n_fit"] + r["training"]["n_validation"] == r["n_train"]
+    assert 1 <= r["training"]["best_epoch"] <= r["training"]["epochs_run"] <= 30
+    assert (result.run_dir / "figures" / "confusion.png").is_file()
+    model, preprocessing = load_model(result.run_dir / "model.pt")
+    assert type(model).__name__ == "BestCNN" and model(torch.zeros(2, 1, 36, 45)).shape == (2, 7)
+
+
+def test_validation_part_is_inside_training_and_grouped(tiny_data):
+    data = prepare_data(config(tiny_data, split="clip"), progress=False)
+    fit, val = validation_split(data.image_set, data.train_index, "clip", 0.2, seed=0)
+    assert set(fit) | set(val) == set(data.train_index) and not set(val) & set(data.test_index)
+    clips = lambda index: {data.image_set.samples[i].clip for i in index}
+    assert clips(fit).isdisjoint(clips(val))
+
+
+def test_paper_run_reports_protocol_and_confusion(tiny_data, tmp_path):
+    result = train(config(tiny_data), out=tmp_path / "paper", progress=False)
+    r = result.results
+    assert r["protocol"] == "random" and "recipe" not in r  # today's results, plus the new metrics
+    assert np.asarray(r["classification"]["confusion_matrix"]).sum() == r["n_test"]
+    assert (result.run_dir / "figures" / "confusion.png").is_file()
+
+
+def test_cross_validation_from_cli(tiny_data, tmp_path, capsys):
+    code = main(["train", "--data", str(tiny_data), "--cv", "3", "--split", "movie", "--epochs", "3",
+                 "--channels", "4,8", "--quiet", "--out", str(tmp_path / "cv")])
+    assert code == 0
+    r = json.loads((tmp_path / "cv" / "results.json").read_text())
+    assert r["cv"] == 3 and len(r["folds"]) == 3 and "grouped by movie" in r["protocol"]
+    assert r["summary"]["test_accuracy"]["sd"] >= 0 and "svm_test_accuracy" in r["summary"]
+    assert np.asarray(r["confusion_matrix"]).sum() == sum(f["n_test"] for f in r["folds"])
+    assert "test_accuracy" in capsys.readouterr().out
+
+
+def test_recipe_defaults():
+    assert recipe_defaults("paper")["batch_size"] is None and recipe_defaults("best")["batch_size"] == 32
