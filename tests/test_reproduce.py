@@ -25,6 +25,7 @@ def tiny_config(data) -> ReproduceConfig:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     data = write_synthetic(tmp_path_factory.mktemp("tiny"), per_class=6, size=(180, 144), progress=False)
+    (data / "Angry" / "broken.png").write_bytes(b"not an image")  # must be listed as skipped
     return run_reproduce(tiny_config(data), out=tmp_path_factory.mktemp("runs") / "reproduce", progress=False)
 
 
@@ -62,6 +63,7 @@ def test_report_puts_the_papers_numbers_beside_ours(tiny_run):
         assert (tiny_run.run_dir / link).is_file(), link
     assert html.count("data:image/png;base64,") == len(build_report(tiny_run.run_dir).figures())
     assert "torch" in markdown and "Angry" in markdown and "Identical frames" in markdown
+    assert "Skipped files (1)" in markdown and "broken.png" in markdown
 
 
 def test_resume_reruns_only_unfinished_stages(tiny_run):

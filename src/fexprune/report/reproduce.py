@@ -194,12 +194,18 @@ def _data_section(results: dict | None) -> Section | None:
                    f"split {results.get('split')}: {results.get('n_train')} train / {results.get('n_test')} test.")
     blocks: list = [KeyValues("Data set", [("folder", data["root"]), ("image size (w x h)", "x".join(map(str, data["image_size"] or [])))]), counts]
     skipped = data.get("skipped", [])
-    blocks.append(Table(f"Skipped files ({len(skipped)})", [Column("path", "file", kind="key"), Column("reason", "reason", kind="key")],
-                        skipped[:50], "first 50 shown; all are in train/results.json" if len(skipped) > 50 else ""))
+    if skipped:
+        blocks.append(Table(f"Skipped files ({len(skipped)})", [Column("path", "file", kind="key"), Column("reason", "reason", kind="key")],
+                            skipped[:50], "first 50 shown; all are in train/results.json" if len(skipped) > 50 else ""))
+    else:
+        blocks.append(Text("Skipped files: none; every file found was read."))
     duplicates = [{"paths": ", ".join(d["paths"]), "classes": ", ".join(d["classes"])} for d in data.get("duplicates", [])]
-    blocks.append(Table(f"Identical frames under different classes ({len(duplicates)})",
-                        [Column("paths", "files", kind="key"), Column("classes", "classes", kind="key")], duplicates,
-                        "Kept in the training split only, so no test frame has a twin in training."))
+    if duplicates:
+        blocks.append(Table(f"Identical frames under different classes ({len(duplicates)})",
+                            [Column("paths", "files", kind="key"), Column("classes", "classes", kind="key")], duplicates,
+                            "Kept in the training split only, so no test frame has a twin in training."))
+    else:
+        blocks.append(Text("Identical frames under different classes: none."))
     return Section("Data", blocks)
 
 
