@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator
 
 from fexprune.errors import InputError
@@ -60,6 +61,12 @@ class LocalBackend(Backend):
                     for future in done:
                         index = futures.pop(future)
                         yield index, future.result()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    "a sweep worker process died (killed, or out of memory). A script that calls run_sweep "
+                    "must guard its body with `if __name__ == '__main__':` (spawned workers import it again). "
+                    "Finished trials are kept: rerun with --resume."
+                ) from error
             finally:
                 for future in futures:
                     future.cancel()
