@@ -144,6 +144,16 @@ def test_face_detection_finds_the_drawn_faces(runs, tmp_path):
     assert found >= 3 and on_face >= found / 2
 
 
+def test_by_default_a_whole_frame_run_classifies_whole_frames(runs):
+    frame = sorted(runs.images.rglob("*.png"))[0]
+    default = predict(runs.train, [frame])
+    whole = predict(runs.train, [frame], face_detect=False)
+    assert default.warnings == []
+    assert [f["box"] for f in default[0]["faces"]] == [f["box"] for f in whole[0]["faces"]] == [(0, 0, 180, 144)]
+    forced = predict(runs.train, [frame], face_detect=True)
+    assert forced.warnings and forced[0]["faces"][0]["detector"] != "whole-frame"
+
+
 def test_face_crop_runs_crop_with_their_own_margin(runs, tmp_path):
     model, preprocessing = load_model(runs.train / "model.pt")
     settings = {"margin": 0.5, "detectors": ["haar-default"]}

@@ -19,7 +19,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--run", required=True, metavar="RUN_DIR", help="train or prune run folder (or a model .pt file)")
-    parser.add_argument("--no-face-detect", action="store_true", help="classify whole frames instead of detected faces")
+    detect = parser.add_mutually_exclusive_group()
+    detect.add_argument("--face-detect", dest="face_detect", action="store_true", default=None,
+                        help="classify every detected face (default when the run was trained on face crops)")
+    detect.add_argument("--no-face-detect", dest="face_detect", action="store_false",
+                        help="classify whole frames (default when the run was trained on whole frames)")
     parser.add_argument("--out", default="predictions.csv", help="CSV to write (default predictions.csv); "
                         "skipped files go to <name>.skipped.csv beside it")
     parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.inference.predict import predict, write_predictions
 
     predictions = predict(
-        args.run, args.paths, face_detect=not args.no_face_detect, batch_size=args.batch_size,
+        args.run, args.paths, face_detect=args.face_detect, batch_size=args.batch_size,
         annotate=args.annotate, progress=not args.quiet,
     )
     companion = write_predictions(args.out, predictions)

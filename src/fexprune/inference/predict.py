@@ -95,15 +95,21 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
 def predict(
     run_dir: str | os.PathLike,
     paths: Iterable[str | os.PathLike],
-    face_detect: bool = True,
+    face_detect: bool | None = None,
     batch_size: int = 64,
     annotate: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> Predictions:
-    """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified."""
+    """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
+
+    `face_detect=None` follows the run: faces are detected when the model was trained on face crops, and
+    whole frames are classified when it was trained on whole frames, so new images look like its training data.
+    """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     run = load_run_model(run_dir)
+    if face_detect is None:
+        face_detect = run.face_crop is not None
     files, skipped = collect_images(paths)
     if not files and not skipped:
         raise InputError("no files found in " + ", ".join(str(p) for p in paths))
