@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fexprune.models.cnn import ExpressionCNN, MaxPoolReLU
+from fexprune.training.loop import FULL_BATCH_CHUNK
 from fexprune.training.speed import fast_input, prepare_training
 
 
@@ -115,6 +116,7 @@ def fit_ensemble(
     y_tests: Sequence[torch.Tensor] | None = None,
     eval_every: int = 10,
     on_epoch: Callable[[int, list[dict]], None] | None = None,
+    chunk_size: int = FULL_BATCH_CHUNK,
 ) -> list[list[dict]]:
     """Train `models` (repeat r on xs[r], ys[r]) together, full batch; copies the trained weights back
     into `models` and returns each repeat's metrics rows exactly as `fit` would (row k = weights after
@@ -140,10 +142,16 @@ def fit_ensemble(
 
     ensemble.train()
     for epoch in range(epochs):
-        losses, accuracies = _losses(ensemble(images), labels, weights)  # (R,), (R,)
-        record(epoch, list(zip(losses.tolist(), accuracies.tolist())))
         optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # repeat r's parameters see only d(loss_r)
+        losses = torch.zeros(len(models))
+        accuracies = torch.zeros(len(models))
+        for start in range(0, len(images), chunk_size):  # as fit: a full-batch gradient, chunk by chunk
+            part = slice(start, start + chunk_size)
+            chunk_losses, chunk_accuracies = _losses(ensemble(images[part]), labels[part], weights[part])  # (R,), (R,)
+            chunk_losses.sum().backward()  # repeat r's parameters see only d(loss_r)
+            losses += chunk_losses.detach()
+            accuracies += chunk_accuracies
+        record(epoch, list(zip(losses.tolist(), accuracies.tolist())))
         optimizer.step()
     record(epochs, evaluate_ensemble(ensemble, images, labels, weights))
     for model, trained in zip(models, ensemble.to_models()):
