@@ -39,7 +39,7 @@ class BestRecipe:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     val_fraction: float = 0.15
-    patience: int = 20  # epochs without a better validation loss before stopping
+    patience: int = 20  # epochs without a better validation accuracy (after the first quarter) before stopping
     tta: bool = True  # average the logits of each test image and its mirror image
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -111,7 +111,8 @@ def fit_best(
     steps = epochs * -(-len(x) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
     generator = torch.Generator().manual_seed(seed)
-    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    warmup = max(1, epochs // 4)  # a grouped validation part is small and noisy: no stopping during warm-up
+    best_key, best_epoch, best_state = (-1.0, 0.0), 0, copy.deepcopy(model.state_dict())
     rows: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -136,13 +137,15 @@ def fit_best(
         rows.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if row["val_loss"] < best_loss:
-            best_loss, best_epoch, best_state = row["val_loss"], epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= recipe.patience:
+        key = (row["val_accuracy"], -row["val_loss"])  # the best validation accuracy, then the lower loss
+        if epoch >= warmup and key > best_key:
+            best_key, best_epoch, best_state = key, epoch, copy.deepcopy(model.state_dict())
+        elif epoch >= warmup and epoch - best_epoch >= recipe.patience:
             break
     model.load_state_dict(best_state)
     model.eval()
-    return model, rows, {"best_epoch": best_epoch, "epochs_run": len(rows), "best_val_loss": best_loss}
+    return model, rows, {"best_epoch": best_epoch, "epochs_run": len(rows), "best_val_accuracy": best_key[0],
+                         "best_val_loss": -best_key[1]}
 
 
 @dataclass
