@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fexprune.data.preprocess import to_gray
 from fexprune.runs import atomic_write_bytes, cache_root
 
 HAAR_FILES = {
@@ -94,20 +95,6 @@ def _dlib_detector():
     return _per_thread.dlib
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected uint8 pixels, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        image = cv2.cvtColor(image, code)
-    if image.ndim != 2:
-        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
-    return image
-
-
 def _run_detector(name: str, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Boxes (x, y, w, h) in `gray`'s pixels."""
     min_side = max(20, gray.shape[0] // 9)
@@ -143,7 +130,7 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
     Boxes are in the pixels of `image`. Boxes two detectors agree on are merged into one (their mean,
     detector names joined by "+") and ranked first; then larger before smaller.
     """
-    gray = _gray(image)
+    gray = to_gray(image)
     scale = min(1.0, _DETECT_HEIGHT / gray.shape[0])
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
     small = cv2.equalizeHist(small)
@@ -187,7 +174,7 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
     The crop is widened to the output's aspect ratio around the box centre, so faces are not squashed;
     parts outside the frame are filled by replicating the border.
     """
-    gray = _gray(image)
+    gray = to_gray(image)
     width, height = int(size[0]), int(size[1])
     crop_h = max(box.h, box.w / (width / height)) * (1 + 2 * margin)
     crop_w = crop_h * width / height

@@ -86,8 +86,8 @@ def _palette_is_gray(image: Image.Image) -> bool:
     return bool(len(triples)) and bool((triples == triples[:, :1]).all())
 
 
-def to_gray_resized(image_bgr_or_gray: np.ndarray, size: tuple[int, int] = (90, 72)) -> np.ndarray:
-    """uint8 (H, W) at `size` = (width, height); INTER_AREA averages pixels when shrinking."""
+def to_gray(image_bgr_or_gray: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) from a gray, BGR or BGRA uint8 image."""
     image = np.asarray(image_bgr_or_gray)
     if image.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {image.dtype}")
@@ -98,6 +98,12 @@ def to_gray_resized(image_bgr_or_gray: np.ndarray, size: tuple[int, int] = (90, 
         image = cv2.cvtColor(image, code)
     if image.ndim != 2:
         raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+    return image
+
+
+def to_gray_resized(image_bgr_or_gray: np.ndarray, size: tuple[int, int] = (90, 72)) -> np.ndarray:
+    """uint8 (H, W) at `size` = (width, height); INTER_AREA averages pixels when shrinking."""
+    image = to_gray(image_bgr_or_gray)
     width, height = size
     if image.shape == (height, width):
         return np.ascontiguousarray(image)
