@@ -43,7 +43,7 @@ def test_every_stage_writes_its_folder_and_the_report_has_every_table_and_figure
     assert all(f.path.is_file() for f in report.figures())
     names = {f.path.name for f in report.figures()}
     assert {"progressive.png", "channel_sweep.png", "training_curve.png", "fig6_train_loss.png",
-            "fig7_train_accuracy.png", "fig8_min_importance.png"} <= names
+            "fig7_train_accuracy.png", "fig8_min_importance.png", "confusion.png"} <= names
 
 
 def test_report_puts_the_papers_numbers_beside_ours(tiny_run):

@@ -139,8 +139,18 @@ def _training_section(folder: Path, results: dict | None) -> Section:
         Column("what", "", kind="key"), Column("test_loss", "test loss", number(4)),
         *comparison_columns("test_accuracy", "test acc", "accuracy"),
     ], final, test_fraction_note(results["test_fraction"], results.get("n_train"), results.get("n_test")))
-    return Section(title, [log, test, Figure("Training curve", folder / "figures" / "training_curve.png",
-                                             "train and test loss and accuracy per epoch; black dots: the paper's log")])
+    blocks = [log, test, Figure("Training curve", folder / "figures" / "training_curve.png",
+                                "train and test loss and accuracy per epoch; black dots: the paper's log")]
+    if "macro_f1" in results:  # beyond the paper: how the errors spread over the classes
+        per_class = ", ".join(f"{name} {100 * value:.1f}%" for name, value in results["per_class_accuracy"].items())
+        blocks.append(KeyValues("Test split by class", [
+            ("protocol", str(results["protocol"])),
+            ("macro-F1", f"{results['macro_f1']:.3f}"),
+            ("accuracy per class", per_class),
+        ]))
+    if (folder / "figures" / "confusion.png").is_file():
+        blocks.append(Figure("Confusion matrix", folder / "figures" / "confusion.png", "test split, rows: true class"))
+    return Section(title, blocks)
 
 
 def _pruning_section(folder: Path) -> Section:
