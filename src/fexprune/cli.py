@@ -1,7 +1,8 @@
 """`fexprune` command line: parses arguments and calls the library; nothing else lives here.
 
 Each command is a module in `fexprune.commands` with `register(subparsers)`; the module sets
-`func(args) -> int` on its parser. `InputError` becomes one line on stderr and exit code 2.
+`func(args) -> int` on its parser. `InputError` (and an OSError such as a full disk) becomes one
+line on stderr and exit code 2; Ctrl-C one line and exit code 130.
 """
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"fexprune {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"fexprune {args.command}: interrupted", file=sys.stderr)
+    except OSError as error:  # disk full, a folder that cannot be written: the machine, not the code
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"fexprune {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as error:
+        detail = f" ({error})" if str(error) else ""  # train says which checkpoint it wrote
+        print(f"fexprune {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
 
 

@@ -34,15 +34,24 @@ def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
     """A fresh folder `<base>/<command>-<timestamp>[-k]`; an existing folder is never reused.
 
     When `base` names a folder that does not exist yet (or is empty), that folder becomes the run
-    folder; otherwise the run gets a new folder inside it.
+    folder. When it names an existing run (it holds config.json), the new run goes beside it as
+    `<base>-2`, `<base>-3`, ...: never into it (`--resume` continues a run). Any other folder gets
+    the new run inside it.
     """
     if base is not None:
         base = Path(base)
-        if not base.exists() or (base.is_dir() and not any(base.iterdir())):
-            _mkdir(base)
+        if not base.exists():
+            try:
+                _mkdir(base, exist_ok=False)
+                return base
+            except FileExistsError:
+                pass  # another process took it a moment ago: fall through
+        if base.is_dir() and not any(base.iterdir()):
             return base
         if not base.is_dir():
             raise InputError("output path exists and is not a folder", base)
+        if (base / "config.json").exists():
+            return _free_sibling(base)
         parent = base
     else:
         parent = Path("runs")
@@ -57,6 +66,17 @@ def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
     raise InputError("could not find a free run folder name", parent)
 
 
+def _free_sibling(run_dir: Path) -> Path:
+    for k in range(2, 1000):
+        candidate = run_dir.with_name(f"{run_dir.name}-{k}")
+        try:
+            _mkdir(candidate, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise InputError("could not find a free run folder name beside this run", run_dir)
+
+
 def _mkdir(path: Path, exist_ok: bool = True) -> None:
     try:
         path.mkdir(parents=True, exist_ok=exist_ok)
@@ -68,19 +88,31 @@ def _mkdir(path: Path, exist_ok: bool = True) -> None:
         raise InputError("output folder is not writable", path)
 
 
+_UMASK = os.umask(0)  # read once, at import (single-threaded); os.umask can only be read by setting it
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, then rename: readers see the old file or the new, never half.
+
+    An OSError (disk full, folder not writable) names `path`, so the CLI's one line says which file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files others may read
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
 
 

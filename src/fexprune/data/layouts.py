@@ -161,11 +161,17 @@ def _holds_images(folder: Path) -> bool:
 
 
 def _walk_files(folder: Path, images_only: bool = False):
-    """Files under `folder` in sorted order; follows symlinks but never a folder twice (no loops)."""
+    """Files under `folder` in sorted order; follows symlinks but never a folder twice (no loops).
+
+    A link to a folder that encloses `folder` (`Happy/up -> ..`) is not followed either: it would
+    bring the other classes' images in under this class's label.
+    """
     seen: set[str] = set()
+    top = os.path.realpath(folder)
     for current, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(current)
-        if real in seen:
+        encloses_top = real != top and (top + os.sep).startswith(real + os.sep)
+        if real in seen or encloses_top:
             dirnames[:] = []
             continue
         seen.add(real)
@@ -197,6 +203,34 @@ def _collect(root: Path, layout: str, class_dirs: list[tuple[str | None, dict[st
                     continue
                 movie, clip = movie_and_clip(file)
                 samples.append(Sample(file, classes.index(name), movie, clip, subset))
+    for holder in dict.fromkeys(folder.parent for _, dirs in class_dirs for folder in dirs.values()):
+        skipped.extend(_strays(holder, {folder for _, dirs in class_dirs for folder in dirs.values()}))
     if not samples:
         raise InputError("holds no image files in its class folders", root)
     return Discovery(root=root, layout=layout, classes=classes, samples=samples, skipped=skipped)
+
+
+def _strays(holder: Path, class_folders: set[Path]) -> list[dict]:
+    """Files beside the class folders (loose, or in a folder that names no class): listed, never dropped.
+
+    A folder that holds class folders of its own (Train/Train_Aligned_Faces/<Class>/) is another
+    variant of the data set, not a stray.
+    """
+    strays = []
+    try:
+        entries = sorted(p for p in holder.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
+    for entry in entries:
+        if entry in class_folders:
+            continue
+        if entry.is_dir():
+            if _expression_dirs(entry):
+                continue
+            same = match_expression(entry.name)
+            named = f"repeats class {same!r}" if same else "names no class"
+            reason = f"not in a class folder (folder {entry.name!r} {named})"
+            strays.extend({"path": str(file), "reason": reason} for file in _walk_files(entry))
+        else:
+            strays.append({"path": str(entry), "reason": "not in a class folder"})
+    return strays

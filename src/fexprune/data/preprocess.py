@@ -7,7 +7,9 @@ so `normalize_images` offers per-image and data-set statistics and the config re
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 
 import cv2
 import numpy as np
@@ -31,10 +33,35 @@ def decode_image(data: bytes) -> np.ndarray:
         raise DecodeError("empty file (0 bytes)")
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         raise DecodeError("truncated JPEG (no end-of-image marker)")
+    if data[:8] == _PNG_SIGNATURE:
+        _check_png_chunks(data)
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is not None and pixels.size:
         return _from_opencv(pixels)
     return _decode_with_pillow(data)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """Refuse a damaged PNG before libpng sees it: libpng prints its complaint straight to stderr,
+    around the one line the CLI promises. Checks every chunk's length and CRC (~0.1 ms per frame)."""
+    view = memoryview(data)
+    offset = 8
+    while offset + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", view[offset : offset + 8])
+        if not kind.isalpha():
+            raise DecodeError(f"corrupt PNG (no valid chunk at byte {offset})")
+        end = offset + 12 + length
+        if end > len(data):
+            break
+        if zlib.crc32(view[offset + 4 : end - 4]) != struct.unpack(">I", view[end - 4 : end])[0]:
+            raise DecodeError(f"corrupt PNG (checksum of its {kind.decode('ascii')} chunk at byte {offset} is wrong)")
+        if kind == b"IEND":
+            return
+        offset = end
+    raise DecodeError("truncated PNG (the file ends before its IEND chunk)")
 
 
 def _from_opencv(pixels: np.ndarray) -> np.ndarray:

@@ -110,6 +110,11 @@ def read_feature_table(
     keep = ~no_label
     labels = labels[keep]
     bad = (labels != np.round(labels)) | (labels < 1) | (labels > n_classes)
+    if bad.mean() > 0.5:  # not a few typos: this column holds no labels at all
+        raise InputError(
+            f"column {names[label_index]!r} should hold the labels 1..{n_classes} but holds "
+            f"{labels[bad][:3].tolist()}...: is the label column missing?", path
+        )
     if bad.any():
         rows = file_rows[keep][bad][:10].tolist()
         raise InputError(
@@ -179,7 +184,8 @@ def _read_csv(path: Path, delimiter: str | None) -> pd.DataFrame:
         raise InputError(f"not a readable CSV with delimiter {delimiter!r} ({error})", path) from None
     if raw.shape[1] == 1:
         others = [d for d in CSV_DELIMITERS if d != delimiter and d in sample]
-        hint = f"; it looks {others[0]!r}-separated" if others else ""
+        tried = " ".join(repr(d) for d in CSV_DELIMITERS)
+        hint = f"; it looks {others[0]!r}-separated" if others else f"; separate the columns with one of {tried}"
         raise InputError(f"only one column with delimiter {delimiter!r}{hint}", path)
     return raw
 
