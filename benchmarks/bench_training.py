@@ -233,19 +233,23 @@ def render(args, info, load_before, load_after, median, peak, gflop, curves, cur
         f"Loss curve, {args.curve_epochs} epochs from one seed: max |reference - fexprune| = {curve_diff:.2e};"
         f" ensemble repeat 0 vs reference (first {len(curves['ensemble'])} epochs): {ensemble_diff:.2e} (tolerance {LOSS_TOLERANCE:g}).",
         f"Reference losses: {', '.join(f'{v:.5f}' for v in curves['reference'][:: max(1, args.curve_epochs // 5)])} (every {max(1, args.curve_epochs // 5)}th epoch).", "",
-        "## The sweep's networks (fexprune `fit`, median s / epoch)", "",
-        "| channels | s / epoch | 5 repeats x 700 epochs |", "|---|---|---|",
+        "## The sweep's networks (fexprune `fit`)", "",
+        "Measured one after another after the rounds (not interleaved), so each is scaled by the 16/32 time of"
+        " the same block to the interleaved 16/32 median above.", "",
+        "| channels | s / epoch measured | scaled | 5 repeats x 700 epochs |", "|---|---|---|---|",
     ]
     total = 0.0
+    scale = ours / sweep[(16, 32)]
     for channels, seconds in sweep.items():
-        total += 5 * 700 * seconds
-        lines.append(f"| {channels[0]}/{channels[1]} | {seconds:.3f} | {5 * 700 * seconds / 60:.1f} min |")
-    pruning = 700 * sweep[(16, 32)]
+        total += 5 * 700 * seconds * scale
+        lines.append(f"| {channels[0]}/{channels[1]} | {seconds:.3f} | {seconds * scale:.3f} | {5 * 700 * seconds * scale / 60:.1f} min |")
+    pruning = 700 * ours
     lines += [
         "", f"Paper sweep (4 x 5 x 700 epochs) with {args.threads} thread(s): {total / 60:.1f} min in one process;"
         f" {total / 120:.1f} min with 2 such workers on 2 cores if they scale perfectly, {total / 120 * median['pool'] / ours:.1f} min"
-        f" at the slow-down measured when two run at once ({median['pool'] / ours:.2f}x per epoch). Reproduce adds one 700-epoch 16/32 training"
-        f" for pruning ({pruning / 60:.1f} min), the pruning passes (forward passes only: seconds) and PIC (seconds).", "",
+        f" at the slow-down measured when two run at once ({median['pool'] / ours:.2f}x per epoch; on a shared machine that"
+        f" includes the other users). Reproduce adds one 700-epoch 16/32 training for pruning ({pruning / 60:.1f} min), the pruning"
+        f" passes (forward passes only: seconds) and PIC (seconds).", "",
         "## Targets", "",
     ]
     lines += [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks.items()]
