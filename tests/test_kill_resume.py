@@ -107,6 +107,7 @@ def _assert_same_as(reference: Path, run_dir: Path) -> None:
         assert torch.equal(tensor, got[name]), name
     assert (run_dir / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
     assert not (run_dir / "checkpoint.pt").exists()
+    assert not list(run_dir.glob(".*.tmp"))  # what a kill left half-written is cleared on resume
 
 
 def test_kill_9_twice_then_resume_equals_uninterrupted(data, reference, tmp_path):

@@ -83,10 +83,14 @@ def test_resume_after_crash_equals_uninterrupted(tiny_data, tmp_path, monkeypatc
     monkeypatch.setattr(runs, "save_checkpoint", real_save)
     assert runs.load_checkpoint(tmp_path / "crashed" / "checkpoint.pt")["epochs_done"] == 3
 
+    stale = tmp_path / "crashed" / ".metrics.csv.x1y2.tmp"  # a write the crash cut short
+    stale.write_text("epoch,train_lo")
+
     resumed = train(TrainConfig(), resume=tmp_path / "crashed", progress=False)
     for name, tensor in _weights(reference.run_dir).items():
         assert torch.equal(tensor, _weights(resumed.run_dir)[name]), name
     assert resumed.metrics == reference.metrics
+    assert not stale.exists()
 
 
 def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch):

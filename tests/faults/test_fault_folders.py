@@ -109,6 +109,17 @@ def test_files_beside_the_class_folders_are_listed_not_dropped(cli, images, tmp_
                        "Later_1_1.png": "not in a class folder (folder 'Unsorted' names no class)"}
 
 
+def test_a_stray_folder_inside_images_keeps_the_expression_layout(cli, images, tmp_path):
+    """Images/ itself as the data path, with a folder that names no class: still the 7 expressions
+    (labels unchanged), the stray folder's frames listed as skipped."""
+    (images / "Unsorted").mkdir()
+    shutil.copy(_frame(images), images / "Unsorted" / "Later_1_1.png")
+    results = _train(cli, images, tmp_path)
+    assert results["data"]["layout"] == "images" and results["data"]["n_images"] == 21
+    assert results["classes"] == ["Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
+    assert skip_reasons(results) == {"Later_1_1.png": "not in a class folder (folder 'Unsorted' names no class)"}
+
+
 def test_nonexistent_data_path_is_one_line_and_exit_2(cli, tmp_path):
     outcome = cli(*train_args(tmp_path / "nowhere", tmp_path / "run"))
     outcome.one_error_line(f"{tmp_path / 'nowhere'}: no such file or folder")

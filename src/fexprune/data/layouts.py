@@ -137,9 +137,9 @@ def _find_layout(folder: Path, variant: str, depth: int):
     if "images" in by_name and _expression_dirs(by_name["images"]) and variant != "aligned":
         return "images", by_name["images"], [(None, _expression_dirs(by_name["images"]))]
     aligned = [sub for sub in subs if "align" in sub.name.lower() and _expression_dirs(sub)]
-    if aligned and variant != "frames" and not (variant == "auto" and _all_expressions(folder)):
+    if aligned and variant != "frames" and not (variant == "auto" and _expression_layout(folder)):
         return "aligned", aligned[0], [(None, _expression_dirs(aligned[0]))]
-    if _all_expressions(folder):
+    if _expression_layout(folder):
         layout = "aligned" if "align" in folder.name.lower() else "images"
         return layout, folder, [(None, _expression_dirs(folder))]
     generic = {sub.name: sub for sub in subs if _holds_images(sub)}
@@ -150,10 +150,12 @@ def _find_layout(folder: Path, variant: str, depth: int):
     return None
 
 
-def _all_expressions(folder: Path) -> bool:
-    """Every subfolder holding images names an expression (and there is at least one)."""
+def _expression_layout(folder: Path) -> bool:
+    """Most subfolders holding images name an expression: an expression data set (the others are
+    listed as skipped), not a generic one whose class order and labels would change."""
     holding = [sub for sub in _subdirs(folder) if _holds_images(sub)]
-    return bool(holding) and all(match_expression(sub.name) for sub in holding)
+    named = sum(1 for sub in holding if match_expression(sub.name))
+    return named >= 1 and (named == len(holding) or (named >= 2 and 2 * named > len(holding)))
 
 
 def _holds_images(folder: Path) -> bool:

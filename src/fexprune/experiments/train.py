@@ -228,6 +228,8 @@ def train(
             raise InputError("run already finished; nothing to resume", run_dir)
         if config.recipe != "paper" or config.cv:
             raise InputError("only paper-recipe runs write checkpoints; start this run again", run_dir)
+        for stale in run_dir.glob(".*.tmp"):  # a write the kill interrupted: its target is intact
+            stale.unlink()
     else:
         run_dir = None
     started = time.perf_counter()
