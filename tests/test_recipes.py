@@ -72,3 +72,21 @@ def test_cross_validation_from_cli(tiny_data, tmp_path, capsys):
 
 def test_recipe_defaults():
     assert recipe_defaults("paper")["batch_size"] is None and recipe_defaults("best")["batch_size"] == 32
+
+
+def test_early_stop_keeps_best_validation_weights_otherwise_last():
+    """early_stop stops after `patience` flat epochs and restores the best epoch; off, every epoch runs."""
+    from fexprune.data.augment import AugmentConfig
+    from fexprune.experiments.recipes import BestRecipe, fit_best
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 1, 16, 16, generator=g), torch.arange(24) % 3
+    xv, yv = torch.randn(8, 1, 16, 16, generator=g), torch.arange(8) % 3  # noise: validation cannot improve for long
+    still = AugmentConfig(flip=False, max_shift=0.0, max_rotate=0.0, scale=(1.0, 1.0), brightness=0.0, contrast=0.0)
+    common = dict(n_classes=3, epochs=40, lr=3e-3, batch_size=8, seed=0)
+    base = dict(channels=(4, 8), pooled=(2, 2), augment=still, patience=3, tta=False)
+    _, rows, info = fit_best(x, y, xv, yv, recipe=BestRecipe(early_stop=True, **base), **common)
+    assert info["epochs_run"] < 40 and info["epochs_run"] - info["best_epoch"] == 3
+    model, rows, info = fit_best(x, y, xv, yv, recipe=BestRecipe(early_stop=False, **base), **common)
+    assert info["epochs_run"] == 40 and model.config.pooled == (2, 2)

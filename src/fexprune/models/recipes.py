@@ -1,9 +1,10 @@
 """The network of the `best` recipe: the paper's idea (conv, pool, classify) made deeper and regularised.
 
-Three conv blocks (conv -> batch norm -> ReLU -> max-pool 2), average pooling to a 4x5 grid, dropout, one
-linear layer. Batch norm lets mini-batch Adam use a high learning rate; the coarse grid keeps where on the
-face a feature is (mouth or brows: global pooling lost that and learned slowly) with 20x fewer classifier
-weights than the paper's flatten.
+Three conv blocks (conv -> batch norm -> ReLU -> max-pool 2), average pooling to a grid, dropout, one
+linear layer. Batch norm lets mini-batch Adam use a high learning rate; the grid keeps where on the face a
+feature is (mouth or brows: global pooling lost that and learned slowly). The best recipe asks for the
+whole 9x11 last map (a 4x5 grid under-fitted: benchmarks/recipes.md); 4x5 stays the default so older
+checkpoints load.
 """
 
 from __future__ import annotations
