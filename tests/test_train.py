@@ -141,3 +141,11 @@ def test_cli_train_prints_table_and_rejects_missing_data(tiny_data, tmp_path, ca
 def test_table_epochs():
     assert table_epochs(700) == [0, 100, 200, 300, 400, 500, 600, 700]
     assert table_epochs(7)[0] == 0 and table_epochs(7)[-1] == 7
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "reproduce", "baseline"])
+def test_test_fraction_outside_0_1_is_refused_by_every_command(command, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--test-fraction", "1.5"])
+    assert stopped.value.code == 2
+    assert "strictly between 0 and 1" in capsys.readouterr().err

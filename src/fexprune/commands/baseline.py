@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import positive_int
+from fexprune.commands.common import add_image_data_arguments, positive_int
 
 
 def register(subparsers) -> None:
@@ -13,10 +13,8 @@ def register(subparsers) -> None:
         help="HOG + RBF-SVM on the same images and splits as train",
         description="The classical baseline: an RBF-SVM on HOG descriptors of (face-cropped) 90x72 images.",
     )
-    parser.add_argument("--data", help="image data set folder (default: the built-in synthetic data)")
+    add_image_data_arguments(parser)
     parser.add_argument("--face-crop", action="store_true", help="cut frames to the detected face first")
-    parser.add_argument("--split", choices=["random", "movie", "clip"], default="random")
-    parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")

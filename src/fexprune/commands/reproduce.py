@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import positive_int
+from fexprune.commands.common import add_backend_arguments, add_image_data_arguments
 
 
 def register(subparsers) -> None:
@@ -17,19 +17,15 @@ def register(subparsers) -> None:
             "every figure. Paper settings by default (hours); --quick finishes in minutes."
         ),
     )
-    parser.add_argument("--data", help="image data set folder (default: the built-in synthetic data)")
+    add_image_data_arguments(parser)
     parser.add_argument("--features", metavar="TABLE", help="feature table for PIC (SFEW.xlsx or CSV; default: "
                         "LPQ+PHOG computed from the images)")
     parser.add_argument("--quick", action="store_true",
                         help="sweep 2 repeats x 10 epochs, single run 15 epochs, mini-batches of 32 at lr 1e-3 (minutes, not hours)")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="0.2 as the paper states; 0.25 matches its counts")
-    parser.add_argument("--split", choices=["random", "movie", "clip"], default="random")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--criteria", nargs="+", default=["l2"], metavar="NAME",
                         help="pruning criteria (l2 is the paper's; also l1, distinctiveness, random)")
-    parser.add_argument("--workers", type=positive_int, default=None, help="parallel sweep trials (default: one per core)")
-    parser.add_argument("--backend", choices=["local", "ray"], default="local", help="where sweep trials run")
-    parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    add_backend_arguments(parser)
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted reproduce run")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import channels_pair, positive_int
+from fexprune.commands.common import add_backend_arguments, add_image_data_arguments, channels_pair, positive_int
 
 
 def register(subparsers) -> None:
@@ -23,13 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=positive_int, default=700)
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
-    parser.add_argument("--data", help="image data set folder (default: the built-in synthetic data)")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="0.2 as the paper states; 0.25 matches its counts")
-    parser.add_argument("--split", choices=["random", "movie", "clip"], default="random")
+    add_image_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="base seed; repeat r uses seed + r")
-    parser.add_argument("--workers", type=positive_int, default=None, help="parallel trials (default: one per core)")
-    parser.add_argument("--backend", choices=["local", "ray"], default="local")
-    parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    add_backend_arguments(parser)
     parser.add_argument("--out", help="sweep folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

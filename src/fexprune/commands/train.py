@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import channels_pair, positive_int
+from fexprune.commands.common import add_image_data_arguments, channels_pair, positive_int
 
 
 def register(subparsers) -> None:
@@ -13,11 +13,11 @@ def register(subparsers) -> None:
         help="train the paper's CNN on an image data set",
         description="Train the paper's LeNet-like CNN (full-batch Adam, 700 epochs by default).",
     )
-    parser.add_argument("--data", help="image data set folder (default: the built-in synthetic data)")
+    add_image_data_arguments(parser)
     parser.add_argument("--channels", type=channels_pair, default=(16, 32), help="conv1,conv2 channels (16,32)")
     parser.add_argument("--kernel-size", type=positive_int, default=5)
-    parser.add_argument("--epochs", type=positive_int, default=None, help="700 (paper recipe) or 80 (best: the most, with early stopping)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 2e-3 for --recipe best)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 50 for --recipe best")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best)")
     parser.add_argument("--recipe", choices=["paper", "best"], default="paper",
                         help="paper: the paper's CNN and full-batch Adam; best: wider CNN with batch norm, dropout, "
@@ -25,8 +25,6 @@ def register(subparsers) -> None:
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split", choices=["random", "movie", "clip"], default="random")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="0.2 as the paper states; 0.25 matches its counts")
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none"], default="per-image")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
     parser.add_argument("--checkpoint-every", type=positive_int, default=50)
