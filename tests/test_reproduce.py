@@ -46,6 +46,28 @@ def test_every_stage_writes_its_folder_and_the_report_has_every_table_and_figure
             "fig7_train_accuracy.png", "fig8_min_importance.png", "confusion.png"} <= names
 
 
+def test_single_run_reuses_a_sweep_trial_with_the_same_settings(tiny_run, tmp_path):
+    """At paper settings the single run is trial 16/32 r0 of the sweep: copied, not trained twice."""
+    import dataclasses
+
+    from fexprune.experiments.reproduce import _finished_twin, _train
+    from fexprune.experiments.train import TrainConfig
+
+    sweep_dir = tiny_run.run_dir / "sweep"
+    trial = sweep_dir / "c6-12_r0"
+    same = TrainConfig.from_dict(json.loads((trial / "config.json").read_text()))
+    assert _finished_twin(sweep_dir, dataclasses.replace(same, checkpoint_every=7)) == trial
+    assert _finished_twin(sweep_dir, dataclasses.replace(same, epochs=same.epochs + 1)) is None
+
+    config = dataclasses.replace(tiny_config(same.data), train_epochs=same.epochs, train_lr=same.lr,
+                                 batch_size=same.batch_size).resolved()
+    run_dir = tmp_path / "reproduce"
+    (run_dir).mkdir()
+    (run_dir / "sweep").symlink_to(sweep_dir)
+    _train(config, run_dir / "train", run_dir, progress=False)
+    assert (run_dir / "train" / "results.json").read_bytes() == (trial / "results.json").read_bytes()
+
+
 def test_report_puts_the_papers_numbers_beside_ours(tiny_run):
     html = tiny_run.report_html.read_text()
     markdown = tiny_run.report_md.read_text()
