@@ -40,7 +40,7 @@ def run_info(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
     from fexprune.data.loading import load_image_set
 
-    image_set = load_image_set(resolve_data(args.data), variant=args.variant, progress=not args.quiet)
+    image_set = load_image_set(resolve_data(args.data, not args.quiet), variant=args.variant, progress=not args.quiet)
     summary = image_set.summary()
     if args.json:
         print(json.dumps(summary, indent=2))

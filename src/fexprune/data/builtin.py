@@ -44,10 +44,10 @@ def default_data_dir(progress: bool = True) -> Path:
     return images
 
 
-def resolve_data(path: str | os.PathLike | None) -> Path:
+def resolve_data(path: str | os.PathLike | None, progress: bool = True) -> Path:
     """The given data path, or the built-in data when none is given."""
     if path is None or str(path) == "":
-        return default_data_dir()
+        return default_data_dir(progress)
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError("no such file or folder", path)

@@ -132,16 +132,10 @@ def feature_table_from_data(path: str | Path | None, settings: DescriptorSetting
     Labels follow the paper's 1..7 order (Angry .. Surprise) when the classes are the seven
     expressions, otherwise the data set's own class order, 1-based.
     """
+    from fexprune.data.builtin import resolve_data
     from fexprune.data.loading import load_image_set
 
-    try:
-        from fexprune.data.builtin import resolve_data
-    except ImportError:  # the built-in data set is optional; a given folder needs nothing else
-        if path is None:
-            raise InputError("no built-in data set in this install yet; pass --data DIR (or --features TABLE)") from None
-        root = Path(path)
-    else:
-        root = resolve_data(path)
+    root = resolve_data(path, progress)
     image_set = load_image_set(root, size=settings.image_size, progress=progress)
     if len(image_set.images) == 0:
         raise InputError("no images to describe", root)

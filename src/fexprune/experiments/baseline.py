@@ -49,7 +49,7 @@ def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds)."""
     started = time.perf_counter()
     faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
-    image_set = load_image_set(resolve_data(config.data), size=tuple(config.image_size), variant=config.variant,
+    image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
                                progress=progress, **faces)
     classes = list(image_set.classes)
     run_dir = runs.new_run_dir(out, "baseline")

@@ -63,7 +63,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
 
     k = int(config.cv)
     faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
-    image_set = load_image_set(resolve_data(config.data), size=tuple(config.image_size), variant=config.variant,
+    image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
                                progress=progress, **faces)
     folds = fold_indices(image_set, k, config.split, config.seed)
     run_dir = runs.new_run_dir(out, "cv")

@@ -83,15 +83,12 @@ class PICResult:
     normalizer: dict = field(default_factory=dict)
 
 
-def load_table(config: PICConfig) -> FeatureTable:
+def load_table(config: PICConfig, progress: bool = True) -> FeatureTable:
     if config.features:
         return read_feature_table(config.features)
     from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 
-    try:
-        return feature_table_from_data(config.data, DescriptorSettings(image_size=tuple(config.image_size)))
-    except ImportError as error:  # the data layer may be absent in a partial install
-        raise InputError(f"cannot load images ({error}); pass --features TABLE") from None
+    return feature_table_from_data(config.data, DescriptorSettings(image_size=tuple(config.image_size)), progress)
 
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,11 +112,11 @@ def normalise(train: np.ndarray, test: np.ndarray, method: str) -> tuple[np.ndar
 
 
 def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = True,
-            table: FeatureTable | None = None) -> PICResult:
+            table: FeatureTable | None = None, progress: bool = True) -> PICResult:
     """Run the experiment; with `save`, write a run folder under `out` (see `fexprune.runs`)."""
     config.check()
     started = time.perf_counter()
-    table = table if table is not None else load_table(config)
+    table = table if table is not None else load_table(config, progress)
     inputs = table.inputs(config.include_label)
     if len(inputs) < 5:
         raise InputError(f"need at least 5 rows, the table has {len(inputs)}", table.source)

@@ -144,7 +144,7 @@ def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -
     _fresh(folder)
     run_pic(PICConfig(features=config.features, data=None if config.features else config.data,
                       epochs=config.pic_epochs, retrain_epochs=config.pic_retrain_epochs,
-                      test_fraction=config.test_fraction, seed=config.seed), out=folder)
+                      test_fraction=config.test_fraction, seed=config.seed), out=folder, progress=progress)
 
 
 def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:

@@ -206,7 +206,7 @@ def _prepare_data_once(config: SweepConfig, progress: bool) -> dict:
     from fexprune.data.loading import load_image_set
 
     probe = config.trial_config(config.channels[0], 0)
-    image_set = load_image_set(resolve_data(probe.data), size=tuple(probe.image_size), variant=probe.variant, progress=progress)
+    image_set = load_image_set(resolve_data(probe.data, progress), size=tuple(probe.image_size), variant=probe.variant, progress=progress)
     return image_set.summary()
 
 

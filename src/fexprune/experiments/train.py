@@ -117,7 +117,7 @@ def prepare_data(
     faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
     if image_set is None:
         image_set = load_image_set(
-            resolve_data(config.data), size=tuple(config.image_size), variant=config.variant, progress=progress, **faces
+            resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant, progress=progress, **faces
         )
     if indices is None:
         train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
