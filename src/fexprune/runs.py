@@ -92,6 +92,15 @@ _UMASK = os.umask(0)  # read once, at import (single-threaded); os.umask can onl
 os.umask(_UMASK)
 
 
+def config_record(config: Any, paths: Iterable[str] = ("data",)) -> dict[str, Any]:
+    """A dataclass config as config.json keeps it: the named path fields made absolute (an empty one
+    becomes None), so a resume from another working folder finds the same files."""
+    saved = dataclasses.asdict(config)
+    for key in paths:
+        saved[key] = str(Path(saved[key]).resolve()) if saved[key] else None
+    return saved
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary sibling, then rename: readers see the old file or the new, never half.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 from .conftest import accounted_results, files_on_disk, run_subprocess, skip_reasons, train_args
 

@@ -5,7 +5,6 @@ CNN is above it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -53,9 +52,7 @@ def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
                                progress=progress, **faces)
     classes = list(image_set.classes)
     run_dir = runs.new_run_dir(out, "baseline")
-    saved = dataclasses.asdict(config)
-    saved["data"] = str(Path(config.data).resolve()) if config.data else None
-    runs.write_json(run_dir / "config.json", {**saved, "method": "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"})
+    runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"})
     if config.cv:
         from fexprune.experiments.crossval import fold_indices, summarise
 

@@ -5,9 +5,6 @@ from seed to seed, so a protocol comparison needs folds. Folds are stratified; w
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
 
 from fexprune import runs
@@ -67,9 +64,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
                                progress=progress, **faces)
     folds = fold_indices(image_set, k, config.split, config.seed)
     run_dir = runs.new_run_dir(out, "cv")
-    saved = dataclasses.asdict(config)
-    saved["data"] = str(Path(config.data).resolve()) if config.data else None
-    runs.write_json(run_dir / "config.json", saved)
+    runs.write_json(run_dir / "config.json", runs.config_record(config))
     rows, model, total = [], None, None
     for fold, indices in enumerate(folds):
         data = prepare_data(config, progress=False, indices=indices, image_set=image_set)

@@ -228,9 +228,6 @@ def add_classification_metrics(results: dict, run_dir, model: nn.Module, data, p
 def train_recipe_run(config, out=None, progress: bool = True):
     """`fexprune train --recipe best`: one run folder as `train` writes it (config, metrics, results,
     model, training curve, confusion matrix), without checkpoints."""
-    import dataclasses
-    from pathlib import Path
-
     from tqdm import tqdm
 
     from fexprune import runs
@@ -238,9 +235,7 @@ def train_recipe_run(config, out=None, progress: bool = True):
 
     data = prepare_data(config, progress=progress)
     run_dir = runs.new_run_dir(out, "train")
-    saved = dataclasses.asdict(config)
-    saved["data"] = str(Path(config.data).resolve()) if config.data else None
-    runs.write_json(run_dir / "config.json", saved)
+    runs.write_json(run_dir / "config.json", runs.config_record(config))
     bar = tqdm(total=config.epochs, desc=f"train ({config.recipe})", unit="epoch", disable=not progress, leave=False)
 
     def on_epoch(row: dict) -> None:

@@ -95,10 +95,7 @@ def run_reproduce(
         config = config.resolved()
         _check_paths(config)
         run_dir = runs.new_run_dir(out, "reproduce")
-        saved = dataclasses.asdict(config)
-        for key in ("data", "features"):
-            saved[key] = str(Path(saved[key]).resolve()) if saved[key] else None
-        runs.write_json(run_dir / "config.json", saved)
+        runs.write_json(run_dir / "config.json", runs.config_record(config, ("data", "features")))
     for stage in STAGES:
         folder = run_dir / stage
         if (folder / "results.json").is_file():
@@ -191,8 +188,7 @@ def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
     from fexprune.experiments.train import TrainConfig
 
     def settings(config: TrainConfig) -> dict:
-        values = dataclasses.asdict(config)
-        values["data"] = str(Path(values["data"]).resolve()) if values["data"] else None
+        values = runs.config_record(config)
         values.pop("checkpoint_every")  # when checkpoints are written changes no number
         return values
 

@@ -142,9 +142,7 @@ def run_sweep(
     data = _prepare_data_once(config, progress)  # fills the cache: trials only read it
     if resume is None:
         run_dir = runs.new_run_dir(out, "sweep")
-        saved = dataclasses.asdict(config)
-        saved["data"] = str(Path(config.data).resolve()) if config.data else None
-        runs.write_json(run_dir / "config.json", saved)
+        runs.write_json(run_dir / "config.json", runs.config_record(config))
 
     finished = {t.name: runs.read_json(run_dir / t.name / "results.json") for t in trials if (run_dir / t.name / "results.json").is_file()}
     pending = [t for t in trials if t.name not in finished]

@@ -242,9 +242,7 @@ def train(
     start_epoch = 0
     if run_dir is None:
         run_dir = runs.new_run_dir(out, "train")
-        saved = dataclasses.asdict(config)
-        saved["data"] = str(Path(config.data).resolve()) if config.data else None
-        runs.write_json(run_dir / "config.json", saved)
+        runs.write_json(run_dir / "config.json", runs.config_record(config))
     elif (run_dir / "checkpoint.pt").exists():
         state = runs.load_checkpoint(run_dir / "checkpoint.pt")
         model.load_state_dict(state["model"])
