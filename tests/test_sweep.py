@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.sweep import SweepConfig, aggregate, plan_trials, run_sweep
+from fexprune.experiments.sweep import SweepConfig, aggregate, longest_first, plan_trials, run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,15 @@ def test_plan_gives_every_repeat_its_own_seed_shared_across_combinations():
     assert [t.config.seed for t in trials] == [10, 11, 12, 10, 11, 12]
     assert {t.config.channels for t in trials} == {(16, 32), (6, 12)}
     assert all(t.config.epochs == 700 and t.config.lr == 3e-5 for t in trials)  # the paper's settings by default
+
+
+def test_pool_gets_the_longest_trials_first():
+    trials = plan_trials(SweepConfig(repeats=2))  # the paper's grid: 16/32, 12/24, 20/40, 6/12
+    order = [t.channels for t in longest_first(trials)]
+    assert order == [(20, 40)] * 2 + [(16, 32)] * 2 + [(12, 24)] * 2 + [(6, 12)] * 2
+    one_epoch = [dataclasses.replace(t, config=dataclasses.replace(t.config, epochs=1)) for t in trials[:1]]
+    mixed = one_epoch + [t for t in trials if t.channels == (6, 12)]
+    assert longest_first(mixed)[-1] == one_epoch[0]  # a 1-epoch 16/32 trial is shorter than 700 of 6/12
 
 
 def test_aggregate_gives_mean_and_sample_std_per_combination():
