@@ -148,6 +148,11 @@ def _training_section(folder: Path, results: dict | None) -> Section:
             ("macro-F1", f"{results['macro_f1']:.3f}"),
             ("accuracy per class", per_class),
         ]))
+    if "provenance" in results:  # --recipe transfer: not trained from scratch
+        blocks.append(KeyValues("Pretrained weights", [
+            ("provenance", str(results["provenance"])),
+            ("zero-shot test accuracy", f"{100 * results['zero_shot_test_accuracy']:.1f}% (FER2013 classifier, no training)"),
+        ]))
     if (folder / "figures" / "confusion.png").is_file():
         blocks.append(Figure("Confusion matrix", folder / "figures" / "confusion.png", "test split, rows: true class"))
     return Section(title, blocks)
