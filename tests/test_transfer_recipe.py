@@ -119,3 +119,13 @@ def test_report_section_states_the_provenance(transfer_run):
     pretrained = next(block for block in section.blocks if getattr(block, "title", "") == "Pretrained weights")
     text = " ".join(str(value) for item in pretrained.items for value in item)
     assert "sha256" in text and "zero-shot" in text
+
+
+def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
+    """A face-crop run's checkpoint stores the chain as FaceCropper.options() writes it (comma-joined);
+    predict on such a run (any recipe) needs the detector names back."""
+    from fexprune.data.faces import FaceCropper
+    from fexprune.inference.run_model import face_crop_settings
+
+    options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()
+    assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"]}
