@@ -129,3 +129,10 @@ def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
 
     options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()
     assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"]}
+
+
+def test_prune_refuses_a_transfer_run_in_one_line(transfer_run, tmp_path, capsys):
+    _, result = transfer_run
+    assert main(["prune", "--run", str(result.run_dir), "--out", str(tmp_path / "prune")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "recipe transfer" in err and not (tmp_path / "prune").exists()
