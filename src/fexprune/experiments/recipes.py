@@ -250,8 +250,8 @@ class Fitted:
     seconds: float
 
 
-def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: BestRecipe | None = None) -> Fitted:
-    """Train `config.recipe` on prepared data (the `best` recipe carves its validation part from the
+def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: BestRecipe | TransferRecipe | None = None) -> Fitted:
+    """Train `config.recipe` on prepared data (`best` and `transfer` carve their validation part from the
     training split itself). The paper recipe here is fexprune.training.loop.fit, as `train` runs it."""
     started = time.perf_counter()
     n_classes = len(data.image_set.classes)
@@ -273,38 +273,23 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
     fit_index, val_index = validation_split(data.image_set, data.train_index, config.split, recipe.val_fraction, config.seed)
     fit_rows = torch.tensor([position[int(i)] for i in fit_index], dtype=torch.long)
     val_rows = torch.tensor([position[int(i)] for i in val_index], dtype=torch.long)
+    common = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed, recipe=recipe,
+                  x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch)
+    parts = (data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows])
     if config.recipe == "transfer":
-        return _fit_transfer_recipe(config, data, recipe, fit_rows, val_rows, on_epoch, started)
-    model, rows, info = fit_best(
-        data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows],
-        n_classes=n_classes, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
-        recipe=recipe, x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch,
-    )
+        model, rows, info = fit_transfer(*parts, classes=list(data.image_set.classes), normalize=data.preprocessing["normalize"],
+                                         stats=data.preprocessing["stats"], **common)
+        info.update({"architecture": "fer_transfer: fer's mini-Xception, project input -> centre square -> 64x64 on [-1, 1]",
+                     "normalize": data.preprocessing["normalize"]})
+    else:
+        model, rows, info = fit_best(*parts, n_classes=n_classes, **common)
+        info.update({"architecture": model.config.to_dict(), "dropout": recipe.dropout, "early_stop": recipe.early_stop,
+                     "patience": recipe.patience})
     train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
     test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
     predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
-    info.update({"recipe": "best", "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
-                 "architecture": model.config.to_dict(), "weight_decay": recipe.weight_decay, "dropout": recipe.dropout,
-                 "label_smoothing": recipe.label_smoothing, "early_stop": recipe.early_stop, "augment": recipe.augment.to_dict(), "patience": recipe.patience})
-    final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
-    return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
-
-
-def _fit_transfer_recipe(config, data, recipe: TransferRecipe, fit_rows: torch.Tensor, val_rows: torch.Tensor,
-                         on_epoch, started: float) -> Fitted:
-    model, rows, info = fit_transfer(
-        data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows],
-        classes=list(data.image_set.classes), normalize=data.preprocessing["normalize"], stats=data.preprocessing["stats"],
-        epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed, recipe=recipe,
-        x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch,
-    )
-    train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
-    test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
-    predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
-    info.update({"recipe": "transfer", "n_fit": len(fit_rows), "n_validation": len(val_rows), "tta": "hflip" if recipe.tta else None,
-                 "architecture": "fer_transfer: fer's mini-Xception, project input -> centre square -> 64x64 on [-1, 1]",
-                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing,
-                 "augment": recipe.augment.to_dict(), "normalize": data.preprocessing["normalize"]})
+    info.update({"recipe": config.recipe, "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
+                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
     final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
     return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
 
