@@ -121,16 +121,6 @@ def test_report_section_states_the_provenance(transfer_run):
     assert "sha256" in text and "zero-shot" in text
 
 
-def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
-    """A face-crop run's checkpoint stores the chain as FaceCropper.options() writes it (comma-joined);
-    predict on such a run (any recipe) needs the detector names back."""
-    from fexprune.data.faces import FaceCropper
-    from fexprune.inference.run_model import face_crop_settings
-
-    options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()
-    assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"]}
-
-
 def test_prune_refuses_a_transfer_run_in_one_line(transfer_run, tmp_path, capsys):
     _, result = transfer_run
     assert main(["prune", "--run", str(result.run_dir), "--out", str(tmp_path / "prune")]) == 2
