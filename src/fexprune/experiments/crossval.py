@@ -90,6 +90,8 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
         "data": image_set.summary(), "skipped": image_set.skipped,
     }
     results["test_accuracy"] = results["summary"]["test_accuracy"]["mean"]
+    if "provenance" in fitted.info:  # transfer: pretrained weights, said wherever its numbers appear
+        results["provenance"] = fitted.info["provenance"]
     runs.write_csv(run_dir / "metrics.csv", rows)
     save_confusion_figure(run_dir / "figures" / "confusion.png", total, list(image_set.classes),
                           f"Confusion matrix, all test folds ({protocol})")

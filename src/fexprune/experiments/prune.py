@@ -138,6 +138,9 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
         torch.set_num_threads(config.threads)
     try:
         trained = load_run(config.run)
+        if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
+            raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
+                             f"({type(trained.model).__name__})", config.run)
         _, preprocessing = load_model(Path(config.run) / "model.pt")
         run_dir = runs.new_run_dir(out, "prune")
         runs.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "run": str(Path(config.run).resolve())})

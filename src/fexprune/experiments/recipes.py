@@ -1,8 +1,9 @@
-"""Training recipes: `paper` (the paper's CNN, full-batch Adam, as fexprune.training.loop runs it) and
+"""Training recipes: `paper` (the paper's CNN, full-batch Adam, as fexprune.training.loop runs it),
 `best` (a regularised CNN trained from scratch with augmentation, mini-batches, weight decay and early
-stopping on a validation part of the training split; the test split is never looked at until the end).
-
-`transfer` (FER2013 weights from the `fer` package) is not built: see RECIPES.
+stopping on a validation part of the training split; the test split is never looked at until the end)
+and `transfer` (the FER2013 network the `fer` package ships, fine-tuned the same way: not from scratch,
+so its numbers go beside the others, never instead of them, and every run names where the weights
+came from).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from fexprune.errors import InputError
 from fexprune.models.recipes import BestCNN, BestCNNConfig
 from fexprune.training.loop import evaluate
 
-RECIPES = ("paper", "best")
+RECIPES = ("paper", "best", "transfer")
 BEST_LR = 3e-3
 BEST_EPOCHS = 50
 BEST_BATCH = 32
+TRANSFER_LR = 3e-3  # the classifier's; the whole network fine-tunes at a tenth of it
+TRANSFER_EPOCHS = 30
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,32 @@ class BestRecipe:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
+@dataclass(frozen=True)
+class TransferRecipe:
+    """The knobs of the `transfer` recipe: first the classifier alone (the pretrained features and
+    their batch-norm statistics frozen), then every layer at `finetune_lr_factor` of the rate, cosine
+    decayed; the last weights are kept, as in `best`. Inputs are normalised "none" (x / 255), so the
+    network sees exactly fer's pixel scale and the augmentation's brightness is in those units."""
+
+    head_epochs: int = 5
+    finetune_lr_factor: float = 0.1
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    val_fraction: float = 0.15
+    tta: bool = True
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(brightness=0.025))  # 0.1 of a face's pixel std
+
+
 def recipe_defaults(recipe: str) -> dict:
-    """TrainConfig values a recipe wants when the user gives none (epochs, lr, batch size)."""
+    """TrainConfig values a recipe wants when the user gives none (epochs, lr, batch size, normalisation)."""
     if recipe == "paper":
         from fexprune.experiments.train import DEFAULT_LR
 
-        return {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None}
+        return {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None, "normalize": "per-image"}
     if recipe == "best":
-        return {"epochs": BEST_EPOCHS, "lr": BEST_LR, "batch_size": BEST_BATCH}
+        return {"epochs": BEST_EPOCHS, "lr": BEST_LR, "batch_size": BEST_BATCH, "normalize": "per-image"}
+    if recipe == "transfer":
+        return {"epochs": TRANSFER_EPOCHS, "lr": TRANSFER_LR, "batch_size": BEST_BATCH, "normalize": "none"}
     raise InputError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
 
 
@@ -100,6 +121,26 @@ def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, 
     return train_index[fit_part], train_index[val_part]
 
 
+def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, schedule, generator: torch.Generator,
+                 batch_size: int, augment_config: AugmentConfig, label_smoothing: float) -> dict:
+    """One pass over shuffled, augmented mini-batches; the caller sets train or eval mode."""
+    order = torch.randperm(len(x), generator=generator)
+    total, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        index = order[start:start + batch_size]
+        if len(index) < 2:
+            continue  # batch norm needs two samples
+        logits = model(augment(x[index], generator, augment_config))
+        loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total += loss.item() * len(index)
+        correct += (logits.argmax(1) == y[index]).sum().item()
+    return {"train_loss": total / len(x), "train_accuracy": correct / len(x)}
+
+
 def fit_best(
     x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, *,
     n_classes: int, epochs: int, lr: float, batch_size: int | None, seed: int,
@@ -122,21 +163,8 @@ def fit_best(
     rows: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(x), generator=generator)
-        total, correct = 0.0, 0
-        for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:
-                continue  # batch norm needs two samples
-            logits = model(augment(x[index], generator, recipe.augment))
-            loss = F.cross_entropy(logits, y[index], label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(index)
-            correct += (logits.argmax(1) == y[index]).sum().item()
-        row = {"epoch": epoch, "train_loss": total / len(x), "train_accuracy": correct / len(x)}
+        row = {"epoch": epoch, **_train_epoch(model, x, y, optimizer, schedule, generator, batch_size, recipe.augment,
+                                              recipe.label_smoothing)}
         row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta)
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["test_loss"], row["test_accuracy"] = _scores(model, x_test, y_test, recipe.tta)
@@ -155,6 +183,61 @@ def fit_best(
                          "best_val_loss": -best_key[1]}
 
 
+def fit_transfer(
+    x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, *,
+    classes: list[str], normalize: str, stats: dict, epochs: int, lr: float, batch_size: int | None, seed: int,
+    recipe: TransferRecipe = TransferRecipe(), x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+    eval_every: int = 10, on_epoch: Callable[[dict], None] | None = None, weights=None,
+) -> tuple[nn.Module, list[dict], dict]:
+    """Fine-tune the FER2013 network (fexprune.models.fer_transfer) on `classes`; returns it with its
+    last weights. `info` holds the zero-shot accuracies (pretrained classifier, before any training)
+    and the weights' provenance."""
+    from fexprune.models.fer_transfer import pretrained_model
+
+    torch.manual_seed(seed)
+    height, width = x.shape[-2:]
+    model = pretrained_model(classes, (int(width), int(height)), normalize, stats, weights=weights, seed=seed)
+    info = {"provenance": model.config.provenance, "class_sources": list(model.config.class_sources)}
+    info["zero_shot_validation_accuracy"] = _scores(model, x_val, y_val, False)[1] if len(x_val) else None
+    if x_test is not None:
+        info["zero_shot_test_accuracy"] = _scores(model, x_test, y_test, False)[1]
+    classifier = model.network.layers[model.classifier]
+    batch_size = batch_size or BEST_BATCH
+    steps_per_epoch = -(-len(x) // batch_size)
+    head_epochs = min(recipe.head_epochs, epochs)
+    generator = torch.Generator().manual_seed(seed)
+    rows: list[dict] = []
+    optimizer = schedule = None
+    for epoch in range(1, epochs + 1):
+        if epoch == 1 and head_epochs:  # the classifier alone; frozen features keep their FER2013 statistics
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)
+            for parameter in classifier.parameters():
+                parameter.requires_grad_(True)
+            optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        if epoch == head_epochs + 1:  # every layer, at a lower rate, cosine to zero
+            for parameter in model.parameters():
+                parameter.requires_grad_(True)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=lr * recipe.finetune_lr_factor, weight_decay=recipe.weight_decay)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, (epochs - head_epochs) * steps_per_epoch))
+        model.train(epoch > head_epochs)
+        row = {"epoch": epoch, **_train_epoch(model, x, y, optimizer, schedule, generator, batch_size, recipe.augment,
+                                              recipe.label_smoothing)}
+        row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta) if len(x_val) else (float("nan"), float("nan"))
+        if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
+            row["test_loss"], row["test_accuracy"] = _scores(model, x_test, y_test, recipe.tta)
+        rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.eval()
+    info.update({"epochs_run": len(rows), "head_epochs": head_epochs, "lr_classifier": lr,
+                 "lr_finetune": lr * recipe.finetune_lr_factor, "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None})
+    return model, rows, info
+
+
 @dataclass
 class Fitted:
     """A trained model and its final numbers, whichever recipe made it."""
@@ -167,8 +250,8 @@ class Fitted:
     seconds: float
 
 
-def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: BestRecipe | None = None) -> Fitted:
-    """Train `config.recipe` on prepared data (the `best` recipe carves its validation part from the
+def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: BestRecipe | TransferRecipe | None = None) -> Fitted:
+    """Train `config.recipe` on prepared data (`best` and `transfer` carve their validation part from the
     training split itself). The paper recipe here is fexprune.training.loop.fit, as `train` runs it."""
     started = time.perf_counter()
     n_classes = len(data.image_set.classes)
@@ -183,24 +266,30 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
         final = {k: rows[-1][k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
         predictions = predict_logits(model, data.x_test).argmax(1).numpy()
         return Fitted(model, rows, final, predictions, {"recipe": "paper"}, time.perf_counter() - started)
-    if config.recipe != "best":
+    if config.recipe not in ("best", "transfer"):
         raise InputError(f"unknown recipe {config.recipe!r} (choose from {', '.join(RECIPES)})")
-    recipe = recipe or BestRecipe()
+    recipe = recipe or (TransferRecipe() if config.recipe == "transfer" else BestRecipe())
     position = {int(i): k for k, i in enumerate(data.train_index)}
     fit_index, val_index = validation_split(data.image_set, data.train_index, config.split, recipe.val_fraction, config.seed)
-    fit_rows = torch.tensor([position[int(i)] for i in fit_index])
-    val_rows = torch.tensor([position[int(i)] for i in val_index])
-    model, rows, info = fit_best(
-        data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows],
-        n_classes=n_classes, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
-        recipe=recipe, x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch,
-    )
+    fit_rows = torch.tensor([position[int(i)] for i in fit_index], dtype=torch.long)
+    val_rows = torch.tensor([position[int(i)] for i in val_index], dtype=torch.long)
+    common = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed, recipe=recipe,
+                  x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch)
+    parts = (data.x_train[fit_rows], data.y_train[fit_rows], data.x_train[val_rows], data.y_train[val_rows])
+    if config.recipe == "transfer":
+        model, rows, info = fit_transfer(*parts, classes=list(data.image_set.classes), normalize=data.preprocessing["normalize"],
+                                         stats=data.preprocessing["stats"], **common)
+        info.update({"architecture": "fer_transfer: fer's mini-Xception, project input -> centre square -> 64x64 on [-1, 1]",
+                     "normalize": data.preprocessing["normalize"]})
+    else:
+        model, rows, info = fit_best(*parts, n_classes=n_classes, **common)
+        info.update({"architecture": model.config.to_dict(), "dropout": recipe.dropout, "early_stop": recipe.early_stop,
+                     "patience": recipe.patience})
     train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
     test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
     predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
-    info.update({"recipe": "best", "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
-                 "architecture": model.config.to_dict(), "weight_decay": recipe.weight_decay, "dropout": recipe.dropout,
-                 "label_smoothing": recipe.label_smoothing, "early_stop": recipe.early_stop, "augment": recipe.augment.to_dict(), "patience": recipe.patience})
+    info.update({"recipe": config.recipe, "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
+                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
     final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
     return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
 
@@ -226,7 +315,7 @@ def add_classification_metrics(results: dict, run_dir, model: nn.Module, data, p
 
 
 def train_recipe_run(config, out=None, progress: bool = True):
-    """`fexprune train --recipe best`: one run folder as `train` writes it (config, metrics, results,
+    """`fexprune train --recipe best` (or transfer): one run folder as `train` writes it (config, metrics, results,
     model, training curve, confusion matrix), without checkpoints."""
     from tqdm import tqdm
 
@@ -259,6 +348,9 @@ def train_recipe_run(config, out=None, progress: bool = True):
         "data": data.image_set.summary(),
         "classes": list(data.image_set.classes),
     }
+    if "provenance" in fitted.info:  # transfer: pretrained weights, said wherever its numbers appear
+        results["provenance"] = fitted.info["provenance"]
+        results["zero_shot_test_accuracy"] = fitted.info["zero_shot_test_accuracy"]
     add_classification_metrics(results, run_dir, fitted.model, data, fitted.test_predictions)
     save_model(run_dir / "model.pt", fitted.model, data.preprocessing)
     columns = list(dict.fromkeys(key for row in fitted.rows for key in row))

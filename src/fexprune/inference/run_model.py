@@ -112,7 +112,8 @@ def face_crop_settings(value: object) -> dict | None:
             settings["margin"] = float(value["margin"])
         detectors = value.get("detectors")
         if detectors:
-            settings["detectors"] = [detectors] if isinstance(detectors, str) else list(detectors)
+            # a string is the chain as FaceCropper.options() records it: "haar-default,haar-alt2,..."
+            settings["detectors"] = [d.strip() for d in detectors.split(",") if d.strip()] if isinstance(detectors, str) else list(detectors)
     elif isinstance(value, (list, tuple)):
         settings["detectors"] = list(value)
     elif isinstance(value, str) and value not in ("true", "auto", "default"):

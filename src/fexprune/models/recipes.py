@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ARCHITECTURES = ("paper", "best")
+ARCHITECTURES = ("paper", "best", "fer_transfer")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ def build_model(config: dict) -> nn.Module:
     """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another."""
     if config.get("architecture", "paper") == "best":
         return BestCNN(BestCNNConfig.from_dict(config))
+    if config.get("architecture") == "fer_transfer":  # the config holds the layer list: no fer or h5py needed
+        from fexprune.models.fer_transfer import FERTransfer, FERTransferConfig
+
+        return FERTransfer(FERTransferConfig.from_dict(config))
     from fexprune.models.cnn import CNNConfig, ExpressionCNN
 
     return ExpressionCNN(CNNConfig.from_dict(config))

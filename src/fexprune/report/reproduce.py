@@ -142,11 +142,17 @@ def _training_section(folder: Path, results: dict | None) -> Section:
     blocks = [log, test, Figure("Training curve", folder / "figures" / "training_curve.png",
                                 "train and test loss and accuracy per epoch; black dots: the paper's log")]
     if "macro_f1" in results:  # beyond the paper: how the errors spread over the classes
-        per_class = ", ".join(f"{name} {100 * value:.1f}%" for name, value in results["per_class_accuracy"].items())
+        per_class = ", ".join(f"{name} {'-' if value is None else f'{100 * value:.1f}%'}"  # None: no test frame of the class
+                              for name, value in results["per_class_accuracy"].items())
         blocks.append(KeyValues("Test split by class", [
             ("protocol", str(results["protocol"])),
             ("macro-F1", f"{results['macro_f1']:.3f}"),
             ("accuracy per class", per_class),
+        ]))
+    if "provenance" in results:  # --recipe transfer: not trained from scratch
+        blocks.append(KeyValues("Pretrained weights", [
+            ("provenance", str(results["provenance"])),
+            ("zero-shot test accuracy", f"{100 * results['zero_shot_test_accuracy']:.1f}% (FER2013 classifier, no training)"),
         ]))
     if (folder / "figures" / "confusion.png").is_file():
         blocks.append(Figure("Confusion matrix", folder / "figures" / "confusion.png", "test split, rows: true class"))
