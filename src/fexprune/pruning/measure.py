@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Callable
 
 import torch
 from torch import nn
@@ -45,28 +46,16 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
 
 
 @torch.inference_mode()
-def measure_latency(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time of one forward pass over `x`, in seconds (eval mode, no autograd)."""
-    model.eval()
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-@torch.inference_mode()
-def paired_latency(models: list[nn.Module], x: torch.Tensor, repeats: int = 20, warmup: int = 2) -> list[float]:
-    """Median seconds per forward pass of each model, calls interleaved (a, b, a, b, ...).
+def paired_latency(models: list[Callable], x, repeats: int = 20, warmup: int = 2) -> list[float]:
+    """Median seconds per forward pass of each model (a module, or any callable that runs one, such
+    as an ONNX Runtime session), calls interleaved (a, b, a, b, ...).
 
     On a shared machine the speed drifts by tens of percent within seconds; interleaving lets the drift
     hit every model alike, so the ratios between them hold even when the absolute numbers wander.
     """
     for model in models:
-        model.eval()
+        if isinstance(model, nn.Module):
+            model.eval()
         for _ in range(warmup):
             model(x)
     times: list[list[float]] = [[] for _ in models]
