@@ -97,8 +97,8 @@ def plan_trials(config: SweepConfig) -> list[Trial]:
 
 
 def trial_cost(trial: Trial) -> float:
-    """Relative cost of a trial: epochs times the multiply-adds of its two convolutions per pixel
-    (conv1 ~ c1, conv2 ~ c1 * c2, on maps of about 5848 and 1170 pixels). Only the order matters."""
+    """Relative cost of a trial: epochs times the multiply-adds of its two convolutions per image, over
+    k^2 (conv1: c1 maps of ~5848 pixels; conv2: c1 * c2 pairs on ~1170). Only the order matters."""
     c1, c2 = trial.channels
     return trial.config.epochs * (5848 * c1 + 1170 * c1 * c2)
 
