@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import RESULTS, load, machine, write_section  # noqa: E402
 
 TARGET_MINUTES = 60.0
+REUSED = " (the sweep's trial with the same settings, copied: its time is not spent again)"
 
 
 def summarize(run_dir: Path, load_before: str, load_after: str) -> tuple[str, bool]:
@@ -32,6 +33,8 @@ def summarize(run_dir: Path, load_before: str, load_after: str) -> tuple[str, bo
     for trial in sweep["trials"]:
         per_network.setdefault("/".join(map(str, trial["channels"])), []).append(float(trial["seconds"]))
     info = machine()
+    reused = (run_dir / "train").is_dir() and runs.read_json(run_dir / "train" / "config.json") in [
+        runs.read_json(trial) for trial in (run_dir / "sweep").glob("*/config.json")]
     lines = [
         "# `fexprune reproduce` at paper settings (benchmarks/bench_reproduce.py)\n",
         f"- Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, torch {info['torch']}; {info['date']}.",
@@ -40,7 +43,8 @@ def summarize(run_dir: Path, load_before: str, load_after: str) -> tuple[str, bo
         "full-batch epochs at lr 3e-5 on one worker per core, the single run reused from the sweep, l2 pruning).\n",
         "| stage | seconds | minutes |",
         "|---|---|---|",
-        *[f"| {stage} | {seconds:.0f} | {seconds / 60:.1f} |" for stage, seconds in results["timings"].items()],
+        *[f"| {stage}{REUSED if stage == 'train' and reused else ''} | {seconds:.0f} | {seconds / 60:.1f} |"
+          for stage, seconds in results["timings"].items()],
         f"| **whole command** (data, report and all) | {total:.0f} | **{total / 60:.1f}** |\n",
         "| sweep network | trials | median s per trial (700 epochs) | s per epoch |",
         "|---|---|---|---|",
