@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
-from fexprune.training.loop import fit
+from fexprune.training.loop import GradientSum, fit
 from fexprune.training.speed import tune_allocator
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -50,6 +50,19 @@ def test_chunked_full_batch_equals_plain_loop(chunk_size):
     assert [row["train_loss"] for row in rows[:6]] == pytest.approx(reference_losses, abs=1e-5)
     assert rows[5]["train_loss"] < rows[0]["train_loss"]
     assert not x.requires_grad
+
+
+def test_chunk_gradients_are_summed_in_float64():
+    """1 + 1000 x 1e-8 is 1 in a float32 running sum; summed in float64 the small chunks count."""
+    parameter = torch.nn.Parameter(torch.zeros(3))
+    gradient = GradientSum([parameter])
+    for value in [1.0] + [1e-8] * 1000:
+        parameter.grad = torch.full((3,), value)  # what one chunk's backward leaves
+        gradient.add()
+        assert parameter.grad is None  # the next backward starts from nothing
+    gradient.write()
+    assert parameter.grad.dtype == torch.float32
+    assert parameter.grad.tolist() == pytest.approx([1.00001] * 3, rel=1e-7)
 
 
 def test_fit_is_deterministic_and_leaves_weights_loadable():

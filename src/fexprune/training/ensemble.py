@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fexprune.models.cnn import ExpressionCNN, MaxPoolReLU
-from fexprune.training.loop import FULL_BATCH_CHUNK
+from fexprune.training.loop import FULL_BATCH_CHUNK, GradientSum
 from fexprune.training.speed import fast_input, prepare_training
 
 
@@ -145,12 +145,15 @@ def fit_ensemble(
         optimizer.zero_grad(set_to_none=True)
         losses = torch.zeros(len(models))
         accuracies = torch.zeros(len(models))
+        gradient = GradientSum(ensemble.parameters())
         for start in range(0, len(images), chunk_size):  # as fit: a full-batch gradient, chunk by chunk
             part = slice(start, start + chunk_size)
             chunk_losses, chunk_accuracies = _losses(ensemble(images[part]), labels[part], weights[part])  # (R,), (R,)
             chunk_losses.sum().backward()  # repeat r's parameters see only d(loss_r)
+            gradient.add()
             losses += chunk_losses.detach()
             accuracies += chunk_accuracies
+        gradient.write()
         record(epoch, list(zip(losses.tolist(), accuracies.tolist())))
         optimizer.step()
     record(epochs, evaluate_ensemble(ensemble, images, labels, weights))
