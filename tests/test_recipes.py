@@ -1,5 +1,5 @@
-"""Recipes and metrics in every run: the best recipe learns, stops early on its own validation part
-(never the test split), saves a loadable model; every run reports protocol, macro-F1 and a confusion
+"""Recipes and metrics in every run: the best recipe learns on every training frame, or stops early on
+its own validation part (never the test split) when asked; saves a loadable model; every run reports protocol, macro-F1 and a confusion
 matrix summing to n_test; --cv gives per-fold rows with mean and spread."""
 
 from __future__ import annotations
@@ -36,11 +36,25 @@ def test_best_recipe_run_folder_metrics_and_model(tiny_data, tmp_path):
     assert r["train_accuracy"] > 1 / 7 + 0.1  # it learns
     assert sum(map(sum, r["classification"]["confusion_matrix"])) == r["n_test"]
     assert 0 <= r["macro_f1"] <= 1 and set(r["per_class_accuracy"]) == set(r["classes"])
-    assert r["training"]["n_fit"] + r["training"]["n_validation"] == r["n_train"]
-    assert 1 <= r["training"]["best_epoch"] <= r["training"]["epochs_run"] <= 30
+    assert r["training"]["n_fit"] == r["n_train"] and r["training"]["n_validation"] == 0  # no early stop: all train
+    assert r["training"]["epochs_run"] == 30 and not r["training"]["hog"]
     assert (result.run_dir / "figures" / "confusion.png").is_file()
     model, preprocessing = load_model(result.run_dir / "model.pt")
-    assert type(model).__name__ == "BestCNN" and model(torch.zeros(2, 1, 36, 45)).shape == (2, 7)
+    assert type(model).__name__ == "BestEnsemble" and len(model.members) == r["training"]["members"] == 3
+    assert model(torch.zeros(2, 1, 36, 45)).shape == (2, 7)
+
+
+def test_early_stopping_carves_a_grouped_validation_part(tiny_data):
+    from fexprune.experiments.recipes import BestRecipe, fit_recipe
+
+    torch.set_num_threads(1)
+    cfg = config(tiny_data, recipe="best", batch_size=16, epochs=8, lr=3e-3, split="movie")
+    data = prepare_data(cfg, progress=False)
+    fitted = fit_recipe(cfg, data, recipe=BestRecipe(channels=(4, 8), pooled=(2, 2), early_stop=True, hog=True))
+    info = fitted.info
+    assert info["n_validation"] > 0 and info["n_fit"] + info["n_validation"] == len(data.train_index)
+    assert 1 <= info["best_epoch"] <= info["epochs_run"] <= 8 and info["hog"]
+    assert all("val_accuracy" in row for row in fitted.rows)
 
 
 def test_validation_part_is_inside_training_and_grouped(tiny_data):
@@ -57,6 +71,8 @@ def test_paper_run_reports_protocol_and_confusion(tiny_data, tmp_path):
     assert r["protocol"] == "random" and "recipe" not in r  # today's results, plus the new metrics
     assert np.asarray(r["classification"]["confusion_matrix"]).sum() == r["n_test"]
     assert (result.run_dir / "figures" / "confusion.png").is_file()
+    report = (result.run_dir / "report.html").read_text()  # every train run has a report a person opens
+    assert "Test split by class" in report and "Confusion matrix" in report and (result.run_dir / "report.md").is_file()
 
 
 def test_cross_validation_from_cli(tiny_data, tmp_path, capsys):
@@ -90,3 +106,16 @@ def test_early_stop_keeps_best_validation_weights_otherwise_last():
     assert info["epochs_run"] < 40 and info["epochs_run"] - info["best_epoch"] == 3
     model, rows, info = fit_best(x, y, xv, yv, recipe=BestRecipe(early_stop=False, **base), **common)
     assert info["epochs_run"] == 40 and model.config.pooled == (2, 2)
+
+
+def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    code = main(["train", "--data", str(tiny_data), "--recipe", "best", "--members", "1", "--hog", "--epochs", "2",
+                 "--channels", "4,8", "--quiet", "--out", str(tmp_path / "one")])
+    assert code == 0
+    saved = json.loads((tmp_path / "one" / "config.json").read_text())
+    assert saved["members"] == 1 and saved["hog"] is True
+    model, _ = load_model(tmp_path / "one" / "model.pt")
+    assert type(model).__name__ == "BestCNN" and model.hog is not None
+    assert main(["train", "--data", str(tiny_data), "--members", "2", "--quiet", "--out", str(tmp_path / "paper")]) == 2
+    assert "--recipe paper" in capsys.readouterr().err and not (tmp_path / "paper").exists()

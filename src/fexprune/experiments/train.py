@@ -49,7 +49,9 @@ class TrainConfig:
     eval_every: int = 10
     face_crop: bool = False  # cut each frame to its detected face before resizing (fexprune.data.faces)
     face_margin: float = 0.2
-    recipe: str = "paper"  # paper | best (fexprune.experiments.recipes)
+    recipe: str = "paper"  # paper | best | transfer (fexprune.experiments.recipes)
+    members: int | None = None  # best: networks averaged (None: BestRecipe's default)
+    hog: bool = False  # best: a HOG branch beside the conv blocks
     cv: int | None = None  # K: K-fold cross-validation instead of one split (fexprune.experiments.crossval)
 
     def model_config(self, n_classes: int) -> CNNConfig:
@@ -304,6 +306,9 @@ def train(
     runs.write_csv(run_dir / "metrics.csv", rows)
     _write_figures(run_dir, rows)
     runs.write_json(run_dir / "results.json", results)
+    from fexprune.report.reproduce import write_train_report
+
+    write_train_report(run_dir, results)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=rows, model=model)
 

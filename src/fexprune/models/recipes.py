@@ -4,15 +4,19 @@ Three conv blocks (conv -> batch norm -> ReLU -> max-pool 2), average pooling to
 linear layer. Batch norm lets mini-batch Adam use a high learning rate; the grid keeps where on the face a
 feature is (mouth or brows: global pooling lost that and learned slowly). The best recipe asks for the
 whole 9x11 last map (a 4x5 grid under-fitted: benchmarks/recipes.md); 4x5 stays the default so older
-checkpoints load.
+checkpoints load. With `hog`, a fixed HOG layer (fexprune.models.hog) of the input sits beside the conv
+blocks and its histograms join their features before the classifier.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
+
+from fexprune.models.hog import HOGFeatures
 
 ARCHITECTURES = ("paper", "best", "fer_transfer")
 
@@ -25,6 +29,8 @@ class BestCNNConfig:
     pooled: tuple[int, int] = (4, 5)  # (height, width) grid the last feature maps are averaged to
     input_size: tuple[int, int] = (90, 72)  # (width, height)
     n_classes: int = 7
+    hog: bool = False  # a HOG branch beside the conv blocks (False in checkpoints made before it)
+    members: int = 1  # > 1: a BestEnsemble of that many networks of this shape
     architecture: str = "best"
 
     def to_dict(self) -> dict:
@@ -35,6 +41,7 @@ class BestCNNConfig:
         return cls(
             channels=tuple(values["channels"]), first_kernel=int(values["first_kernel"]),
             dropout=float(values["dropout"]), pooled=tuple(values.get("pooled", (4, 5))), input_size=tuple(values["input_size"]), n_classes=int(values["n_classes"]),
+            hog=bool(values.get("hog", False)), members=int(values.get("members", 1)),
         )
 
 
@@ -57,20 +64,43 @@ class BestCNN(nn.Module):
         ])
         self.pool = nn.AdaptiveAvgPool2d(config.pooled)
         self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(config.channels[-1] * config.pooled[0] * config.pooled[1], config.n_classes)
+        n_features = config.channels[-1] * config.pooled[0] * config.pooled[1]
+        self.hog = HOGFeatures() if config.hog else None
+        if self.hog is not None:
+            width, height = config.input_size
+            n_features += math.prod(self.hog.output_shape(height, width))
+        self.fc = nn.Linear(n_features, config.n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)  # (B, c_last, H / 2^blocks, W / 2^blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.features(x)).flatten(1)  # (B, c_last * 4 * 5)
+        pooled = self.pool(self.features(x)).flatten(1)  # (B, c_last * grid)
+        if self.hog is not None:
+            pooled = torch.cat([pooled, self.hog(x).flatten(1)], 1)  # (B, c_last * grid + bins * cells)
         return self.fc(self.dropout(pooled))  # (B, classes) logits
+
+
+class BestEnsemble(nn.Module):
+    """`config.members` BestCNNs trained from different initialisations, as one model whose logits are the
+    log of the members' mean probability: argmax, softmax and cross-entropy read it as one network's.
+    Averaging cancels much of what one network learns by chance from a few hundred frames."""
+
+    def __init__(self, config: BestCNNConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(BestCNN(replace(config, members=1)) for _ in range(config.members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.stack([member(x).softmax(1) for member in self.members]).mean(0)  # (B, classes)
+        return probabilities.clamp_min(1e-12).log()
 
 
 def build_model(config: dict) -> nn.Module:
     """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another."""
     if config.get("architecture", "paper") == "best":
-        return BestCNN(BestCNNConfig.from_dict(config))
+        best = BestCNNConfig.from_dict(config)
+        return BestEnsemble(best) if best.members > 1 else BestCNN(best)
     if config.get("architecture") == "fer_transfer":  # the config holds the layer list: no fer or h5py needed
         from fexprune.models.fer_transfer import FERTransfer, FERTransferConfig
 

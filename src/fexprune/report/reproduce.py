@@ -34,6 +34,18 @@ def build_report(run_dir: str | Path) -> Report:
                   subtitle=f"{run_dir.resolve()} — {mode}")
 
 
+def write_train_report(run_dir: str | Path, results: dict) -> Path:
+    """report.html and report.md of one `fexprune train` run: its curve, test split, classes and data."""
+    from fexprune.report.html import write_html
+    from fexprune.report.markdown import write_markdown
+
+    run_dir = Path(run_dir)
+    sections = [_training_section(run_dir, results), _data_section(results)]
+    report = Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
+    write_markdown(run_dir / "report.md", report)
+    return write_html(run_dir / "report.html", report)
+
+
 def _results(folder: Path) -> dict | None:
     path = folder / "results.json"
     return runs.read_json(path) if path.is_file() else None
@@ -124,6 +136,8 @@ def _training_section(folder: Path, results: dict | None) -> Section:
         return _missing_stage("Training log (section 3.2)", folder)
     channels = runs.read_json(folder / "config.json")["channels"]
     title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
+    if results.get("recipe", "paper") != "paper":
+        title = f"Training log, --recipe {results['recipe']} (beyond the paper; its numbers beside section 3.2's)"
     metrics = read_csv(folder / "metrics.csv")
     rows = with_differences(training_log_rows(metrics, table_epochs(int(results["epochs"]))), ["train_loss", "train_accuracy"])
     log = Table(f"Train loss and accuracy ({results['epochs']} epochs)", [
@@ -148,6 +162,15 @@ def _training_section(folder: Path, results: dict | None) -> Section:
             ("protocol", str(results["protocol"])),
             ("macro-F1", f"{results['macro_f1']:.3f}"),
             ("accuracy per class", per_class),
+        ]))
+    training = results.get("training") or {}
+    if training.get("recipe") == "best":  # beyond the paper: what the best recipe's network was
+        shape = training["architecture"]
+        blocks.append(KeyValues("Best recipe", [
+            ("network", f"conv blocks {'/'.join(map(str, shape['channels']))}, last map {shape['pooled'][0]}x{shape['pooled'][1]}"
+                        + (", HOG branch" if shape.get("hog") else "")),
+            ("members", f"{shape.get('members', 1)} (probabilities averaged)"),
+            ("trained on", f"{training['n_fit']} frames" + (f", {training['n_validation']} kept for early stopping" if training["n_validation"] else "")),
         ]))
     if "provenance" in results:  # --recipe transfer: not trained from scratch
         blocks.append(KeyValues("Pretrained weights", [
