@@ -63,6 +63,11 @@ def test_chunk_gradients_are_summed_in_float64():
     gradient.write()
     assert parameter.grad.dtype == torch.float32
     assert parameter.grad.tolist() == pytest.approx([1.00001] * 3, rel=1e-7)
+    unused = torch.nn.Parameter(torch.zeros(2))
+    untouched = GradientSum([unused])
+    untouched.add()
+    untouched.write()
+    assert unused.grad is None  # no chunk reached it: no zero gradient for Adam to step on
 
 
 def test_fit_is_deterministic_and_leaves_weights_loadable():

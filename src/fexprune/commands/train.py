@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     add_image_data_arguments(parser)
     parser.add_argument("--channels", type=channels_pair, default=(16, 32), help="conv1,conv2 channels (16,32)")
     parser.add_argument("--kernel-size", type=positive_int, default=5)
-    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 50 for --recipe best, 30 for transfer")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 80 for --recipe best, 30 for transfer")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best "
                                                                 "and for transfer's classifier, which fine-tunes every layer at a tenth of it)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best and transfer)")

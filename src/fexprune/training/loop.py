@@ -47,23 +47,24 @@ class GradientSum:
 
     Adding 27 float32 chunk gradients in `.grad` drifted the 20-epoch loss curve 1.1e-4 from the plain
     full-batch loop, 4x the plain loop's own float32 noise (2.7e-5, the same batch in another order);
-    float64 sums bring it to 1.8e-5 at no measured cost (benchmarks/bench_training.py).
+    float64 sums bring it to 2.6e-5, inside that noise, at the same epoch time (benchmarks/RESULTS.md).
     """
 
     def __init__(self, parameters):
         self.parameters = [p for p in parameters if p.requires_grad]
-        self.sums = [torch.zeros_like(p, dtype=torch.float64) for p in self.parameters]
+        self.sums: list[torch.Tensor | None] = [None] * len(self.parameters)
 
     def add(self) -> None:
         """Take the gradient the last backward left in `.grad`."""
-        for total, p in zip(self.sums, self.parameters):
+        for i, p in enumerate(self.parameters):
             if p.grad is not None:
-                total += p.grad
+                self.sums[i] = p.grad.double() if self.sums[i] is None else self.sums[i].add_(p.grad)
                 p.grad = None
 
     def write(self) -> None:
+        """A parameter no chunk reached keeps no gradient, as after a plain backward (Adam skips it)."""
         for total, p in zip(self.sums, self.parameters):
-            p.grad = total.to(p.dtype)
+            p.grad = None if total is None else total.to(p.dtype)
 
 
 def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int) -> tuple[float, float]:
