@@ -169,7 +169,7 @@ def _training_section(folder: Path, results: dict | None) -> Section:
         blocks.append(KeyValues("Best recipe", [
             ("network", f"conv blocks {'/'.join(map(str, shape['channels']))}, last map {shape['pooled'][0]}x{shape['pooled'][1]}"
                         + (", HOG branch" if shape.get("hog") else "")),
-            ("members", f"{shape.get('members', 1)} (probabilities averaged)"),
+            ("members", f"{shape['members']} (probabilities averaged)" if shape.get("members", 1) > 1 else "1"),
             ("trained on", f"{training['n_fit']} frames" + (f", {training['n_validation']} kept for early stopping" if training["n_validation"] else "")),
         ]))
     if "provenance" in results:  # --recipe transfer: not trained from scratch
