@@ -1,6 +1,6 @@
 """Recipes and metrics in every run: the best recipe learns on every training frame, or stops early on
-its own validation part (never the test split) when asked; saves a loadable model; every run reports protocol, macro-F1 and a confusion
-matrix summing to n_test; --cv gives per-fold rows with mean and spread."""
+its own validation part (never the test split) when asked, and saves a loadable model; every run reports
+protocol, macro-F1 and a confusion matrix summing to n_test; --cv gives per-fold rows with mean and spread."""
 
 from __future__ import annotations
 
