@@ -187,9 +187,9 @@ def main() -> int:
             times[name] += result["seconds"][1:]  # the first epoch of a process warms up
             if round_index == 0:
                 curves[name] = result["losses"]
+            print(f"round {round_index} {name}: median epoch {statistics.median(result['seconds'][1:]):.3f} s", file=sys.stderr, flush=True)
         if round_index == 0:
             curves["reference-shuffled"] = run_worker("reference-shuffled", t, epochs)["losses"]
-            print(f"round {round_index} {name}: median epoch {statistics.median(result['seconds'][1:]):.3f} s", file=sys.stderr, flush=True)
         if round_index > 0:
             times["pool"] += run_parallel("ours", 2, epochs)
     sweep = {}
