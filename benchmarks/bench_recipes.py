@@ -4,6 +4,7 @@ benchmarks/RESULTS-recipes.md (or --out) and each run's folder under --runs. Exi
 missed (targets are the issue's, set for the full SFEW set: on the built-in data they are only reported).
 
     python benchmarks/bench_recipes.py --data /path/to/SFEW/Images [--seeds 0 1 2 3 4] [--jobs 2]
+        [--detectors haar-default,haar-alt2,dlib-hog,haar-profile,haar-relaxed,clip-neighbour] [--normalize clahe]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ TARGETS = {"random": 0.50, "movie": 0.35}  # mean test accuracy of --recipe best
 
 def one_run(task: tuple) -> dict:
     """One seed of one split: the best recipe's run folder and the baseline's, in a worker process."""
-    data, split, seed, members, epochs, runs_dir = task
+    data, split, seed, members, epochs, options, runs_dir = task
     import torch
 
     torch.set_num_threads(1)
@@ -31,14 +32,16 @@ def one_run(task: tuple) -> dict:
     from fexprune.experiments.recipes import recipe_defaults
     from fexprune.experiments.train import TrainConfig, train
 
-    values = {**recipe_defaults("best"), **({"epochs": epochs} if epochs else {})}
+    values = {**recipe_defaults("best"), **({"epochs": epochs} if epochs else {}), **options}
     config = TrainConfig(data=data, recipe="best", face_crop=True, split=split, seed=seed, members=members, **values)
     result = train(config, out=Path(runs_dir) / f"best-{split}-{seed}", progress=False)
     _, baseline = run_baseline(config, out=Path(runs_dir) / f"svm-{split}-{seed}", progress=False)
     r = result.results
     return {"split": split, "seed": seed, "test_accuracy": r["test_accuracy"], "macro_f1": r["macro_f1"],
             "train_accuracy": r["train_accuracy"], "n_test": r["n_test"], "seconds": r["seconds"],
-            "svm_test_accuracy": baseline["test_accuracy"], "members": r["training"]["members"], "epochs": r["epochs"]}
+            "svm_test_accuracy": baseline["test_accuracy"], "members": r["training"]["members"], "epochs": r["epochs"],
+            "detectors": ",".join(config.detectors) if config.detectors else "default", "face_margin": config.face_margin,
+            "normalize": config.normalize}
 
 
 def spread(values: list[float]) -> str:
@@ -53,6 +56,7 @@ def render(args, rows: list[dict]) -> str:
         f"- Data: {args.data or 'the built-in synthetic set'}; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, {args.jobs} runs at once, 1 thread each; {datetime.datetime.now():%Y-%m-%d %H:%M}.",
         f"- Recipe: {rows[0]['members']} networks averaged, {rows[0]['epochs']} epochs; run folders under `{args.runs}`.",
+        f"- Face crops: chain {rows[0]['detectors']}, margin {rows[0]['face_margin']}; normalisation {rows[0]['normalize']}.",
         "",
         "| split | seed | test acc % | macro-F1 % | train acc % | HOG+SVM test % | n test | s |",
         "|---|---|---|---|---|---|---|---|",
@@ -76,12 +80,18 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--members", type=int, default=None, help="networks averaged (default: the recipe's)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    parser.add_argument("--detectors", help="face-detection chain, e.g. haar-default,haar-alt2,dlib-hog,haar-profile,"
+                                             "haar-relaxed,clip-neighbour (default: the library's)")
+    parser.add_argument("--face-margin", type=float, default=None, help="crop margin (default: the library's, 0.2)")
+    parser.add_argument("--normalize", choices=["per-image", "clahe"], default=None, help="default: the recipe's (per-image)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one core each)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-recipes")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS-recipes.md")
     args = parser.parse_args()
-    tasks = [(args.data, split, seed, args.members, args.epochs, str(args.runs)) for split in args.splits for seed in args.seeds]
-    one_run((args.data, args.splits[0], args.seeds[0], 1, 1, str(args.runs / "warm-up")))  # fills the caches once, not per worker
+    options = {key: value for key, value in (("detectors", tuple(args.detectors.split(",")) if args.detectors else None),
+                                             ("face_margin", args.face_margin), ("normalize", args.normalize)) if value is not None}
+    tasks = [(args.data, split, seed, args.members, args.epochs, options, str(args.runs)) for split in args.splits for seed in args.seeds]
+    one_run((args.data, args.splits[0], args.seeds[0], 1, 1, options, str(args.runs / "warm-up")))  # fills the caches once, not per worker
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(one_run, tasks))
     report = render(args, rows)

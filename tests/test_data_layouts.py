@@ -177,6 +177,18 @@ def test_normalizations():
         normalize_images(images, "zscore-ish")
 
 
+def test_clahe_evens_out_light_falling_off_across_a_face():
+    texture = np.random.default_rng(0).integers(60, 200, (72, 90)).astype(np.float32)
+    fall_off = np.linspace(1.0, 0.25, 90, dtype=np.float32)[None, :]  # a lamp on the left
+    lit = (texture * fall_off).astype(np.uint8)[None]
+    spread = lambda x: x[0, 0, :, 60:].std() / x[0, 0, :, :30].std()  # dim side's contrast over the bright side's
+    per_image, _ = normalize_images(lit, "per-image")
+    clahe, stats = normalize_images(lit, "clahe")
+    assert spread(per_image) < 0.5 and spread(clahe) > 1.15 * spread(per_image)  # per-image keeps the fall-off; CLAHE lifts the dim side
+    assert abs(clahe.mean()) < 1e-5 and abs(clahe.std() - 1) < 1e-4 and stats["method"] == "clahe"
+    assert normalize_images(lit[:0], "clahe")[0].shape == (0, 1, 72, 90)
+
+
 def test_val_is_the_test_split_even_beside_a_labelled_test_folder(tmp_path):
     make_tree(tmp_path / "Train", classes=["Happy", "Sad"], per_class=2)
     make_tree(tmp_path / "Test", classes=["Happy", "Sad"], per_class=3, start=300)

@@ -4,12 +4,14 @@ shape, boxes cached with the preprocessed arrays, fallbacks counted."""
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from fexprune.data.faces import FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
+from fexprune.data.faces import FULL_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
 
@@ -33,6 +35,22 @@ def test_detector_finds_most_synthetic_faces_where_they_are(frames):
             correct += iou(face, (cx - w / 2, cy - h / 2, w, h)) > 0.3
     assert found / len(rows) >= 0.2  # 25-55% on synthetic sets: cartoon faces are hard for Haar (84% on real SFEW)
     assert correct >= 0.75 * found  # and what it finds is the face, not the scenery
+
+
+def test_relaxed_pass_finds_faces_the_strict_chain_missed(frames):
+    images, rows = frames
+    extra = correct = 0
+    for row in rows:
+        frame = cv2.imread(str(images.parent / row["path"]))
+        if best_face(frame) is not None:  # the default chain found it
+            continue
+        face = best_face(frame, FULL_CHAIN)
+        cx, cy, w, h = (float(row[k]) for k in ("cx", "cy", "width", "height"))
+        if face is not None:
+            assert face.detector == "haar-relaxed"
+            extra += 1
+            correct += iou(face, (cx - w / 2, cy - h / 2, w, h)) > 0.3
+    assert extra >= 2 and correct >= 0.6 * extra  # 4 more faces here, 3 of them right
 
 
 def test_detector_on_real_sample(shared_data):
@@ -70,22 +88,52 @@ def test_fallback_is_the_typical_face_region():
 
 def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, monkeypatch):
     images, rows = frames
-    first = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)
+    first = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
     assert first.images.shape == (len(rows), 72, 90)
     summary = first.summary()["face_crop"]
-    assert summary["n_detected"] + summary["n_fallback"] == len(rows)
-    assert len(summary["fallback"]) == summary["n_fallback"]
+    assert summary["n_detected"] + summary["n_clip_neighbour"] + summary["n_fallback"] == len(rows)
+    assert summary["n_clip_neighbour"] >= 1 and summary["by_detector"].get("haar-relaxed", 0) >= 1  # both steps ran here
+    assert len(summary["fallback"]) == summary["n_fallback"] and len(summary["clip_neighbour"]) == summary["n_clip_neighbour"]
+    for index, face in enumerate(first.faces):  # a borrowed box is a clip neighbour's, and the crop is cut with it
+        if face["detector"] == "clip-neighbour":
+            clip = first.samples[index].clip
+            assert any(f["detector"] not in ("fallback", "clip-neighbour") and {k: f[k] for k in "xywh"} == {k: face[k] for k in "xywh"}
+                       and first.samples[i].clip == clip for i, f in enumerate(first.faces))
+            frame = cv2.imread(str(first.samples[index].path))
+            assert np.array_equal(first.images[index], crop_face(frame, FaceBox.from_dict(face)))
     plain = load_image_set(images, progress=False, cache_dir=tmp_path)
     assert plain.faces is None and not np.array_equal(plain.images, first.images)
+    strict = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)  # the default chain: neither step
+    assert not strict.from_cache and {f["detector"] for f in strict.faces}.isdisjoint({"haar-relaxed", "clip-neighbour"})
 
     def no_detection(*args, **kwargs):
         raise AssertionError("detector ran although the boxes are cached")
 
     monkeypatch.setattr("fexprune.data.faces.face_or_fallback", no_detection)
-    again = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)
+    again = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
     assert again.from_cache and again.faces == first.faces
-    wider = load_image_set(images, face_crop=True, face_margin=0.4, progress=False, cache_dir=tmp_path)
+    wider = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, face_margin=0.4, progress=False, cache_dir=tmp_path)
     assert not wider.from_cache and wider.faces == first.faces  # re-cropped from cached boxes
+
+
+def test_frames_without_a_face_borrow_the_nearest_clip_neighbours_box():
+    from pathlib import Path
+
+    from fexprune.data.faces import borrow_clip_boxes
+    from fexprune.data.layouts import Sample
+
+    def sample(name):
+        movie, clip, _ = name.split("_")
+        return Sample(Path(f"/x/Happy/{name}.png"), 0, movie, f"{movie}_{clip}", None)
+
+    names = ("M_1_00000002", "M_1_00000009", "M_1_00000005", "M_2_00000001", "N_1_00000003", "N_1_00000004")
+    samples = [sample(n) for n in names]
+    fallback = fallback_box(720, 576)
+    boxes = [FaceBox(10, 10, 50, 50, "haar-default"), FaceBox(40, 40, 60, 60, "haar-alt2"), fallback, fallback,
+             fallback, FaceBox(5, 5, 20, 20, "haar-relaxed")]
+    borrowed = borrow_clip_boxes(samples, boxes)
+    assert set(borrowed) == {2}  # M_2 has no other frame, N_1 only an unsure one: they keep the typical region
+    assert borrowed[2] == FaceBox(10, 10, 50, 50, "clip-neighbour")  # frame 5 is nearer frame 2 than frame 9
 
 
 def test_unknown_detector_is_an_input_error():
@@ -93,3 +141,46 @@ def test_unknown_detector_is_an_input_error():
 
     with pytest.raises(InputError):
         FaceCropper(detectors=("haar-nonsense",))
+
+
+def test_train_with_face_crops_reports_how_each_frame_was_cut(frames, tmp_path, capsys):
+    from fexprune.cli import main
+
+    images, rows = frames
+    code = main(["train", "--data", str(images), "--face-crop", "--detectors", ",".join(FULL_CHAIN), "--face-margin", "0.3",
+                 "--epochs", "2", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "run")])
+    assert code == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["detectors"] == list(FULL_CHAIN) and saved["face_margin"] == 0.3
+    faces = json.loads((tmp_path / "run" / "results.json").read_text())["data"]["face_crop"]
+    assert faces["n_detected"] + faces["n_clip_neighbour"] + faces["n_fallback"] == len(rows)
+    out = capsys.readouterr().out
+    assert f"{faces['n_detected']} of {len(rows)} frames with a face found" in out
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "**Face crops**" in report and f"cut at the typical face region**: {faces['n_fallback']}" in report
+    if faces["n_fallback"]:
+        assert Path(faces["fallback"][0]).name in report  # listed, not only counted
+    assert (tmp_path / "run" / "figures" / "face_crops.png").is_file() and "Face crops as the network saw them" in report
+
+
+def test_face_options_without_face_crop_or_unknown_are_refused(frames, tmp_path, capsys):
+    from fexprune.cli import main
+
+    images, _ = frames
+    assert main(["baseline", "--data", str(images), "--detectors", "haar-default", "--out", str(tmp_path / "a")]) == 2
+    assert "add --face-crop" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    with pytest.raises(SystemExit) as exit_info:  # argparse: one line naming the bad value, exit code 2
+        main(["train", "--face-crop", "--detectors", "haar-default,viola", "--out", str(tmp_path / "b")])
+    assert exit_info.value.code == 2 and "unknown face detector 'viola'" in capsys.readouterr().err
+
+
+def test_face_sheet_rows_by_kind():
+    from fexprune.report.faces import crops_by_kind
+
+    images = np.arange(12, dtype=np.uint8)[:, None, None] * np.ones((12, 4, 5), np.uint8)
+    kinds = ["haar-default"] * 9 + ["haar-relaxed", "clip-neighbour", "fallback"]
+    rows = crops_by_kind(images, [{"detector": k} for k in kinds])
+    assert [(label, count, len(crops)) for label, count, crops in rows] == [
+        ("face found", 9, 8), ("haar-relaxed", 1, 1), ("clip neighbour's face", 1, 1), ("typical face region", 1, 1)]
+    assert rows[0][2][0][0, 0] == 0 and rows[0][2][-1][0, 0] == 8  # spread from the first to the last
+    assert rows[3][2][0][0, 0] == 11

@@ -84,6 +84,9 @@ def test_cross_validation_from_cli(tiny_data, tmp_path, capsys):
     assert r["summary"]["test_accuracy"]["sd"] >= 0 and "svm_test_accuracy" in r["summary"]
     assert np.asarray(r["confusion_matrix"]).sum() == sum(f["n_test"] for f in r["folds"])
     assert "test_accuracy" in capsys.readouterr().out
+    report = (tmp_path / "cv" / "report.html").read_text()  # a cv run has a report a person opens too
+    assert "Per fold (3 folds)" in report and "grouped by movie" in report and "HOG+SVM test acc" in report
+    assert f"{100 * r['summary']['test_accuracy']['mean']:.1f}%" in report and "Confusion matrix" in report
 
 
 def test_recipe_defaults():
@@ -111,7 +114,7 @@ def test_early_stop_keeps_best_validation_weights_otherwise_last():
 def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys):
     torch.set_num_threads(1)
     code = main(["train", "--data", str(tiny_data), "--recipe", "best", "--members", "1", "--hog", "--epochs", "2",
-                 "--channels", "4,8", "--quiet", "--out", str(tmp_path / "one")])
+                 "--quiet", "--out", str(tmp_path / "one")])
     assert code == 0
     saved = json.loads((tmp_path / "one" / "config.json").read_text())
     assert saved["members"] == 1 and saved["hog"] is True
@@ -119,3 +122,6 @@ def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys)
     assert type(model).__name__ == "BestCNN" and model.hog is not None
     assert main(["train", "--data", str(tiny_data), "--members", "2", "--quiet", "--out", str(tmp_path / "paper")]) == 2
     assert "--recipe paper" in capsys.readouterr().err and not (tmp_path / "paper").exists()
+    # the paper CNN's shape options are refused by a recipe with its own network, not silently ignored
+    assert main(["train", "--data", str(tiny_data), "--recipe", "best", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "b")]) == 2
+    assert "--channels and --kernel-size shape the paper's CNN" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_image_data_arguments, positive_int
+from fexprune.commands.common import add_face_arguments, add_image_data_arguments, face_settings, positive_int
 
 
 def register(subparsers) -> None:
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         description="The classical baseline: an RBF-SVM on HOG descriptors of (face-cropped) 90x72 images.",
     )
     add_image_data_arguments(parser)
-    parser.add_argument("--face-crop", action="store_true", help="cut frames to the detected face first")
+    add_face_arguments(parser)
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.experiments.baseline import run_baseline
     from fexprune.experiments.train import TrainConfig
 
-    config = TrainConfig(data=args.data, face_crop=args.face_crop, split=args.split, test_fraction=args.test_fraction,
-                         cv=args.cv, seed=args.seed, variant=args.variant)
+    config = TrainConfig(data=args.data, split=args.split, test_fraction=args.test_fraction, cv=args.cv, seed=args.seed,
+                         variant=args.variant, **face_settings(args))
     run_dir, results = run_baseline(config, out=args.out, progress=not args.quiet)
     print(f"HOG + SVM test accuracy {100 * results['test_accuracy']:.2f}% ({results['protocol']}"
           f"{', face crops' if args.face_crop else ''})")

@@ -47,6 +47,48 @@ def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="0.2 as the paper states; 0.25 matches its counts")
 
 
+def detector_chain(text: str) -> tuple[str, ...]:
+    """'haar-default,haar-alt2' -> ("haar-default", "haar-alt2"), each a known step."""
+    from fexprune.data.faces import DETECTORS
+
+    chain = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in chain if name not in DETECTORS]
+    if not chain or unknown:
+        raise argparse.ArgumentTypeError(f"unknown face detector {unknown[0] if unknown else text!r} "
+                                         f"(choose from {', '.join(DETECTORS)})")
+    return chain
+
+
+def add_face_arguments(parser: argparse.ArgumentParser) -> None:
+    """--face-crop and how: the detector chain and the margin around the box."""
+    from fexprune.data.faces import DEFAULT_CHAIN
+
+    parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
+    parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
+                        help=f"the face-detection chain, tried in order (default {','.join(DEFAULT_CHAIN)})")
+    parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (0.2)")
+
+
+def face_settings(args: argparse.Namespace) -> dict:
+    """TrainConfig's face-crop fields from the arguments; --detectors or --face-margin alone is a mistake."""
+    from fexprune.errors import InputError
+
+    if not args.face_crop and (args.detectors is not None or args.face_margin is not None):
+        raise InputError("--detectors and --face-margin shape the face crops; add --face-crop")
+    return {"face_crop": args.face_crop, "face_margin": 0.2 if args.face_margin is None else args.face_margin,
+            "detectors": args.detectors}
+
+
+def margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
+    return value
+
+
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """Where a sweep's trials run: --workers, --backend, --address."""
     parser.add_argument("--workers", type=positive_int, default=None, help="parallel trials (default: one per core)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_image_data_arguments, channels_pair, positive_int
+from fexprune.commands.common import add_face_arguments, add_image_data_arguments, channels_pair, face_settings, positive_int
 
 
 def register(subparsers) -> None:
@@ -14,8 +14,9 @@ def register(subparsers) -> None:
         description="Train the paper's LeNet-like CNN (full-batch Adam, 700 epochs by default).",
     )
     add_image_data_arguments(parser)
-    parser.add_argument("--channels", type=channels_pair, default=(16, 32), help="conv1,conv2 channels (16,32)")
-    parser.add_argument("--kernel-size", type=positive_int, default=5)
+    add_face_arguments(parser)
+    parser.add_argument("--channels", type=channels_pair, default=None, help="the paper CNN's conv1,conv2 channels (16,32)")
+    parser.add_argument("--kernel-size", type=positive_int, default=None, help="the paper CNN's kernel side (5)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 80 for --recipe best, 30 for transfer")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best "
                                                                 "and for transfer's classifier, which fine-tunes every layer at a tenth of it)")
@@ -28,17 +29,22 @@ def register(subparsers) -> None:
     parser.add_argument("--members", type=positive_int, default=None, metavar="N",
                         help="--recipe best: networks from different initialisations whose probabilities are averaged (default 3)")
     parser.add_argument("--hog", action="store_true", help="--recipe best: a fixed HOG branch beside the conv blocks")
-    parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--normalize", choices=["per-image", "dataset", "none"], default=None,
-                        help="per-image (default), or none (x / 255: fer's pixel scale) for --recipe transfer")
+    parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
+                        help="per-image (default), clahe (local histogram equalisation, then per-image), "
+                             "or none (x / 255: fer's pixel scale) for --recipe transfer")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
     parser.add_argument("--checkpoint-every", type=positive_int, default=50)
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def face_counts(summary: dict) -> str:
+    return (f"{summary['n_detected']} of {summary['n_images']} frames with a face found, {summary.get('n_clip_neighbour', 0)} "
+            f"cut where a clip neighbour's was, {summary['n_fallback']} at the typical face region")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.recipe != "best" and (args.members is not None or args.hog):
         raise InputError(f"--members and --hog shape the best recipe's network; this run is --recipe {args.recipe}")
+    if args.recipe != "paper" and (args.channels is not None or args.kernel_size is not None):
+        raise InputError(f"--channels and --kernel-size shape the paper's CNN; --recipe {args.recipe} has its own network "
+                         "(best: conv blocks of 16/32/64 channels, 5x5 then 3x3; transfer: fer's FER2013 network)")
     defaults = recipe_defaults(args.recipe)
     config = TrainConfig(
         data=args.data,
-        channels=args.channels,
-        kernel_size=args.kernel_size,
+        channels=args.channels or (16, 32),
+        kernel_size=args.kernel_size or 5,
         image_size=(90, 72),
         normalize=args.normalize if args.normalize is not None else defaults["normalize"],
         variant=args.variant,
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         split=args.split,
         checkpoint_every=args.checkpoint_every,
-        face_crop=args.face_crop,
+        **face_settings(args),
         recipe=args.recipe,
         members=args.members,
         hog=args.hog,
@@ -93,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(r['skipped'])} files skipped)"
     )
     print(f"macro-F1 {r['macro_f1']:.3f}, protocol: {r['protocol']}, recipe {config.recipe}"
-          + (f", face crops ({r['data']['face_crop']['n_fallback']} frames without a face)" if config.face_crop else ""))
+          + (f", face crops ({face_counts(r['data']['face_crop'])})" if config.face_crop else ""))
     if "provenance" in r:
         print(f"zero-shot test accuracy {100 * r['zero_shot_test_accuracy']:.2f}% (FER2013 classifier, no training); {r['provenance']}")
     print(f"run folder: {result.run_dir}")

@@ -93,7 +93,7 @@ def load_image_set(
     options = {"size": list(size), "variant": variant, "layout": found.layout, "classes": found.classes}
     cropper = None
     if face_crop:
-        from fexprune.data.faces import FaceCropper
+        from fexprune.data.faces import CLIP_NEIGHBOUR, FaceCropper
 
         cropper = FaceCropper(size, face_margin, detectors)
         options["face_crop"] = cropper.options()
@@ -122,6 +122,12 @@ def load_image_set(
             images.append(pixels)
             kept.append(sample)
             digests.append(digest)
+    if cropper is not None and CLIP_NEIGHBOUR in cropper.detectors:  # faceless frames take a clip neighbour's box
+        from fexprune.data.faces import FaceBox, borrow_clip_boxes
+
+        for index, box in borrow_clip_boxes(kept, [FaceBox.from_dict(f) for f in faces]).items():
+            images[index] = cropper.recrop(kept[index].path, box)
+            faces[index] = box.to_dict()
     if not kept:
         raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)
 

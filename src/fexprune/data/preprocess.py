@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-NORMALIZATIONS = ("per-image", "dataset", "none")
+NORMALIZATIONS = ("per-image", "dataset", "none", "clahe")
+CLAHE_CLIP, CLAHE_TILES = 2.0, (4, 4)  # OpenCV's contrast limit; 4x4 tiles of ~22x18 px on a 90x72 image
 
 
 class DecodeError(Exception):
@@ -146,10 +147,17 @@ def normalize_images(
     "dataset":   one mean/std for all pixels; pass the training images first and reuse the returned
                  stats on the test images, so no test statistic leaks into training.
     "none":      x / 255.
+    "clahe":     contrast-limited adaptive histogram equalisation of the uint8 image, then per-image:
+                 light that falls off across a face (a lamp on one side) is evened out too.
     """
     images = np.asarray(images_uint8)
     if images.ndim != 3:
         raise ValueError(f"expected (N, H, W) images, got shape {images.shape}")
+    if method == "clahe":
+        equalizer = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=CLAHE_TILES)
+        equalized = np.stack([equalizer.apply(np.ascontiguousarray(image, dtype=np.uint8)) for image in images]) if len(images) else images
+        x, _ = normalize_images(equalized, "per-image")
+        return x, {"method": "clahe", "clip_limit": CLAHE_CLIP, "tiles": list(CLAHE_TILES)}
     x = images.astype(np.float32)[:, None]  # (N, 1, H, W)
     if method == "none":
         return x / np.float32(255.0), {"method": "none", "scale": 255.0}

@@ -47,9 +47,8 @@ def svm_baseline(
 def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds)."""
     started = time.perf_counter()
-    faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
     image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                               progress=progress, **faces)
+                               progress=progress, **config.face_options())
     classes = list(image_set.classes)
     run_dir = runs.new_run_dir(out, "baseline")
     runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"})

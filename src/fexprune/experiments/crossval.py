@@ -52,16 +52,15 @@ def summarise(values: list[float]) -> dict:
 
 def cross_validate(config, out=None, progress: bool = True, baseline: bool = True):
     """Train `config.recipe` on each of `config.cv` folds (and the HOG+SVM baseline on the same folds);
-    a run folder with per-fold rows in metrics.csv and mean/sd in results.json."""
+    a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and report.html."""
     from fexprune.experiments.baseline import svm_baseline
     from fexprune.experiments.recipes import fit_recipe
     from fexprune.experiments.train import TrainResult, prepare_data
     from fexprune.report.metrics import classification_metrics, save_confusion_figure
 
     k = int(config.cv)
-    faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
     image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                               progress=progress, **faces)
+                               progress=progress, **config.face_options())
     folds = fold_indices(image_set, k, config.split, config.seed)
     run_dir = runs.new_run_dir(out, "cv")
     runs.write_json(run_dir / "config.json", runs.config_record(config))
@@ -95,5 +94,11 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     runs.write_csv(run_dir / "metrics.csv", rows)
     save_confusion_figure(run_dir / "figures" / "confusion.png", total, list(image_set.classes),
                           f"Confusion matrix, all test folds ({protocol})")
+    from fexprune.report.faces import write_face_sheet
+
+    write_face_sheet(run_dir, image_set)
     runs.write_json(run_dir / "results.json", results)
+    from fexprune.report.crossval import write_cv_report
+
+    write_cv_report(run_dir, results)
     return TrainResult(run_dir=run_dir, results=results, metrics=rows, model=model)

@@ -387,6 +387,9 @@ def train_recipe_run(config, out=None, progress: bool = True):
         results["provenance"] = fitted.info["provenance"]
         results["zero_shot_test_accuracy"] = fitted.info["zero_shot_test_accuracy"]
     add_classification_metrics(results, run_dir, fitted.model, data, fitted.test_predictions)
+    from fexprune.report.faces import write_face_sheet
+
+    write_face_sheet(run_dir, data.image_set)
     save_model(run_dir / "model.pt", fitted.model, data.preprocessing)
     columns = list(dict.fromkeys(key for row in fitted.rows for key in row))
     runs.write_csv(run_dir / "metrics.csv", [{key: row.get(key, "") for key in columns} for row in fitted.rows])

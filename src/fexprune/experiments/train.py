@@ -49,6 +49,7 @@ class TrainConfig:
     eval_every: int = 10
     face_crop: bool = False  # cut each frame to its detected face before resizing (fexprune.data.faces)
     face_margin: float = 0.2
+    detectors: tuple[str, ...] | None = None  # the face-detection chain (None: fexprune.data.faces.DEFAULT_CHAIN)
     recipe: str = "paper"  # paper | best | transfer (fexprune.experiments.recipes)
     members: int | None = None  # best: networks averaged (None: BestRecipe's default)
     hog: bool = False  # best: a HOG branch beside the conv blocks
@@ -63,12 +64,18 @@ class TrainConfig:
             n_classes=n_classes,
         )
 
+    def face_options(self) -> dict:
+        """load_image_set's face-crop arguments ({} without --face-crop)."""
+        if not self.face_crop:
+            return {}
+        return {"face_crop": True, "face_margin": self.face_margin, "detectors": self.detectors}
+
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in values.items() if k in known}
-        for key in ("channels", "pools", "image_size"):
-            if key in values:
+        for key in ("channels", "pools", "image_size", "detectors"):
+            if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
@@ -116,11 +123,9 @@ def prepare_data(
 
     `indices` (train, test) replace the configured split (cross-validation folds); `image_set` skips loading.
     """
-    faces = {"face_crop": True, "face_margin": config.face_margin} if config.face_crop else {}
     if image_set is None:
-        image_set = load_image_set(
-            resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant, progress=progress, **faces
-        )
+        image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
+                                   progress=progress, **config.face_options())
     if indices is None:
         train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
     else:
@@ -139,7 +144,7 @@ def prepare_data(
     if config.face_crop:
         from fexprune.data.faces import FaceCropper
 
-        preprocessing["face_crop"] = FaceCropper(config.image_size, config.face_margin).options()
+        preprocessing["face_crop"] = FaceCropper(config.image_size, config.face_margin, config.detectors).options()
     return PreparedData(
         image_set=image_set,
         train_index=train_index,
@@ -302,6 +307,9 @@ def train(
     from fexprune.experiments.recipes import add_classification_metrics
 
     add_classification_metrics(results, run_dir, model, data)
+    from fexprune.report.faces import write_face_sheet
+
+    write_face_sheet(run_dir, data.image_set)
     save_model(run_dir / "model.pt", model, data.preprocessing)
     runs.write_csv(run_dir / "metrics.csv", rows)
     _write_figures(run_dir, rows)

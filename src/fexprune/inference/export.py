@@ -104,6 +104,7 @@ def sidecar(loaded: RunModel, opset: int, difference: float, tolerance: float) -
             "per-image": "(x - mean(x)) / std(x) per image (std < 1e-6 -> 1)",
             "dataset": "(x - stats.mean) / stats.std",
             "none": "x / 255",
+            "clahe": "cv2.createCLAHE(stats.clip_limit, stats.tiles).apply(x), then per-image",
         }[p["normalize"]],
         "face_crop": loaded.face_crop,
         "classes": loaded.classes,

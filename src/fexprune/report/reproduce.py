@@ -26,7 +26,7 @@ def build_report(run_dir: str | Path) -> Report:
         _sweep_section(run_dir / "sweep"),
         _training_section(run_dir / "train", train_results),
         _pruning_section(run_dir / "prune"),
-        _data_section(train_results),
+        _data_section(train_results, run_dir / "train"),
         _run_section(config, stage_timings(run_dir), versions(), STAGES),
     ]
     mode = "quick settings" if config.quick else "the paper's settings"
@@ -40,7 +40,7 @@ def write_train_report(run_dir: str | Path, results: dict) -> Path:
     from fexprune.report.markdown import write_markdown
 
     run_dir = Path(run_dir)
-    sections = [_training_section(run_dir, results), _data_section(results)]
+    sections = [_training_section(run_dir, results), _data_section(results, run_dir)]
     report = Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
     write_markdown(run_dir / "report.md", report)
     return write_html(run_dir / "report.html", report)
@@ -222,7 +222,7 @@ def _pruning_section(folder: Path) -> Section:
     return Section(title, blocks)
 
 
-def _data_section(results: dict | None) -> Section | None:
+def _data_section(results: dict | None, folder: Path | None = None) -> Section | None:
     if results is None or "data" not in results:
         return None
     data = results["data"]
@@ -232,6 +232,12 @@ def _data_section(results: dict | None) -> Section | None:
                    f"{data['n_movies']} movies, {data['n_clips']} clips; layout {data['layout']}; "
                    f"split {results.get('split')}: {results.get('n_train')} train / {results.get('n_test')} test.")
     blocks: list = [KeyValues("Data set", [("folder", data["root"]), ("image size (w x h)", "x".join(map(str, data["image_size"] or [])))]), counts]
+    if data.get("face_crop"):
+        blocks += _face_blocks(data["face_crop"])
+        sheet = folder / "figures" / "face_crops.png" if folder is not None else None
+        if sheet is not None and sheet.is_file():
+            blocks.append(Figure("Face crops as the network saw them", sheet,
+                                 "a spread of crops for each way a frame was cut; look for frames that are not faces"))
     skipped = data.get("skipped", [])
     if skipped:
         blocks.append(Table(f"Skipped files ({len(skipped)})", [Column("path", "file", kind="key"), Column("reason", "reason", kind="key")],
@@ -246,6 +252,23 @@ def _data_section(results: dict | None) -> Section | None:
     else:
         blocks.append(Text("Identical frames under different classes: none."))
     return Section("Data", blocks)
+
+
+def _face_blocks(faces: dict) -> list:
+    """How each frame was cut: its own detected face, a clip neighbour's box, or the typical face region."""
+    by = ", ".join(f"{name} {count}" for name, count in faces["by_detector"].items())
+    blocks: list = [KeyValues("Face crops", [
+        ("face found in the frame", f"{faces['n_detected']} of {faces['n_images']} ({100 * faces['detection_rate']:.1f}%)"),
+        ("cut at a clip neighbour's face", str(faces.get("n_clip_neighbour", 0))),
+        ("cut at the typical face region", str(faces["n_fallback"])),
+        ("by detector", by),
+    ])]
+    for key, title in (("clip_neighbour", "Frames cut at a clip neighbour's face"), ("fallback", "Frames cut at the typical face region")):
+        paths = faces.get(key) or []
+        if paths:
+            blocks.append(Table(f"{title} ({len(paths)})", [Column("path", "file", kind="key")], [{"path": p} for p in paths[:50]],
+                                "first 50 shown; all are in results.json" if len(paths) > 50 else ""))
+    return blocks
 
 
 def _run_section(config, timings: dict[str, float], versions: dict[str, str], stages) -> Section:
