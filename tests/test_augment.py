@@ -37,3 +37,21 @@ def test_off_is_identity_and_flip_mirrors():
     for image, result in zip(x, out):
         assert torch.allclose(result, image, atol=1e-4) or torch.allclose(result, image.flip(-1), atol=1e-4)
     assert any(torch.allclose(r, i.flip(-1), atol=1e-4) for i, r in zip(x, out))
+
+
+def test_random_erasing_blanks_one_rectangle_in_a_share_of_the_images():
+    x = torch.randn(400, 1, 36, 45, generator=torch.Generator().manual_seed(0)) + 5  # no pixel is 0 before erasing
+    still = dict(flip=False, max_shift=0.0, max_rotate=0.0, scale=(1.0, 1.0), brightness=0.0, contrast=0.0)
+    out = augment(x, torch.Generator().manual_seed(2), AugmentConfig(erase=0.5, **still))
+    blank = out[:, 0] == 0
+    erased = blank.flatten(1).any(1)
+    assert 0.4 < erased.float().mean() < 0.6  # about half the images
+    for mask in blank[erased][:50]:  # each blank part is one axis-aligned rectangle of 2-20% of the image
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        assert mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+        assert mask.sum() <= 0.2 * mask.numel() + 2 * (mask.shape[0] + mask.shape[1])
+    assert torch.allclose(out[~erased], x[~erased], atol=1e-4)
+    again = augment(x, torch.Generator().manual_seed(2), AugmentConfig(erase=0.5, **still))
+    assert torch.equal(out, again)  # seeded like every other draw
+    default = augment(x, torch.Generator().manual_seed(2), AugmentConfig(**still))
+    assert torch.allclose(default, x, atol=1e-4)  # off by default, and then no draw is taken

@@ -111,6 +111,21 @@ def test_early_stop_keeps_best_validation_weights_otherwise_last():
     assert info["epochs_run"] == 40 and model.config.pooled == (2, 2)
 
 
+def test_mixup_is_seeded_and_changes_training():
+    from fexprune.experiments.recipes import BestRecipe, fit_best
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 1, 16, 16, generator=g), torch.arange(24) % 3
+    empty = torch.zeros(0, 1, 16, 16), torch.zeros(0, dtype=torch.long)
+    common = dict(n_classes=3, epochs=3, lr=3e-3, batch_size=8, seed=0)
+    weights = lambda mixup: fit_best(x, y, *empty, recipe=BestRecipe(channels=(4, 8), pooled=(2, 2), members=1, mixup=mixup),
+                                     **common)[0].state_dict()
+    first, again, plain = weights(0.4), weights(0.4), weights(0.0)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.allclose(first[k].float(), plain[k].float()) for k in first)
+
+
 def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys):
     torch.set_num_threads(1)
     code = main(["train", "--data", str(tiny_data), "--recipe", "best", "--members", "1", "--hog", "--epochs", "2",

@@ -1,4 +1,5 @@
-"""Data augmentation for the `best` recipe: random flips, shifts, rotations, scale, brightness and contrast.
+"""Data augmentation for the `best` recipe: random flips, shifts, rotations, scale, brightness and contrast,
+and optionally random erasing (a rectangle blanked out, as hands, glasses and hair hide parts of faces in films).
 
 One batched affine warp (affine_grid + grid_sample) for the whole mini-batch, so augmenting costs a small
 fraction of a training step; every random number comes from the caller's torch.Generator, so a seed
@@ -22,6 +23,7 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.95, 1.05)
     brightness: float = 0.1  # added offset, in units of the normalised image's std
     contrast: float = 0.1  # multiplicative, 1 +- contrast
+    erase: float = 0.0  # probability of blanking one rectangle (2-20% of the image, aspect 0.3-3.3) to 0, the mean
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,4 +53,20 @@ def augment(x: torch.Tensor, generator: torch.Generator, config: AugmentConfig =
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     contrast = _uniform(n, 1 - config.contrast, 1 + config.contrast, generator).view(n, 1, 1, 1)
     brightness = _uniform(n, -config.brightness, config.brightness, generator).view(n, 1, 1, 1)
-    return out * contrast.to(x.dtype) + brightness.to(x.dtype)
+    out = out * contrast.to(x.dtype) + brightness.to(x.dtype)
+    if config.erase > 0:  # drawn only when asked, so the other settings' random streams stay as they were
+        out = out.masked_fill(_erase_masks(n, height, width, config.erase, generator)[:, None], 0.0)
+    return out
+
+
+def _erase_masks(n: int, height: int, width: int, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, H, W) bool: one random rectangle per image, for a `probability` share of the images."""
+    area = _uniform(n, 0.02, 0.2, generator) * (height * width)
+    ratio = torch.exp(_uniform(n, math.log(0.3), math.log(3.3), generator))
+    half_h = (area * ratio).sqrt().clamp(max=height) / 2
+    half_w = (area / ratio).sqrt().clamp(max=width) / 2
+    cy, cx = _uniform(n, 0, height, generator), _uniform(n, 0, width, generator)
+    chosen = torch.rand(n, generator=generator) < probability
+    rows = (torch.arange(height)[None, :] + 0.5 - cy[:, None]).abs() < half_h[:, None]
+    cols = (torch.arange(width)[None, :] + 0.5 - cx[:, None]).abs() < half_w[:, None]
+    return rows[:, :, None] & cols[:, None, :] & chosen[:, None, None]

@@ -50,6 +50,7 @@ class BestRecipe:
     members: int = 3  # networks from different initialisations, trained alike, their probabilities averaged
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
+    mixup: float = 0.0  # > 0: each batch is blended with a shuffled copy of itself, weight ~ Beta(mixup, mixup)
     val_fraction: float = 0.15  # carved from the training split only to stop early; else every frame trains
     patience: int = 20  # epochs without a better validation accuracy (after the first quarter) before stopping
     early_stop: bool = False  # False: run every epoch of the one-cycle schedule and keep the last weights
@@ -134,7 +135,7 @@ def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, 
 
 
 def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, schedule, generator: torch.Generator,
-                 batch_size: int, augment_config: AugmentConfig, label_smoothing: float) -> dict:
+                 batch_size: int, augment_config: AugmentConfig, label_smoothing: float, mixup: float = 0.0) -> dict:
     """One pass over shuffled, augmented mini-batches; the caller sets train or eval mode."""
     order = torch.randperm(len(x), generator=generator)
     total, correct = 0.0, 0
@@ -142,8 +143,16 @@ def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, 
         index = order[start:start + batch_size]
         if len(index) < 2:
             continue  # batch norm needs two samples
-        logits = model(augment(x[index], generator, augment_config))
-        loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+        inputs = augment(x[index], generator, augment_config)
+        if mixup > 0:  # drawn only when asked, so runs without it keep their random streams
+            weight = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator))).beta(mixup, mixup))
+            partner = torch.randperm(len(index), generator=generator)
+            logits = model(weight * inputs + (1 - weight) * inputs[partner])
+            loss = (weight * F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+                    + (1 - weight) * F.cross_entropy(logits, y[index][partner], label_smoothing=label_smoothing))
+        else:
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -185,8 +194,8 @@ def fit_best(
     rows: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        parts = [_train_epoch(member, x, y, optimizer, schedule, generator, batch_size, recipe.augment, recipe.label_smoothing)
-                 for member, optimizer, schedule, generator in trainers]  # every member one epoch, in lockstep
+        parts = [_train_epoch(member, x, y, optimizer, schedule, generator, batch_size, recipe.augment, recipe.label_smoothing,
+                              recipe.mixup) for member, optimizer, schedule, generator in trainers]  # every member one epoch, in lockstep
         row = {"epoch": epoch, **{key: float(np.mean([part[key] for part in parts])) for key in parts[0]}}
         if len(x_val):
             row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta)
@@ -324,7 +333,8 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
     test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
     predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
     info.update({"recipe": config.recipe, "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
-                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
+                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "mixup": recipe.mixup,
+                 "augment": recipe.augment.to_dict()})
     final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
     return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
 
