@@ -1,4 +1,4 @@
-"""HOG + SVM baseline: beats chance on a small synthetic set; the command writes its run folder."""
+"""HOG + SVM baseline: beats chance on a small synthetic set; the command writes its run folder and report."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ def test_svm_beats_chance_and_cli_writes_results(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["protocol"] == "random" and results["method"] == "hog-svm"
     assert (tmp_path / "run" / "figures" / "confusion.png").is_file()
+    report = (tmp_path / "run" / "report.md").read_text()  # a report beside train's, with the same metrics
+    assert f"**test accuracy**: {100 * results['test_accuracy']:.1f}%" in report and "accuracy per class" in report
+    assert "![Confusion matrix](figures/confusion.png)" in report and (tmp_path / "run" / "report.html").is_file()
+    assert main(["baseline", "--data", str(images), "--cv", "3", "--split", "movie", "--quiet", "--out", str(tmp_path / "cv")]) == 0
+    folds = (tmp_path / "cv" / "report.md").read_text()
+    assert "**Per fold**" in folds and "grouped by movie" in folds and "mean test accuracy" in folds

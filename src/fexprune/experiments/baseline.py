@@ -45,7 +45,8 @@ def svm_baseline(
 
 
 def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
-    """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds)."""
+    """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds); a run folder
+    with results.json, the confusion matrix and report.html."""
     started = time.perf_counter()
     image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
                                progress=progress, **config.face_options())
@@ -75,5 +76,10 @@ def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
                     "confusion_matrix": np.asarray(matrix).tolist(), "data": image_set.summary(),
                     "seconds": time.perf_counter() - started})
     save_confusion_figure(run_dir / "figures" / "confusion.png", matrix, classes, f"HOG + SVM ({results['protocol']})")
+    from fexprune.report.baseline import write_baseline_report
+    from fexprune.report.faces import write_face_sheet
+
+    write_face_sheet(run_dir, image_set)
     runs.write_json(run_dir / "results.json", results)
+    write_baseline_report(run_dir, results)
     return run_dir, results
