@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -91,9 +92,20 @@ def main() -> int:
     options = {key: value for key, value in (("detectors", tuple(args.detectors.split(",")) if args.detectors else None),
                                              ("face_margin", args.face_margin), ("normalize", args.normalize)) if value is not None}
     tasks = [(args.data, split, seed, args.members, args.epochs, options, str(args.runs)) for split in args.splits for seed in args.seeds]
-    one_run((args.data, args.splits[0], args.seeds[0], 1, 1, options, str(args.runs / "warm-up")))  # fills the caches once, not per worker
+    from fexprune.errors import InputError
+
+    started = time.perf_counter()
+    try:
+        one_run((args.data, args.splits[0], args.seeds[0], 1, 1, options, str(args.runs / "warm-up")))  # fills the caches once
+    except InputError as error:
+        print(f"bench_recipes: {error}", file=sys.stderr)
+        return 2
+    rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(one_run, tasks))
+        for row in pool.map(one_run, tasks):  # in task order; each line as soon as its run and those before it are done
+            rows.append(row)
+            print(f"[{len(rows)}/{len(tasks)}, {(time.perf_counter() - started) / 60:.1f} min] {row['split']} seed {row['seed']}: "
+                  f"best {100 * row['test_accuracy']:.1f}%, HOG+SVM {100 * row['svm_test_accuracy']:.1f}%", file=sys.stderr, flush=True)
     report = render(args, rows)
     args.out.write_text(report)
     print(report)

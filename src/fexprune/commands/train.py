@@ -43,8 +43,10 @@ def register(subparsers) -> None:
 
 
 def face_counts(summary: dict) -> str:
-    return (f"{summary['n_detected']} of {summary['n_images']} frames with a face found, {summary.get('n_clip_neighbour', 0)} "
-            f"cut where a clip neighbour's was, {summary['n_fallback']} at the typical face region")
+    borrowed = summary.get("n_clip_neighbour", 0)
+    return (f"{summary['n_detected']} of {summary['n_images']} frames with a face found, "
+            + (f"{borrowed} cut where a clip neighbour's was, " if borrowed else "")
+            + f"{summary['n_fallback']} at the typical face region")
 
 
 def run(args: argparse.Namespace) -> int:

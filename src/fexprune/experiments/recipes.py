@@ -328,13 +328,12 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
     else:
         model, rows, info = fit_best(*parts, n_classes=n_classes, **common)
         info.update({"architecture": model.config.to_dict(), "dropout": recipe.dropout, "hog": recipe.hog,
-                     "members": recipe.members, "early_stop": recipe.early_stop, "patience": recipe.patience})
+                     "members": recipe.members, "early_stop": recipe.early_stop, "patience": recipe.patience, "mixup": recipe.mixup})
     train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
     test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta)
     predictions = predict_logits(model, data.x_test, recipe.tta).argmax(1).numpy()
     info.update({"recipe": config.recipe, "n_fit": len(fit_index), "n_validation": len(val_index), "tta": "hflip" if recipe.tta else None,
-                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "mixup": recipe.mixup,
-                 "augment": recipe.augment.to_dict()})
+                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
     final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
     return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
 

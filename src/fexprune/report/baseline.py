@@ -9,7 +9,7 @@ from fexprune.report.tables import Column, Figure, KeyValues, Report, Section, T
 
 
 def build_baseline_report(run_dir: str | Path, results: dict) -> Report:
-    from fexprune.report.reproduce import _data_section
+    from fexprune.report.reproduce import data_section
 
     run_dir = Path(run_dir)
     about = [("method", "HOG (8 px cells, 9 bins) + RBF-SVM (C = 10, balanced class weights)"),
@@ -32,7 +32,7 @@ def build_baseline_report(run_dir: str | Path, results: dict) -> Report:
         data_counts = {}
     if (run_dir / "figures" / "confusion.png").is_file():
         blocks.append(Figure("Confusion matrix", run_dir / "figures" / "confusion.png", "rows: true class"))
-    data = _data_section(dict(results, **data_counts), run_dir)
+    data = data_section(dict(results, **data_counts), run_dir)
     return Report("fexprune baseline", [Section("HOG + SVM on the same split as train", blocks)] + ([data] if data else []),
                   subtitle=str(run_dir.resolve()))
 

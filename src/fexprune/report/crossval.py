@@ -14,7 +14,7 @@ _SUMMARY_LABELS = {
 
 
 def build_cv_report(run_dir: str | Path, results: dict) -> Report:
-    from fexprune.report.reproduce import _data_section
+    from fexprune.report.reproduce import data_section
 
     run_dir = Path(run_dir)
     baseline = "svm_test_accuracy" in results["summary"]
@@ -40,7 +40,7 @@ def build_cv_report(run_dir: str | Path, results: dict) -> Report:
     if (run_dir / "figures" / "confusion.png").is_file():
         blocks.append(Figure("Confusion matrix", run_dir / "figures" / "confusion.png", "rows: true class; summed over every test fold"))
     n_test = sum(row["n_test"] for row in results["folds"])
-    data = _data_section(dict(results, n_train=f"{results['cv'] - 1} folds", n_test=f"1 fold ({n_test} frames over all folds)"), run_dir)
+    data = data_section(dict(results, n_train=f"{results['cv'] - 1} folds", n_test=f"1 fold ({n_test} frames over all folds)"), run_dir)
     sections = [Section(f"Cross-validation, --recipe {results['recipe']}", blocks)] + ([data] if data else [])
     return Report("fexprune train --cv", sections, subtitle=str(run_dir.resolve()))
 

@@ -26,7 +26,7 @@ def build_report(run_dir: str | Path) -> Report:
         _sweep_section(run_dir / "sweep"),
         _training_section(run_dir / "train", train_results),
         _pruning_section(run_dir / "prune"),
-        _data_section(train_results, run_dir / "train"),
+        data_section(train_results, run_dir / "train"),
         _run_section(config, stage_timings(run_dir), versions(), STAGES),
     ]
     mode = "quick settings" if config.quick else "the paper's settings"
@@ -40,7 +40,7 @@ def write_train_report(run_dir: str | Path, results: dict) -> Path:
     from fexprune.report.markdown import write_markdown
 
     run_dir = Path(run_dir)
-    sections = [_training_section(run_dir, results), _data_section(results, run_dir)]
+    sections = [_training_section(run_dir, results), data_section(results, run_dir)]
     report = Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
     write_markdown(run_dir / "report.md", report)
     return write_html(run_dir / "report.html", report)
@@ -222,7 +222,8 @@ def _pruning_section(folder: Path) -> Section:
     return Section(title, blocks)
 
 
-def _data_section(results: dict | None, folder: Path | None = None) -> Section | None:
+def data_section(results: dict | None, folder: Path | None = None) -> Section | None:
+    """The data a run saw: folder, classes, face crops (with `folder`'s crop sheet), skipped and duplicate files."""
     if results is None or "data" not in results:
         return None
     data = results["data"]
@@ -257,12 +258,11 @@ def _data_section(results: dict | None, folder: Path | None = None) -> Section |
 def _face_blocks(faces: dict) -> list:
     """How each frame was cut: its own detected face, a clip neighbour's box, or the typical face region."""
     by = ", ".join(f"{name} {count}" for name, count in faces["by_detector"].items())
-    blocks: list = [KeyValues("Face crops", [
-        ("face found in the frame", f"{faces['n_detected']} of {faces['n_images']} ({100 * faces['detection_rate']:.1f}%)"),
-        ("cut at a clip neighbour's face", str(faces.get("n_clip_neighbour", 0))),
-        ("cut at the typical face region", str(faces["n_fallback"])),
-        ("by detector", by),
-    ])]
+    counts = [("face found in the frame", f"{faces['n_detected']} of {faces['n_images']} ({100 * faces['detection_rate']:.1f}%)")]
+    if faces.get("n_clip_neighbour"):  # only where the chain has the clip-neighbour step and it fired
+        counts.append(("cut at a clip neighbour's face", str(faces["n_clip_neighbour"])))
+    counts += [("cut at the typical face region", str(faces["n_fallback"])), ("by detector", by)]
+    blocks: list = [KeyValues("Face crops", counts)]
     for key, title in (("clip_neighbour", "Frames cut at a clip neighbour's face"), ("fallback", "Frames cut at the typical face region")):
         paths = faces.get(key) or []
         if paths:
