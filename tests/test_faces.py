@@ -1,5 +1,6 @@
-"""Face detection and cropping: faces found on synthetic frames where they are, crops of the right
-shape, boxes cached with the preprocessed arrays, fallbacks counted."""
+"""Face detection and cropping: faces found on synthetic frames where they are, the optional relaxed and
+clip-neighbour steps, crops of the right shape, boxes cached with the preprocessed arrays, fallbacks
+counted and listed in the run's report, the chain set from the command line."""
 
 from __future__ import annotations
 
@@ -117,8 +118,6 @@ def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, mo
 
 
 def test_frames_without_a_face_borrow_the_nearest_clip_neighbours_box():
-    from pathlib import Path
-
     from fexprune.data.faces import borrow_clip_boxes
     from fexprune.data.layouts import Sample
 
