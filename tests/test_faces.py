@@ -133,6 +133,9 @@ def test_frames_without_a_face_borrow_the_nearest_clip_neighbours_box():
     borrowed = borrow_clip_boxes(samples, boxes)
     assert set(borrowed) == {2}  # M_2 has no other frame, N_1 only an unsure one: they keep the typical region
     assert borrowed[2] == FaceBox(10, 10, 50, 50, "clip-neighbour")  # frame 5 is nearer frame 2 than frame 9
+    # names that are not <Movie>_<clip>_<frame> say nothing about clips: img_0001 and img_0002 share no shot
+    plain = [Sample(Path(f"/x/Sad/img_000{k}.png"), 0, "img", "img", None) for k in (1, 2)]
+    assert borrow_clip_boxes(plain, [FaceBox(10, 10, 50, 50, "haar-default"), fallback]) == {}
 
 
 def test_unknown_detector_is_an_input_error():

@@ -220,28 +220,26 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def _frame_number(path: Path) -> int:
-    tail = Path(path).stem.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
 def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]:
     """{index: box} for each fallback frame whose clip has a frame with a sure face (not haar-relaxed):
     the box of the frame nearest it in frame number, marked CLIP_NEIGHBOUR. Frames of one clip are one
     shot a few frames apart (SFEW, and the built-in set), so the face has barely moved. On the built-in
     frames such boxes lay on the true face (IoU > 0.3) in 93% of 28 frames, the typical face region in
     75%; borrowing from haar-relaxed boxes too reached 66% on the 48 frames it added, so it does not. No
-    label is used."""
+    label is used. Only SFEW-style names (`<Movie>_<clip>_<frame>`) say which frames share a clip; other
+    files neither lend nor borrow."""
+    from fexprune.data.layouts import frame_number
+
+    frames = [frame_number(sample.path) for sample in samples]
     by_clip: dict[str, list[int]] = {}
     for index, (sample, box) in enumerate(zip(samples, boxes)):
-        if box.detector not in (FALLBACK, CLIP_NEIGHBOUR, "haar-relaxed"):
+        if frames[index] is not None and box.detector not in (FALLBACK, CLIP_NEIGHBOUR, "haar-relaxed"):
             by_clip.setdefault(sample.clip, []).append(index)
     borrowed = {}
     for index, (sample, box) in enumerate(zip(samples, boxes)):
-        donors = by_clip.get(sample.clip)
+        donors = by_clip.get(sample.clip) if frames[index] is not None else None
         if box.detector == FALLBACK and donors:
-            frame = _frame_number(sample.path)
-            donor = boxes[min(donors, key=lambda d: (abs(_frame_number(samples[d].path) - frame), d))]
+            donor = boxes[min(donors, key=lambda d: (abs(frames[d] - frames[index]), d))]
             borrowed[index] = FaceBox(donor.x, donor.y, donor.w, donor.h, CLIP_NEIGHBOUR)
     return borrowed
 

@@ -47,6 +47,12 @@ class Discovery:
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}: files that are not images
 
 
+def frame_number(path: Path) -> int | None:
+    """The `<frame digits>` of an SFEW-style name, or None for any other name (no clip is known then)."""
+    match = _FRAME_NAME.match(Path(path).stem)
+    return int(match["frame"]) if match else None
+
+
 def movie_and_clip(path: Path) -> tuple[str, str]:
     """SFEW names frames `<Movie>_<clip digits>_<frame digits>`: Airheads_000519240_00000005."""
     stem = Path(path).stem
