@@ -2,7 +2,7 @@
 
 A chain of detectors, each run on a downscaled gray copy of the frame: OpenCV's Haar cascades
 (frontal default, frontal alt2, and, when neither found a face, the profile cascade on the frame and
-its mirror image), and dlib's HOG frontal detector when `dlib` (pip package `dlib-bin`) is importable.
+its mirror image), and dlib's HOG frontal detector (pip package `dlib-bin`, a dependency; skipped where missing).
 With several boxes the best is one that two detectors agree on (IoU >= 0.3), then the largest. Two
 optional steps follow: "haar-relaxed" runs the frontal cascades once more with every candidate kept and
 takes the most confident box if it is confident enough; "clip-neighbour" gives a frame still without a
