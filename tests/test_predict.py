@@ -58,6 +58,21 @@ def test_whole_frames_are_prepared_exactly_as_in_training(runs):
         assert list(face["emotions"]) == trained.classes
 
 
+def test_clahe_runs_predict_with_the_same_equalisation(runs, tmp_path):
+    from dataclasses import replace
+
+    from fexprune.experiments.train import train
+
+    run_dir = train(replace(runs.config, normalize="clahe", epochs=1), out=tmp_path / "clahe", progress=False).run_dir
+    trained = load_run(run_dir)
+    with torch.no_grad():
+        expected = torch.softmax(trained.model(trained.x_train), dim=1).numpy()
+    paths = [trained.data.image_set.samples[i].path for i in trained.data.train_index]
+    got = np.array([list(r["faces"][0]["emotions"].values()) for r in predict(run_dir, paths, face_detect=False)])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert json.loads((run_dir / "config.json").read_text())["normalize"] == "clahe"
+
+
 def test_batch_size_does_not_change_the_answer(runs):
     one = predict(runs.train, [runs.images / "Happy"], face_detect=False, batch_size=1)
     many = predict(runs.train, [runs.images / "Happy"], face_detect=False, batch_size=64)
