@@ -106,11 +106,9 @@ def run_reproduce(
     from fexprune.report.reproduce import build_report
 
     report = build_report(run_dir)
-    from fexprune.report.html import write_html
-    from fexprune.report.markdown import write_markdown
+    from fexprune.report.html import write_report
 
-    html_path = write_html(run_dir / "report.html", report)
-    md_path = write_markdown(run_dir / "report.md", report)
+    html_path, md_path = write_report(run_dir, report), run_dir / "report.md"
     timings = stage_timings(run_dir)
     runs.write_json(run_dir / "results.json", {"timings": timings, "last_invocation_seconds": time.perf_counter() - started,
                                                "report": str(html_path)})

@@ -47,9 +47,6 @@ def build_cv_report(run_dir: str | Path, results: dict) -> Report:
 
 def write_cv_report(run_dir: str | Path, results: dict) -> Path:
     """report.html and report.md beside the run's results.json."""
-    from fexprune.report.html import write_html
-    from fexprune.report.markdown import write_markdown
+    from fexprune.report.html import write_report
 
-    report = build_cv_report(run_dir, results)
-    write_markdown(Path(run_dir) / "report.md", report)
-    return write_html(Path(run_dir) / "report.html", report)
+    return write_report(run_dir, build_cv_report(run_dir, results))

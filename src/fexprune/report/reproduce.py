@@ -36,14 +36,11 @@ def build_report(run_dir: str | Path) -> Report:
 
 def write_train_report(run_dir: str | Path, results: dict) -> Path:
     """report.html and report.md of one `fexprune train` run: its curve, test split, classes and data."""
-    from fexprune.report.html import write_html
-    from fexprune.report.markdown import write_markdown
+    from fexprune.report.html import write_report
 
     run_dir = Path(run_dir)
     sections = [_training_section(run_dir, results), data_section(results, run_dir)]
-    report = Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
-    write_markdown(run_dir / "report.md", report)
-    return write_html(run_dir / "report.html", report)
+    return write_report(run_dir, Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve())))
 
 
 def _results(folder: Path) -> dict | None:

@@ -114,9 +114,6 @@ def sweep_section(result, config) -> Section:
 
 
 def write_sweep_report(result, config) -> None:
-    from fexprune.report.html import write_html
-    from fexprune.report.markdown import write_markdown
+    from fexprune.report.html import write_report
 
-    report = Report("fexprune sweep", [sweep_section(result, config)], subtitle=str(result.run_dir))
-    write_html(Path(result.run_dir) / "report.html", report)
-    write_markdown(Path(result.run_dir) / "report.md", report)
+    write_report(Path(result.run_dir), Report("fexprune sweep", [sweep_section(result, config)], subtitle=str(result.run_dir)))
