@@ -75,8 +75,10 @@ def face_settings(args: argparse.Namespace) -> dict:
 
     if not args.face_crop and (args.detectors is not None or args.face_margin is not None):
         raise InputError("--detectors and --face-margin shape the face crops; add --face-crop")
-    return {"face_crop": args.face_crop, "face_margin": 0.2 if args.face_margin is None else args.face_margin,
-            "detectors": args.detectors}
+    settings = {"face_crop": args.face_crop, "detectors": args.detectors}
+    if args.face_margin is not None:  # else TrainConfig's default
+        settings["face_margin"] = args.face_margin
+    return settings
 
 
 def margin(text: str) -> float:

@@ -33,13 +33,14 @@ HAAR_FILES = {
     "haar-profile": "haarcascade_profileface.xml",
 }
 FALLBACK = "fallback"
+RELAXED = "haar-relaxed"  # the frontal cascades again, no neighbour vote: only when nothing else fired
 CLIP_NEIGHBOUR = "clip-neighbour"  # a chain step over the whole set: a frame without a face takes a clip neighbour's box
-DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", "haar-relaxed", CLIP_NEIGHBOUR)
+DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", RELAXED, CLIP_NEIGHBOUR)
 DEFAULT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")  # dlib-hog: only where dlib is installed
 # The two steps after it put more crops on the face (below) but gained no accuracy on the built-in data
 # (benchmarks/recipes.md, rows 27-31), so they are opt-in: --detectors ...,haar-relaxed,clip-neighbour.
-FULL_CHAIN = DEFAULT_CHAIN + ("haar-relaxed", CLIP_NEIGHBOUR)
-LAST_RESORT = ("haar-profile", "haar-relaxed")  # slow or less sure: only when nothing before them fired
+FULL_CHAIN = DEFAULT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
+LAST_RESORT = ("haar-profile", RELAXED)  # slow or less sure: only when nothing before them fired
 # haar-relaxed keeps a box only above this confidence (the cascade's last-stage weight). On frames of
 # three synthetic sets that the strict chain missed, boxes above 5 lay on the true face (IoU > 0.3) in
 # 88% of 215 frames, median IoU 0.75-0.78; the typical face region on the same frames: 68%, 0.37-0.42.
@@ -114,7 +115,7 @@ def _run_detector(name: str, gray: np.ndarray) -> list[tuple[int, int, int, int]
         if detector is None:
             return []
         return [(r.left(), r.top(), r.width(), r.height()) for r in detector(gray, 1)]
-    if name == "haar-relaxed":
+    if name == RELAXED:
         return _relaxed(gray, min_side)
     if name == CLIP_NEIGHBOUR:
         return []  # not a detector of one frame: load_image_set runs borrow_clip_boxes over the set
@@ -233,7 +234,7 @@ def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]
     frames = [frame_number(sample.path) for sample in samples]
     by_clip: dict[str, list[int]] = {}
     for index, (sample, box) in enumerate(zip(samples, boxes)):
-        if frames[index] is not None and box.detector not in (FALLBACK, CLIP_NEIGHBOUR, "haar-relaxed"):
+        if frames[index] is not None and box.detector not in (FALLBACK, CLIP_NEIGHBOUR, RELAXED):
             by_clip.setdefault(sample.clip, []).append(index)
     borrowed = {}
     for index, (sample, box) in enumerate(zip(samples, boxes)):
@@ -247,6 +248,11 @@ def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]
 def chain_name(detectors: tuple[str, ...] | list[str]) -> str:
     """The chain as it really runs here ("dlib-hog" drops out where dlib is missing), for configs and keys."""
     return ",".join(d for d in detectors if d != "dlib-hog" or dlib_available())
+
+
+def crop_options(margin: float = 0.2, detectors: tuple[str, ...] | list[str] | None = None) -> dict:
+    """How crops are cut ({"detectors", "margin"}), for cache keys, configs and checkpoints."""
+    return {"detectors": chain_name(detectors or DEFAULT_CHAIN), "margin": float(margin)}
 
 
 class BoxCache:
@@ -302,7 +308,7 @@ class FaceCropper:
 
     def options(self) -> dict:
         """What the preprocessed-array cache key and config.json need to know."""
-        return {"detectors": chain_name(self.detectors), "margin": self.margin}
+        return crop_options(self.margin, self.detectors)
 
     def decode(self, path: Path):
         """((pixels, box), content hash, "") or (None, "", reason), as loading._decode answers."""

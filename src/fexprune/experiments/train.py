@@ -142,9 +142,9 @@ def prepare_data(
         "classes": list(image_set.classes),
     }
     if config.face_crop:
-        from fexprune.data.faces import FaceCropper
+        from fexprune.data.faces import crop_options
 
-        preprocessing["face_crop"] = FaceCropper(config.image_size, config.face_margin, config.detectors).options()
+        preprocessing["face_crop"] = crop_options(config.face_margin, config.detectors)
     return PreparedData(
         image_set=image_set,
         train_index=train_index,

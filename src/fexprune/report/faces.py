@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK
+from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK, RELAXED
 
 PER_ROW = 8
-_KINDS = (("face found", None), ("haar-relaxed", "haar-relaxed"), ("clip neighbour's face", CLIP_NEIGHBOUR),
+_KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CLIP_NEIGHBOUR),
           ("typical face region", FALLBACK))
 
 
