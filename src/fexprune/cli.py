@@ -14,7 +14,7 @@ import sys
 from fexprune import __version__
 from fexprune.errors import InputError
 
-COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline"]
+COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:
