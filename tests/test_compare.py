@@ -15,7 +15,7 @@ from fexprune.report.compare import collect_runs, comparison_rows, group_runs
 
 @pytest.fixture(scope="module")
 def run_tree(tmp_path_factory):
-    """Three seeds of one paper CNN, one run with other channels, and a HOG + SVM baseline."""
+    """Three seeds of one paper CNN, one run with other channels, a 2-fold run and a HOG + SVM baseline."""
     root = tmp_path_factory.mktemp("compare")
     images = write_synthetic(root / "synth", per_class=6, seed=2, size=(180, 144), progress=False)
     with pytest.MonkeyPatch.context() as patch:
@@ -24,16 +24,17 @@ def run_tree(tmp_path_factory):
         for seed in (0, 1, 2):
             assert main(["train", *common, "--seed", str(seed), "--out", str(root / "runs" / f"paper-{seed}")]) == 0
         assert main(["train", *common, "--channels", "6,12", "--out", str(root / "runs" / "narrow")]) == 0
+        assert main(["train", *common, "--cv", "2", "--out", str(root / "runs" / "cv")]) == 0
         assert main(["baseline", "--data", str(images), "--quiet", "--out", str(root / "runs" / "svm")]) == 0
     return root / "runs"
 
 
 def test_seeds_group_and_only_differing_settings_show(run_tree):
     records = collect_runs([run_tree])
-    assert len(records) == 5
+    assert len(records) == 6
     groups = group_runs(records)
     sizes = sorted(len(g.records) for g in groups)
-    assert sizes == [1, 1, 3]
+    assert sizes == [1, 1, 1, 3]
     header, rows = comparison_rows(groups)
     assert "channels" in header and "seed" not in header and "face_crop" not in header  # alike in every run
     seeds_row = next(row for row in rows if row[header.index("runs")] == "3")
@@ -43,6 +44,10 @@ def test_seeds_group_and_only_differing_settings_show(run_tree):
     assert seeds_row[header.index("seeds")] == "0,1,2" and seeds_row[header.index("channels")] == "16/32"
     svm_row = next(row for row in rows if row[header.index("method")] == "hog-svm")
     assert svm_row[header.index("channels")] == "-"  # the SVM's config carries CNN settings it never read
+    cv = json.loads((run_tree / "cv" / "results.json").read_text())["summary"]
+    cv_row = next(row for row in rows if row[header.index("cv")] == "2")
+    assert cv_row[header.index("test accuracy %")] == f"{100 * cv['test_accuracy']['mean']:.1f}"
+    assert cv_row[header.index("macro-F1 %")] == f"{100 * cv['macro_f1']['mean']:.1f}"  # the folds' mean
 
 
 def test_cli_prints_and_writes_markdown(run_tree, tmp_path, capsys):

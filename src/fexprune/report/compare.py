@@ -15,9 +15,9 @@ from fexprune.errors import InputError
 
 # Settings that never change a result: left out of a group's key.
 _NOT_SETTINGS = ("seed", "checkpoint_every", "eval_every")
-# The CNN's own settings: a baseline run's config.json carries them too, but the SVM never reads them.
 # The paper network's shape: the best and transfer recipes build their own and refuse these options.
 _PAPER_NETWORK = ("channels", "kernel_size", "pools")
+# The CNN's own settings: a baseline run's config.json carries them too, but the SVM never reads them.
 _CNN_SETTINGS = ("channels", "kernel_size", "pools", "normalize", "epochs", "lr", "batch_size", "recipe", "members", "hog")
 
 
@@ -30,7 +30,6 @@ class RunRecord:
     seed: object
     test_accuracy: float
     macro_f1: float | None
-    n_test: int | None
 
 
 @dataclass
@@ -72,8 +71,7 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
         macro_f1 = results["summary"].get("macro_f1", {}).get("mean")
     return RunRecord(folder=folder, settings=tuple(settings.items()), seed=config.get("seed"),
                      test_accuracy=float(results["test_accuracy"]),
-                     macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None,
-                     n_test=results.get("n_test"))
+                     macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None)
 
 
 def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
