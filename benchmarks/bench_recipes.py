@@ -4,7 +4,7 @@ benchmarks/RESULTS-recipes.md (or --out) and each run's folder under --runs. Exi
 missed (targets are the issue's, set for the full SFEW set: on the built-in data they are only reported).
 
     python benchmarks/bench_recipes.py --data /path/to/SFEW/Images [--seeds 0 1 2 3 4] [--jobs 2]
-        [--detectors haar-default,haar-alt2,dlib-hog,haar-profile,haar-relaxed,clip-neighbour] [--normalize clahe]
+        [--detectors haar-default,haar-alt2,dlib-hog,haar-profile,haar-relaxed,clip-neighbour] [--normalize clahe] [--eye-align]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def one_run(task: tuple) -> dict:
             "train_accuracy": r["train_accuracy"], "n_test": r["n_test"], "seconds": r["seconds"],
             "svm_test_accuracy": baseline["test_accuracy"], "members": r["training"]["members"], "epochs": r["epochs"],
             "detectors": ",".join(config.detectors) if config.detectors else "default", "face_margin": config.face_margin,
-            "normalize": config.normalize}
+            "normalize": config.normalize, "eye_align": config.eye_align}
 
 
 def spread(values: list[float]) -> str:
@@ -57,7 +57,8 @@ def render(args, rows: list[dict]) -> str:
         f"- Data: {args.data or 'the built-in synthetic set'}; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, {args.jobs} runs at once, 1 thread each; {datetime.datetime.now():%Y-%m-%d %H:%M}.",
         f"- Recipe: {rows[0]['members']} networks averaged, {rows[0]['epochs']} epochs; run folders under `{args.runs}`.",
-        f"- Face crops: chain {rows[0]['detectors']}, margin {rows[0]['face_margin']}; normalisation {rows[0]['normalize']}.",
+        f"- Face crops: chain {rows[0]['detectors']}, margin {rows[0]['face_margin']}"
+        f"{', turned to level the eyes' if rows[0]['eye_align'] else ''}; normalisation {rows[0]['normalize']}.",
         "",
         "| split | seed | test acc % | macro-F1 % | train acc % | HOG+SVM test % | n test | s |",
         "|---|---|---|---|---|---|---|---|",
@@ -85,12 +86,14 @@ def main() -> int:
                                              "haar-relaxed,clip-neighbour (default: the library's)")
     parser.add_argument("--face-margin", type=float, default=None, help="crop margin (default: the library's, 0.2)")
     parser.add_argument("--normalize", choices=["per-image", "clahe"], default=None, help="default: the recipe's (per-image)")
+    parser.add_argument("--eye-align", action="store_true", help="turn each detected face so its eyes are level")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one core each)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-recipes")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS-recipes.md")
     args = parser.parse_args()
     options = {key: value for key, value in (("detectors", tuple(args.detectors.split(",")) if args.detectors else None),
-                                             ("face_margin", args.face_margin), ("normalize", args.normalize)) if value is not None}
+                                             ("face_margin", args.face_margin), ("normalize", args.normalize),
+                                             ("eye_align", args.eye_align or None)) if value is not None}
     tasks = [(args.data, split, seed, args.members, args.epochs, options, str(args.runs)) for split in args.splits for seed in args.seeds]
     from fexprune.errors import InputError
 

@@ -67,15 +67,17 @@ def add_face_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
                         help=f"the face-detection chain, tried in order (default {','.join(DEFAULT_CHAIN)})")
     parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (0.2)")
+    parser.add_argument("--eye-align", action="store_true",
+                        help="turn each detected face so its eyes are level (OpenCV's eye cascades; no sure pair: not turned)")
 
 
 def face_settings(args: argparse.Namespace) -> dict:
-    """TrainConfig's face-crop fields from the arguments; --detectors or --face-margin alone is a mistake."""
+    """TrainConfig's face-crop fields from the arguments; --detectors, --face-margin or --eye-align alone is a mistake."""
     from fexprune.errors import InputError
 
-    if not args.face_crop and (args.detectors is not None or args.face_margin is not None):
-        raise InputError("--detectors and --face-margin shape the face crops; add --face-crop")
-    settings = {"face_crop": args.face_crop, "detectors": args.detectors}
+    if not args.face_crop and (args.detectors is not None or args.face_margin is not None or args.eye_align):
+        raise InputError("--detectors, --face-margin and --eye-align shape the face crops; add --face-crop")
+    settings = {"face_crop": args.face_crop, "detectors": args.detectors, "eye_align": args.eye_align}
     if args.face_margin is not None:  # else TrainConfig's default
         settings["face_margin"] = args.face_margin
     return settings

@@ -7,11 +7,13 @@ With several boxes the best is one that two detectors agree on (IoU >= 0.3), the
 optional steps follow: "haar-relaxed" runs the frontal cascades once more with every candidate kept and
 takes the most confident box if it is confident enough; "clip-neighbour" gives a frame still without a
 face the box of the nearest frame of its clip that has a sure one (`borrow_clip_boxes`). Frames where
-nothing is found fall back to the typical SFEW face region, and callers count them.
+nothing is found fall back to the typical SFEW face region, and callers count them. With eye alignment
+on, each found face is cut turned so its eyes are level (`levelled`, fexprune.data.align).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -56,13 +58,16 @@ class FaceBox:
     w: int
     h: int
     detector: str  # which detector found it ("+"-joined when two agree), or "fallback"
+    roll: float | None = None  # degrees the crop is turned to level the eyes (--eye-align); None: not turned
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "FaceBox":
-        return cls(int(values["x"]), int(values["y"]), int(values["w"]), int(values["h"]), str(values["detector"]))
+        roll = values.get("roll")
+        return cls(int(values["x"]), int(values["y"]), int(values["w"]), int(values["h"]), str(values["detector"]),
+                   None if roll is None else float(roll))
 
 
 def fallback_box(width: int, height: int) -> FaceBox:
@@ -200,7 +205,8 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
     """The face with `margin` (a fraction of the box side) around it, gray uint8 at `size` = (width, height).
 
     The crop is widened to the output's aspect ratio around the box centre, so faces are not squashed;
-    parts outside the frame are filled by replicating the border.
+    parts outside the frame are filled by replicating the border. A box with a `roll` is cut turned by
+    it about its centre, so that its eyes come out level.
     """
     gray = to_gray(image)
     width, height = int(size[0]), int(size[1])
@@ -210,6 +216,10 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
     # an affine map from output pixels to the crop: one warp does the cut, the padding and the resize
     sx, sy = crop_w / width, crop_h / height
     matrix = np.array([[sx, 0, cx - crop_w / 2 + sx / 2 - 0.5], [0, sy, cy - crop_h / 2 + sy / 2 - 0.5]])
+    if box.roll:  # output offsets from the centre, turned by the roll: the crop's x axis runs along the eyes
+        c, s = np.cos(np.radians(box.roll)), np.sin(np.radians(box.roll))
+        u, v = sx * (width / 2 - 0.5), sy * (height / 2 - 0.5)
+        matrix = np.array([[c * sx, -s * sy, cx - 0.5 - c * u + s * v], [s * sx, c * sy, cy - 0.5 - s * u - c * v]])
     interpolation = cv2.INTER_AREA if sx > 1 else cv2.INTER_LINEAR
     if sx > 2:  # shrink with area averaging first, so the warp does not alias
         factor = 1 / min(sx, sy)
@@ -219,6 +229,15 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
         interpolation = cv2.INTER_LINEAR
     return cv2.warpAffine(gray, matrix, (width, height), flags=interpolation | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def levelled(image: np.ndarray, box: FaceBox) -> FaceBox:
+    """`box` with the roll its eyes show (fexprune.data.align); the typical face region is never turned."""
+    if box.detector == FALLBACK:
+        return box
+    from fexprune.data.align import eye_roll
+
+    return dataclasses.replace(box, roll=eye_roll(image, box))
 
 
 def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]:
@@ -241,7 +260,7 @@ def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]
         donors = by_clip.get(sample.clip) if frames[index] is not None else None
         if box.detector == FALLBACK and donors:
             donor = boxes[min(donors, key=lambda d: (abs(frames[d] - frames[index]), d))]
-            borrowed[index] = FaceBox(donor.x, donor.y, donor.w, donor.h, CLIP_NEIGHBOUR)
+            borrowed[index] = FaceBox(donor.x, donor.y, donor.w, donor.h, CLIP_NEIGHBOUR)  # its own roll comes later
     return borrowed
 
 
@@ -250,9 +269,11 @@ def chain_name(detectors: tuple[str, ...] | list[str]) -> str:
     return ",".join(d for d in detectors if d != "dlib-hog" or dlib_available())
 
 
-def crop_options(margin: float = 0.2, detectors: tuple[str, ...] | list[str] | None = None) -> dict:
-    """How crops are cut ({"detectors", "margin"}), for cache keys, configs and checkpoints."""
-    return {"detectors": chain_name(detectors or DEFAULT_CHAIN), "margin": float(margin)}
+def crop_options(margin: float = 0.2, detectors: tuple[str, ...] | list[str] | None = None, eye_align: bool = False) -> dict:
+    """How crops are cut ({"detectors", "margin"}, and "eye_align" when on), for cache keys, configs
+    and checkpoints; without eye alignment the keys of earlier runs stay valid."""
+    options = {"detectors": chain_name(detectors or DEFAULT_CHAIN), "margin": float(margin)}
+    return {**options, "eye_align": True} if eye_align else options
 
 
 class BoxCache:
@@ -295,9 +316,11 @@ class BoxCache:
 class FaceCropper:
     """Decode a file, find its face (box cache first), crop it: what load_image_set does per file."""
 
-    def __init__(self, size: tuple[int, int] = (90, 72), margin: float = 0.2, detectors=None, cache_folder=None):
+    def __init__(self, size: tuple[int, int] = (90, 72), margin: float = 0.2, detectors=None, cache_folder=None,
+                 eye_align: bool = False):
         self.size = (int(size[0]), int(size[1]))
         self.margin = float(margin)
+        self.eye_align = bool(eye_align)
         self.detectors = tuple(detectors or DEFAULT_CHAIN)
         unknown = [d for d in self.detectors if d not in DETECTORS]
         if unknown:
@@ -308,7 +331,11 @@ class FaceCropper:
 
     def options(self) -> dict:
         """What the preprocessed-array cache key and config.json need to know."""
-        return crop_options(self.margin, self.detectors)
+        return crop_options(self.margin, self.detectors, self.eye_align)
+
+    def _levelled(self, image: np.ndarray, box: FaceBox) -> FaceBox:
+        # rolls are not kept in the box cache: the eye search takes milliseconds, and the crops are cached
+        return levelled(image, box) if self.eye_align else box
 
     def decode(self, path: Path):
         """((pixels, box), content hash, "") or (None, "", reason), as loading._decode answers."""
@@ -325,13 +352,16 @@ class FaceCropper:
         if box is None:
             box = face_or_fallback(image, self.detectors)
             self.boxes.put(path, box)
+        box = self._levelled(image, box)
         return (crop_face(image, box, self.margin, self.size), box), hashlib.sha1(data).hexdigest(), ""
 
-    def recrop(self, path: Path, box: FaceBox) -> np.ndarray:
-        """The file cut with a box found elsewhere (a clip neighbour's)."""
+    def recrop(self, path: Path, box: FaceBox) -> tuple[np.ndarray, FaceBox]:
+        """The file cut with a box found elsewhere (a clip neighbour's), and that box as it was cut."""
         from fexprune.data.preprocess import decode_image
 
-        return crop_face(decode_image(Path(path).read_bytes()), box, self.margin, self.size)
+        image = decode_image(Path(path).read_bytes())
+        box = self._levelled(image, box)
+        return crop_face(image, box, self.margin, self.size), box
 
     def save(self) -> None:
         try:
@@ -340,9 +370,9 @@ class FaceCropper:
             pass  # a read-only cache only costs time next run
 
 
-def face_summary(faces: list[dict], samples: list) -> dict:
+def face_summary(faces: list[dict], samples: list, eye_align: bool = False) -> dict:
     """Counts for results.json: how many frames had a face, by which detector, which borrowed a clip
-    neighbour's box and which fell back to the typical face region."""
+    neighbour's box, which fell back to the typical face region and, with `eye_align`, which were turned."""
     fallback = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == FALLBACK]
     borrowed = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == CLIP_NEIGHBOUR]
     detected = len(faces) - len(fallback) - len(borrowed)
@@ -350,6 +380,8 @@ def face_summary(faces: list[dict], samples: list) -> dict:
     return {
         "n_images": len(faces),
         "n_detected": detected,
+        "eye_align": eye_align,
+        "n_eye_aligned": sum(f.get("roll") is not None for f in faces),
         "n_clip_neighbour": len(borrowed),
         "n_fallback": len(fallback),
         "detection_rate": detected / len(faces) if faces else 0.0,

@@ -35,6 +35,7 @@ class ImageSet:
     duplicates: list[dict] = field(default_factory=list)  # {"paths", "classes"}
     from_cache: bool = False
     faces: list[dict] | None = None  # with face_crop: the box each image was cut from (detector "fallback": none found)
+    eye_align: bool = False  # with face_crop: each face was turned to level its eyes where a pair was found
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -63,7 +64,7 @@ class ImageSet:
         if self.faces is not None:
             from fexprune.data.faces import face_summary
 
-            summary["face_crop"] = face_summary(self.faces, self.samples)
+            summary["face_crop"] = face_summary(self.faces, self.samples, self.eye_align)
         return summary
 
 
@@ -78,12 +79,14 @@ def load_image_set(
     face_crop: bool = False,
     face_margin: float = 0.2,
     detectors: tuple[str, ...] | None = None,
+    eye_align: bool = False,
 ) -> ImageSet:
     """Discover, decode, grayscale and resize every image under `path` (width, height = `size`).
 
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
     does not exist or holds no readable image. `face_crop`: cut each frame to its detected face (plus
-    `face_margin`) before resizing, with `detectors` (default fexprune.data.faces.DEFAULT_CHAIN).
+    `face_margin`) before resizing, with `detectors` (default fexprune.data.faces.DEFAULT_CHAIN);
+    `eye_align`: turn each detected face so its eyes are level (fexprune.data.align).
     """
     size = (int(size[0]), int(size[1]))
     if size[0] < 1 or size[1] < 1:
@@ -95,14 +98,16 @@ def load_image_set(
     if face_crop:
         from fexprune.data.faces import CLIP_NEIGHBOUR, FaceCropper
 
-        cropper = FaceCropper(size, face_margin, detectors)
+        cropper = FaceCropper(size, face_margin, detectors, eye_align=eye_align)
         options["face_crop"] = cropper.options()
     entry_path = Path(cache_dir or cache.default_cache_dir()) / f"{cache.cache_key(files, options)}.npz"
     if use_cache:
         entry = cache.read_entry(entry_path)
         if entry is not None:
             if cropper is None or "faces" in entry[2]:
-                return _from_entry(*entry, found.root, found.layout, found.classes)
+                image_set = _from_entry(*entry, found.root, found.layout, found.classes)
+                image_set.eye_align = eye_align and cropper is not None
+                return image_set
 
     images, kept, skipped, digests, faces = [], [], list(found.skipped), [], []
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # Pillow and zlib release the GIL
@@ -126,7 +131,7 @@ def load_image_set(
         from fexprune.data.faces import FaceBox, borrow_clip_boxes
 
         for index, box in borrow_clip_boxes(kept, [FaceBox.from_dict(f) for f in faces]).items():
-            images[index] = cropper.recrop(kept[index].path, box)
+            images[index], box = cropper.recrop(kept[index].path, box)
             faces[index] = box.to_dict()
     if not kept:
         raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)
@@ -141,6 +146,7 @@ def load_image_set(
         skipped=skipped,
         duplicates=find_duplicates(kept, digests, found.classes),
         faces=faces if cropper is not None else None,
+        eye_align=eye_align and cropper is not None,
     )
     if cropper is not None:
         cropper.save()

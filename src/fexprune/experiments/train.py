@@ -50,6 +50,7 @@ class TrainConfig:
     face_crop: bool = False  # cut each frame to its detected face before resizing (fexprune.data.faces)
     face_margin: float = 0.2
     detectors: tuple[str, ...] | None = None  # the face-detection chain (None: fexprune.data.faces.DEFAULT_CHAIN)
+    eye_align: bool = False  # turn each detected face so its eyes are level (fexprune.data.align)
     recipe: str = "paper"  # paper | best | transfer (fexprune.experiments.recipes)
     members: int | None = None  # best: networks averaged (None: BestRecipe's default)
     hog: bool = False  # best: a HOG branch beside the conv blocks
@@ -68,7 +69,7 @@ class TrainConfig:
         """load_image_set's face-crop arguments ({} without --face-crop)."""
         if not self.face_crop:
             return {}
-        return {"face_crop": True, "face_margin": self.face_margin, "detectors": self.detectors}
+        return {"face_crop": True, "face_margin": self.face_margin, "detectors": self.detectors, "eye_align": self.eye_align}
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -144,7 +145,7 @@ def prepare_data(
     if config.face_crop:
         from fexprune.data.faces import crop_options
 
-        preprocessing["face_crop"] = crop_options(config.face_margin, config.detectors)
+        preprocessing["face_crop"] = crop_options(config.face_margin, config.detectors, config.eye_align)
     return PreparedData(
         image_set=image_set,
         train_index=train_index,

@@ -82,10 +82,12 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
     height, width = image.shape[:2]
     if not face_detect:
         return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size))]
-    from fexprune.data.faces import crop_face, detect_faces, fallback_box
+    from fexprune.data.faces import crop_face, detect_faces, fallback_box, levelled
 
     settings = run.face_crop or face_crop_settings(True)
     boxes = detect_faces(image, tuple(settings["detectors"])) or [fallback_box(width, height)]
+    if settings.get("eye_align"):  # as training cut them: each found face turned to level its eyes
+        boxes = [levelled(image, box) for box in boxes]
     return [
         ((int(b.x), int(b.y), int(b.w), int(b.h)), b.detector, crop_face(image, b, settings["margin"], run.image_size))
         for b in boxes

@@ -27,7 +27,7 @@ MODEL_FILE = "model.pt"  # train runs and prune runs (the pruned, channel-remove
 class RunModel:
     model: ExpressionCNN
     preprocessing: dict  # image_size [W, H], normalize, stats, classes
-    face_crop: dict | None  # {"margin", "detectors"} when the run was trained on face crops
+    face_crop: dict | None  # {"margin", "detectors", "eye_align"} when the run was trained on face crops
     source: Path  # the checkpoint file
 
     @property
@@ -99,17 +99,18 @@ def _face_crop_from_configs(folder: Path, depth: int = 3) -> object:
 
 
 def face_crop_settings(value: object) -> dict | None:
-    """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors"}."""
+    """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors", "eye_align"}."""
     if value is None or value is False or value == "none":
         return None
     from fexprune.data.faces import DEFAULT_CHAIN
 
-    settings = {"margin": 0.2, "detectors": list(DEFAULT_CHAIN)}
+    settings = {"margin": 0.2, "detectors": list(DEFAULT_CHAIN), "eye_align": False}
     if isinstance(value, dict):
         if value.get("enabled", True) is False:
             return None
         if value.get("margin") is not None:
             settings["margin"] = float(value["margin"])
+        settings["eye_align"] = bool(value.get("eye_align", False))
         detectors = value.get("detectors")
         if detectors:
             # a string is the chain as FaceCropper.options() records it: "haar-default,haar-alt2,..."
