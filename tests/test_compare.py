@@ -72,3 +72,16 @@ def test_bad_folders_exit_2_with_one_line(run_tree, tmp_path, capsys):
     assert main(["compare", str(broken)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken/results.json" in err[0]
+
+
+def test_a_run_from_before_a_setting_existed_groups_with_its_default(run_tree, tmp_path):
+    import shutil
+
+    old = tmp_path / "old-run"
+    shutil.copytree(run_tree / "paper-0", old)
+    config = json.loads((old / "config.json").read_text())
+    del config["eye_align"]  # config.json of a version without --eye-align
+    config["seed"] = 7
+    (old / "config.json").write_text(json.dumps(config))
+    groups = group_runs(collect_runs([run_tree / "paper-0", run_tree / "paper-1", old]))
+    assert len(groups) == 1 and sorted(r.seed for r in groups[0].records) == [0, 1, 7]

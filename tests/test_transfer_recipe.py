@@ -55,6 +55,13 @@ def test_run_folder_names_its_weights_and_zero_shot_accuracy(transfer_run):
     assert json.loads((result.run_dir / "config.json").read_text())["normalize"] == "none"
 
 
+def test_compare_says_where_the_weights_came_from(transfer_run, capsys):
+    _, result = transfer_run
+    assert main(["compare", str(result.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Not trained from scratch" in out and "FER2013" in out and "transfer" in out
+
+
 def test_model_reloads_with_identical_logits(transfer_run):
     config, result = transfer_run
     model, preprocessing = load_model(result.run_dir / "model.pt")

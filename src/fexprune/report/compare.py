@@ -30,6 +30,7 @@ class RunRecord:
     seed: object
     test_accuracy: float
     macro_f1: float | None
+    provenance: str = ""  # where pretrained weights came from (--recipe transfer); "" when trained from scratch
 
 
 @dataclass
@@ -50,6 +51,15 @@ def _hashable(value):
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
+def _config_defaults() -> dict:
+    import dataclasses
+
+    from fexprune.experiments.train import TrainConfig
+
+    return {f.name: _hashable(list(f.default) if isinstance(f.default, tuple) else f.default)
+            for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
 def read_run(folder: str | os.PathLike) -> RunRecord | None:
     """The run in `folder`, or None when it holds no single-model test score (a prune, PIC or sweep
     summary folder). A results.json that cannot be read is an InputError naming it."""
@@ -65,13 +75,15 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
     ignored = _NOT_SETTINGS + ("method",) + (_CNN_SETTINGS if method != "cnn" else ())
     if config.get("recipe", "paper") != "paper":
         ignored += _PAPER_NETWORK
+    config = {**_config_defaults(), **config}  # a run from before a setting existed ran with its default
     settings = {"method": method, **{key: _hashable(value) for key, value in config.items() if key not in ignored}}
     macro_f1 = results.get("macro_f1")
     if macro_f1 is None and isinstance(results.get("summary"), dict):  # a --cv run: the mean over its folds
         macro_f1 = results["summary"].get("macro_f1", {}).get("mean")
     return RunRecord(folder=folder, settings=tuple(settings.items()), seed=config.get("seed"),
                      test_accuracy=float(results["test_accuracy"]),
-                     macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None)
+                     macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None,
+                     provenance=str(results.get("provenance") or ""))
 
 
 def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
@@ -138,15 +150,23 @@ def comparison_rows(groups: list[RunGroup]) -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
+def provenance_notes(groups: list[RunGroup]) -> list[str]:
+    """One line per source of pretrained weights among the rows: such numbers are never from scratch."""
+    sources = sorted({r.provenance for g in groups for r in g.records if r.provenance})
+    return [f"Not trained from scratch: the transfer rows start from {source}" for source in sources]
+
+
 def render_markdown(groups: list[RunGroup]) -> str:
     header, rows = comparison_rows(groups)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", *provenance_notes(groups)] if provenance_notes(groups) else []
     return "\n".join(lines) + "\n"
 
 
 def render_text(groups: list[RunGroup]) -> str:
-    """The table with aligned columns, for a terminal."""
+    """The table with aligned columns, for a terminal, and where pretrained weights came from."""
     header, rows = comparison_rows(groups)
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]) + "\n"
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines + provenance_notes(groups)) + "\n"
