@@ -186,3 +186,24 @@ def test_face_sheet_rows_by_kind():
         ("face found", 9, 8), ("haar-relaxed", 1, 1), ("clip neighbour's face", 1, 1), ("typical face region", 1, 1)]
     assert rows[0][2][0][0, 0] == 0 and rows[0][2][-1][0, 0] == 8  # spread from the first to the last
     assert rows[3][2][0][0, 0] == 11
+
+
+def test_the_aligned_faces_layout_is_used_whole_not_cut_again(tmp_path, capsys):
+    """SFEW's *_Aligned_Faces images are faces already; where the chain found none, the typical frame region
+    would cut out the eyes alone. They are used as they are, and the run says so."""
+    from data_trees import make_tree
+
+    from fexprune.cli import main
+
+    make_tree(tmp_path / "data" / "Train_Aligned_Faces", per_class=3, start=0)
+    make_tree(tmp_path / "data" / "Val_Aligned_Faces", per_class=1, start=100)
+    plain = load_image_set(tmp_path / "data", progress=False, cache_dir=tmp_path / "cache")
+    faced = load_image_set(tmp_path / "data", face_crop=True, progress=False, cache_dir=tmp_path / "cache")
+    assert faced.layout == "aligned" and plain.faces is None
+    np.testing.assert_array_equal(faced.images, plain.images)
+    summary = faced.summary()["face_crop"]
+    assert summary["n_layout_aligned"] == len(faced) and summary["n_detected"] == summary["n_fallback"] == 0
+    assert main(["train", "--data", str(tmp_path / "data"), "--face-crop", "--epochs", "1", "--channels", "4,8",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 0
+    assert f"the layout's {len(faced)} aligned faces, used whole" in capsys.readouterr().out
+    assert "already cut and aligned" in (tmp_path / "run" / "report.md").read_text()

@@ -43,6 +43,8 @@ def register(subparsers) -> None:
 
 
 def face_counts(summary: dict) -> str:
+    if summary.get("n_layout_aligned"):
+        return f"the layout's {summary['n_layout_aligned']} aligned faces, used whole"
     borrowed = summary.get("n_clip_neighbour", 0)
     return (f"{summary['n_detected']} of {summary['n_images']} frames with a face found, "
             + (f"{borrowed} cut where a clip neighbour's was, " if borrowed else "")

@@ -8,7 +8,8 @@ optional steps follow: "haar-relaxed" runs the frontal cascades once more with e
 takes the most confident box if it is confident enough; "clip-neighbour" gives a frame still without a
 face the box of the nearest frame of its clip that has a sure one (`borrow_clip_boxes`). Frames where
 nothing is found fall back to the typical SFEW face region, and callers count them. With eye alignment
-on, each found face is cut turned so its eyes are level (`levelled`, fexprune.data.align).
+on, each found face is cut turned so its eyes are level (`levelled`, fexprune.data.align). Images of the
+aligned-faces layout are faces already: they are not cut again (LAYOUT_ALIGNED).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ HAAR_FILES = {
     "haar-profile": "haarcascade_profileface.xml",
 }
 FALLBACK = "fallback"
+LAYOUT_ALIGNED = "layout-aligned"  # the data set's own aligned faces (SFEW's *_Aligned_Faces): used as they are
 RELAXED = "haar-relaxed"  # the frontal cascades again, no neighbour vote: only when nothing else fired
 CLIP_NEIGHBOUR = "clip-neighbour"  # a chain step over the whole set: a frame without a face takes a clip neighbour's box
 DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", RELAXED, CLIP_NEIGHBOUR)
@@ -372,14 +374,17 @@ class FaceCropper:
 
 def face_summary(faces: list[dict], samples: list, eye_align: bool = False) -> dict:
     """Counts for results.json: how many frames had a face, by which detector, which borrowed a clip
-    neighbour's box, which fell back to the typical face region and, with `eye_align`, which were turned."""
+    neighbour's box, which fell back to the typical face region and, with `eye_align`, which were turned;
+    `n_layout_aligned` counts the aligned-faces layout's images, used whole."""
     fallback = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == FALLBACK]
     borrowed = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == CLIP_NEIGHBOUR]
-    detected = len(faces) - len(fallback) - len(borrowed)
+    given = sum(f["detector"] == LAYOUT_ALIGNED for f in faces)
+    detected = len(faces) - len(fallback) - len(borrowed) - given
     by_detector = Counter(f["detector"] for f in faces)
     return {
         "n_images": len(faces),
         "n_detected": detected,
+        "n_layout_aligned": given,
         "eye_align": eye_align,
         "n_eye_aligned": sum(f.get("roll") is not None for f in faces),
         "n_clip_neighbour": len(borrowed),

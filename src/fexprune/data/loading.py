@@ -86,7 +86,9 @@ def load_image_set(
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
     does not exist or holds no readable image. `face_crop`: cut each frame to its detected face (plus
     `face_margin`) before resizing, with `detectors` (default fexprune.data.faces.DEFAULT_CHAIN);
-    `eye_align`: turn each detected face so its eyes are level (fexprune.data.align).
+    `eye_align`: turn each detected face so its eyes are level (fexprune.data.align). The aligned-faces
+    layout holds faces its makers cut and aligned already: they are used whole, not detected and cut again
+    (on such images the typical-frame fallback region would be the eyes alone), and marked LAYOUT_ALIGNED.
     """
     size = (int(size[0]), int(size[1]))
     if size[0] < 1 or size[1] < 1:
@@ -94,6 +96,8 @@ def load_image_set(
     found = discover(path, variant)
     files = [s.path for s in found.samples] + [Path(item["path"]) for item in found.skipped]
     options = {"size": list(size), "variant": variant, "layout": found.layout, "classes": found.classes}
+    given_faces = face_crop and found.layout == "aligned"
+    face_crop = face_crop and not given_faces
     cropper = None
     if face_crop:
         from fexprune.data.faces import CLIP_NEIGHBOUR, FaceCropper
@@ -107,7 +111,7 @@ def load_image_set(
             if cropper is None or "faces" in entry[2]:
                 image_set = _from_entry(*entry, found.root, found.layout, found.classes)
                 image_set.eye_align = eye_align and cropper is not None
-                return image_set
+                return _mark_given_faces(image_set) if given_faces else image_set
 
     images, kept, skipped, digests, faces = [], [], list(found.skipped), [], []
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # Pillow and zlib release the GIL
@@ -155,6 +159,13 @@ def load_image_set(
             cache.write_entry(entry_path, image_set.images, image_set.labels, _meta(image_set))
         except OSError as error:  # a read-only cache must not stop the run
             print(f"fexprune: warning: could not write cache {entry_path}: {error}", file=sys.stderr)
+    return _mark_given_faces(image_set) if given_faces else image_set
+
+
+def _mark_given_faces(image_set: ImageSet) -> ImageSet:
+    from fexprune.data.faces import LAYOUT_ALIGNED
+
+    image_set.faces = [{"detector": LAYOUT_ALIGNED} for _ in image_set.samples]
     return image_set
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK, RELAXED
+from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, RELAXED
 
 PER_ROW = 8
 _KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CLIP_NEIGHBOUR),
-          ("typical face region", FALLBACK))
+          ("typical face region", FALLBACK), ("the layout's aligned face, whole", LAYOUT_ALIGNED))
 
 
 def crops_by_kind(images: np.ndarray, faces: list[dict], per_row: int = PER_ROW) -> list[tuple[str, int, list[np.ndarray]]]:

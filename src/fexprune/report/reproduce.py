@@ -254,6 +254,9 @@ def data_section(results: dict | None, folder: Path | None = None) -> Section | 
 
 def _face_blocks(faces: dict) -> list:
     """How each frame was cut: its own detected face, a clip neighbour's box, or the typical face region."""
+    if faces.get("n_layout_aligned"):
+        return [Text(f"Face crops: the layout holds faces already cut and aligned by the data set's makers; all "
+                     f"{faces['n_layout_aligned']} are used whole, not detected and cut again.")]
     by = ", ".join(f"{name} {count}" for name, count in faces["by_detector"].items())
     counts = [("face found in the frame", f"{faces['n_detected']} of {faces['n_images']} ({100 * faces['detection_rate']:.1f}%)")]
     if faces.get("n_clip_neighbour"):  # only where the chain has the clip-neighbour step and it fired
