@@ -207,3 +207,8 @@ def test_the_aligned_faces_layout_is_used_whole_not_cut_again(tmp_path, capsys):
                  "--quiet", "--out", str(tmp_path / "run")]) == 0
     assert f"the layout's {len(faced)} aligned faces, used whole" in capsys.readouterr().out
     assert "already cut and aligned" in (tmp_path / "run" / "report.md").read_text()
+    from fexprune.inference.predict import predict
+    from fexprune.inference.run_model import load_run_model
+
+    assert load_run_model(tmp_path / "run").face_crop is None  # new aligned faces are classified whole, as trained
+    assert predict(tmp_path / "run", [faced.samples[0].path])[0]["faces"][0]["detector"] == "whole-frame"

@@ -145,7 +145,9 @@ def prepare_data(
     if config.face_crop:
         from fexprune.data.faces import crop_options
 
-        preprocessing["face_crop"] = crop_options(config.face_margin, config.detectors, config.eye_align)
+        # the aligned-faces layout's images were used whole (load_image_set): predict then takes new images whole too
+        given = image_set.layout == "aligned"
+        preprocessing["face_crop"] = None if given else crop_options(config.face_margin, config.detectors, config.eye_align)
     return PreparedData(
         image_set=image_set,
         train_index=train_index,
