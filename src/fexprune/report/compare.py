@@ -132,8 +132,7 @@ def _spread(values: list[float]) -> str:
         return "-"
     if len(values) == 1:
         return f"{100 * values[0]:.1f}"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def comparison_rows(groups: list[RunGroup]) -> tuple[list[str], list[list[str]]]:
@@ -160,7 +159,8 @@ def render_markdown(groups: list[RunGroup]) -> str:
     header, rows = comparison_rows(groups)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    lines += ["", *provenance_notes(groups)] if provenance_notes(groups) else []
+    notes = provenance_notes(groups)
+    lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 
 
