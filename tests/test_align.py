@@ -67,6 +67,9 @@ def test_rolls_read_off_drawn_faces_match_their_tilt(drawn):
             found.append((roll, float(row["tilt"])))
     assert found  # drawn eyes are hard for the cascade: 2 of 42 frames here
     assert all(abs(roll - tilt) < 5 for roll, tilt in found)
+    blank = np.full((300, 300), 128, np.uint8)  # no eyes: a face haar-rotated found keeps the turn it was found at
+    assert levelled(blank, FaceBox(50, 50, 150, 150, "haar-rotated", 15.0)).roll == 15.0
+    assert levelled(blank, FaceBox(50, 50, 150, 150, "haar-default")).roll is None
     fallback = FaceBox(0, 0, 200, 200, "fallback")
     assert levelled(cv2.imread(str(images.parent / next(iter(rows)))), fallback) is fallback  # never turned
 
@@ -76,7 +79,7 @@ def test_levelled_crops_differ_only_where_a_pair_was_found(drawn, tmp_path):
     plain = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)
     aligned = load_image_set(images, face_crop=True, eye_align=True, progress=False, cache_dir=tmp_path)
     turned = [i for i, face in enumerate(aligned.faces) if face["roll"] is not None]
-    assert turned and aligned.summary()["face_crop"]["n_eye_aligned"] == len(turned)
+    assert turned and aligned.summary()["face_crop"]["n_turned"] == len(turned)
     assert aligned.summary()["face_crop"]["eye_align"] and not plain.summary()["face_crop"]["eye_align"]
     same = np.setdiff1d(np.arange(len(aligned)), turned)
     np.testing.assert_array_equal(aligned.images[same], plain.images[same])
@@ -96,11 +99,11 @@ def test_an_eye_aligned_run_says_so_and_predicts_as_it_trained(drawn, tmp_path, 
     run_dir = tmp_path / "run"
     assert main(["train", "--data", str(images), "--face-crop", "--eye-align", "--epochs", "1", "--channels", "4,8",
                  "--quiet", "--out", str(run_dir)]) == 0
-    assert "turned to level the eyes" in capsys.readouterr().out
+    assert "cut turned level" in capsys.readouterr().out
     assert json.loads((run_dir / "config.json").read_text())["eye_align"] is True
-    assert "turned to level the eyes (--eye-align)" in (run_dir / "report.md").read_text()
+    assert "cut turned level (--eye-align's eye pair, or haar-rotated)" in (run_dir / "report.md").read_text()
     faces = json.loads((run_dir / "results.json").read_text())["data"]["face_crop"]
-    assert faces["eye_align"] and faces["n_eye_aligned"] >= 1
+    assert faces["eye_align"] and faces["n_turned"] >= 1
     assert load_run_model(run_dir).face_crop["eye_align"] is True
     data = load_image_set(images, face_crop=True, eye_align=True, progress=False)
     index = next(i for i, face in enumerate(data.faces) if face["roll"] is not None)

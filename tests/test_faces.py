@@ -54,6 +54,27 @@ def test_relaxed_pass_finds_faces_the_strict_chain_missed(frames):
     assert extra >= 2 and correct >= 0.6 * extra  # 4 more faces here, 3 of them right
 
 
+def test_rotated_pass_finds_tilted_faces_the_upright_chain_missed(tmp_path):
+    from fexprune.data.faces import DEFAULT_CHAIN, ROTATED, ROTATIONS
+
+    images = write_synthetic(tmp_path, per_class=10, seed=5, progress=False)
+    rows = list(csv.DictReader(open(images.parent / "faces.csv")))
+    extra = correct = 0
+    for row in rows:
+        frame = cv2.imread(str(images.parent / row["path"]))
+        if best_face(frame) is not None:  # the default chain found it
+            continue
+        face = best_face(frame, DEFAULT_CHAIN + (ROTATED,))
+        cx, cy, w, h = (float(row[k]) for k in ("cx", "cy", "width", "height"))
+        if face is not None:
+            assert face.detector == ROTATED and face.roll in ROTATIONS
+            extra += 1
+            if iou(face, (cx - w / 2, cy - h / 2, w, h)) > 0.3:
+                correct += 1
+                assert face.roll * float(row["tilt"]) > 0  # turned the way the head tilts
+    assert extra >= 5 and correct >= 0.75 * extra  # 15 of the 31 faces missed here, 13 of them right
+
+
 def test_detector_on_real_sample(shared_data):
     from fexprune.data.layouts import discover
     from fexprune.data.preprocess import decode_image

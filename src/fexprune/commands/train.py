@@ -49,7 +49,7 @@ def face_counts(summary: dict) -> str:
     return (f"{summary['n_detected']} of {summary['n_images']} frames with a face found, "
             + (f"{borrowed} cut where a clip neighbour's was, " if borrowed else "")
             + f"{summary['n_fallback']} at the typical face region"
-            + (f", {summary['n_eye_aligned']} turned to level the eyes" if summary.get("eye_align") else ""))
+            + (f", {summary['n_turned']} cut turned level" if summary.get("n_turned") or summary.get("eye_align") else ""))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ its mirror image), and dlib's HOG frontal detector (pip package `dlib-bin`, a de
 With several boxes the best is one that two detectors agree on (IoU >= 0.3), then the largest. Two
 optional steps follow: "haar-relaxed" runs the frontal cascades once more with every candidate kept and
 takes the most confident box if it is confident enough; "clip-neighbour" gives a frame still without a
-face the box of the nearest frame of its clip that has a sure one (`borrow_clip_boxes`). Frames where
+face the box of the nearest frame of its clip that has a sure one (`borrow_clip_boxes`). "haar-rotated"
+(opt-in too) looks for tilted heads on the frame turned by a few angles. Frames where
 nothing is found fall back to the typical SFEW face region, and callers count them. With eye alignment
 on, each found face is cut turned so its eyes are level (`levelled`, fexprune.data.align). Images of the
 aligned-faces layout are faces already: they are not cut again (LAYOUT_ALIGNED).
@@ -38,13 +39,15 @@ HAAR_FILES = {
 FALLBACK = "fallback"
 LAYOUT_ALIGNED = "layout-aligned"  # the data set's own aligned faces (SFEW's *_Aligned_Faces): used as they are
 RELAXED = "haar-relaxed"  # the frontal cascades again, no neighbour vote: only when nothing else fired
+ROTATED = "haar-rotated"  # the strict frontal cascades on the frame turned by ROTATIONS: tilted heads
+ROTATIONS = (15.0, -15.0, 30.0, -30.0)  # degrees, tried in turn; the first that finds a face gives its roll
 CLIP_NEIGHBOUR = "clip-neighbour"  # a chain step over the whole set: a frame without a face takes a clip neighbour's box
-DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", RELAXED, CLIP_NEIGHBOUR)
+DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", ROTATED, RELAXED, CLIP_NEIGHBOUR)
 DEFAULT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")  # dlib-hog: only where dlib is installed
 # The two steps after it put more crops on the face (below) but gained no accuracy on the built-in data
 # (benchmarks/recipes.md, rows 27-31), so they are opt-in: --detectors ...,haar-relaxed,clip-neighbour.
 FULL_CHAIN = DEFAULT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
-LAST_RESORT = ("haar-profile", RELAXED)  # slow or less sure: only when nothing before them fired
+LAST_RESORT = ("haar-profile", ROTATED, RELAXED)  # slow or less sure: only when nothing before them fired
 # haar-relaxed keeps a box only above this confidence (the cascade's last-stage weight). On frames of
 # three synthetic sets that the strict chain missed, boxes above 5 lay on the true face (IoU > 0.3) in
 # 88% of 215 frames, median IoU 0.75-0.78; the typical face region on the same frames: 68%, 0.37-0.42.
@@ -60,7 +63,7 @@ class FaceBox:
     w: int
     h: int
     detector: str  # which detector found it ("+"-joined when two agree), or "fallback"
-    roll: float | None = None  # degrees the crop is turned to level the eyes (--eye-align); None: not turned
+    roll: float | None = None  # degrees the crop is turned: its eyes' slope (--eye-align), or haar-rotated's turn
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,6 +140,23 @@ def _run_detector(name: str, gray: np.ndarray) -> list[tuple[int, int, int, int]
     return found
 
 
+def _rotated(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+    """[(box, roll)] from the strict frontal cascades on `gray` turned about its centre by each of ROTATIONS
+    in turn, until one finds a face: the largest box, its centre turned back, its roll the turn. Upright
+    cascades miss heads tilted past about 15 degrees; on the built-in set the frames no step found were the
+    tilted ones (recipes.md, row 49)."""
+    height, width = gray.shape
+    for angle in ROTATIONS:
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        turned = cv2.warpAffine(gray, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        boxes = _run_detector("haar-default", turned) + _run_detector("haar-alt2", turned)
+        if boxes:
+            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+            cx, cy = cv2.invertAffineTransform(matrix) @ np.array([x + w / 2, y + h / 2, 1.0])
+            return [((int(round(cx - w / 2)), int(round(cy - h / 2)), w, h), angle)]
+    return []
+
+
 def _relaxed(gray: np.ndarray, min_side: int) -> list[tuple[int, int, int, int]]:
     """The most confident box of both frontal cascades with no neighbour vote, if confident enough."""
     best = None
@@ -163,15 +183,21 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
     """Every face the chain finds in `image` ((H, W) gray or (H, W, 3) BGR uint8), best first.
 
     Boxes are in the pixels of `image`. Boxes two detectors agree on are merged into one (their mean,
-    detector names joined by "+") and ranked first; then larger before smaller.
+    detector names joined by "+") and ranked first; then larger before smaller. A haar-rotated box carries
+    the roll it was found at, so its crop is cut level.
     """
     gray = to_gray(image)
     scale = min(1.0, _DETECT_HEIGHT / gray.shape[0])
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
     small = cv2.equalizeHist(small)
     found: list[tuple[str, tuple[int, int, int, int]]] = []
+    rolls: dict[tuple, float] = {}  # haar-rotated's box, and the turn it was found at
     for name in detectors:
         if name in LAST_RESORT and found:
+            continue
+        if name == ROTATED:
+            rolls = dict(_rotated(small))
+            found += [(name, box) for box in rolls]
             continue
         found += [(name, box) for box in _run_detector(name, small)]
     groups: list[list[tuple[str, tuple]]] = []
@@ -187,7 +213,7 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
         names = sorted({name for name, _ in group}, key=list(detectors).index)
         boxes = np.array([box for _, box in group], dtype=np.float64) / scale
         x, y, w, h = (int(round(v)) for v in boxes.mean(axis=0))
-        faces.append((len(names) > 1, w * h, FaceBox(x, y, w, h, "+".join(names))))
+        faces.append((len(names) > 1, w * h, FaceBox(x, y, w, h, "+".join(names), rolls.get(group[0][1]))))
     faces.sort(key=lambda item: (not item[0], -item[1]))
     return [face for _, _, face in faces]
 
@@ -234,12 +260,14 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
 
 
 def levelled(image: np.ndarray, box: FaceBox) -> FaceBox:
-    """`box` with the roll its eyes show (fexprune.data.align); the typical face region is never turned."""
+    """`box` with the roll its eyes show (fexprune.data.align), else the roll it was found at (haar-rotated);
+    the typical face region is never turned."""
     if box.detector == FALLBACK:
         return box
     from fexprune.data.align import eye_roll
 
-    return dataclasses.replace(box, roll=eye_roll(image, box))
+    roll = eye_roll(image, box)
+    return dataclasses.replace(box, roll=roll if roll is not None else box.roll)
 
 
 def borrow_clip_boxes(samples: list, boxes: list[FaceBox]) -> dict[int, FaceBox]:
@@ -336,7 +364,7 @@ class FaceCropper:
         return crop_options(self.margin, self.detectors, self.eye_align)
 
     def _levelled(self, image: np.ndarray, box: FaceBox) -> FaceBox:
-        # rolls are not kept in the box cache: the eye search takes milliseconds, and the crops are cached
+        # eye rolls are not kept in the box cache: the eye search takes milliseconds, and the crops are cached
         return levelled(image, box) if self.eye_align else box
 
     def decode(self, path: Path):
@@ -374,7 +402,8 @@ class FaceCropper:
 
 def face_summary(faces: list[dict], samples: list, eye_align: bool = False) -> dict:
     """Counts for results.json: how many frames had a face, by which detector, which borrowed a clip
-    neighbour's box, which fell back to the typical face region and, with `eye_align`, which were turned;
+    neighbour's box, which fell back to the typical face region, and which were cut turned level (by their eyes
+    with `eye_align`, or at the turn haar-rotated found them);
     `n_layout_aligned` counts the aligned-faces layout's images, used whole."""
     fallback = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == FALLBACK]
     borrowed = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == CLIP_NEIGHBOUR]
@@ -386,7 +415,7 @@ def face_summary(faces: list[dict], samples: list, eye_align: bool = False) -> d
         "n_detected": detected,
         "n_layout_aligned": given,
         "eye_align": eye_align,
-        "n_eye_aligned": sum(f.get("roll") is not None for f in faces),
+        "n_turned": sum(f.get("roll") is not None for f in faces),
         "n_clip_neighbour": len(borrowed),
         "n_fallback": len(fallback),
         "detection_rate": detected / len(faces) if faces else 0.0,

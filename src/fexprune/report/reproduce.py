@@ -262,8 +262,8 @@ def _face_blocks(faces: dict) -> list:
     if faces.get("n_clip_neighbour"):  # only where the chain has the clip-neighbour step and it fired
         counts.append(("cut at a clip neighbour's face", str(faces["n_clip_neighbour"])))
     counts += [("cut at the typical face region", str(faces["n_fallback"])), ("by detector", by)]
-    if faces.get("eye_align"):
-        counts.append(("turned to level the eyes (--eye-align)", f"{faces['n_eye_aligned']} of {faces['n_images']}"))
+    if faces.get("n_turned") or faces.get("eye_align"):
+        counts.append(("cut turned level (--eye-align's eye pair, or haar-rotated)", f"{faces['n_turned']} of {faces['n_images']}"))
     blocks: list = [KeyValues("Face crops", counts)]
     for key, title in (("clip_neighbour", "Frames cut at a clip neighbour's face"), ("fallback", "Frames cut at the typical face region")):
         paths = faces.get(key) or []
