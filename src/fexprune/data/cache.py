@@ -18,7 +18,7 @@ import numpy as np
 
 from fexprune.runs import atomic_write_bytes, cache_root
 
-FORMAT_VERSION = 1  # bump when the preprocessing changes, so old entries are not reused
+FORMAT_VERSION = 2  # bump when the preprocessing changes, so old entries are not reused (2: clip neighbours lend only sure boxes)
 
 
 def default_cache_dir() -> Path:
