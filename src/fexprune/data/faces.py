@@ -46,7 +46,7 @@ DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", ROTATED, R
 DEFAULT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")  # dlib-hog: only where dlib is installed
 # The two steps after it put more crops on the face (below) but gained no accuracy on the built-in data
 # (benchmarks/recipes.md, rows 27-31), so they are opt-in: --detectors ...,haar-relaxed,clip-neighbour.
-# haar-rotated is opt-in as well: +2.8 on the movie split over 5 seeds but -1.9 on the random one (row 50).
+# haar-rotated is opt-in as well: +2.8 on the movie split over 5 seeds but -1.3 on the random one (row 50).
 FULL_CHAIN = DEFAULT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
 LAST_RESORT = ("haar-profile", ROTATED, RELAXED)  # slow or less sure: only when nothing before them fired
 # haar-relaxed keeps a box only above this confidence (the cascade's last-stage weight). On frames of
