@@ -40,6 +40,13 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def given_faces(self) -> bool:
+        """Face-cropped by the layout itself (its aligned faces, used whole by load_image_set): nothing was cut."""
+        from fexprune.data.faces import LAYOUT_ALIGNED
+
+        return bool(self.faces) and self.faces[0]["detector"] == LAYOUT_ALIGNED
+
     def summary(self) -> dict:
         """What a results.json or report needs to say about the data."""
         counts = Counter(int(label) for label in self.labels)

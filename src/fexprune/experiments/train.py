@@ -145,9 +145,8 @@ def prepare_data(
     if config.face_crop:
         from fexprune.data.faces import crop_options
 
-        # the aligned-faces layout's images were used whole (load_image_set): predict then takes new images whole too
-        given = image_set.layout == "aligned"
-        preprocessing["face_crop"] = None if given else crop_options(config.face_margin, config.detectors, config.eye_align)
+        # the layout's own aligned faces were used whole: predict then takes new images whole too
+        preprocessing["face_crop"] = None if image_set.given_faces else crop_options(config.face_margin, config.detectors, config.eye_align)
     return PreparedData(
         image_set=image_set,
         train_index=train_index,

@@ -5,6 +5,7 @@ read (issue 7 is judged on 5-seed means), and how a sweep's trials add up to its
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ def _hashable(value):
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
+@functools.lru_cache(maxsize=1)
 def _config_defaults() -> dict:
     import dataclasses
 
@@ -114,7 +116,7 @@ def varying_settings(groups: list[RunGroup]) -> list[str]:
     for group in groups:
         keys += [k for k in group.settings if k not in keys]
     always = ("method", "split")
-    return [k for k in keys if k in always or len({_hashable(g.settings.get(k)) for g in groups}) > 1]
+    return [k for k in keys if k in always or len({g.settings.get(k) for g in groups}) > 1]
 
 
 def _value(value) -> str:
