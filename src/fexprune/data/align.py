@@ -2,7 +2,8 @@
 the two eyes that OpenCV's eye cascades find inside a face box, so the crop can be turned level.
 
 Faces in films tilt; every EmotiW entry on SFEW aligned its faces first, mostly with landmark models that
-cannot be downloaded here. The eye cascades ship with OpenCV. Where they find no plausible pair (one eye
+cannot be downloaded here. The eye cascades ship with OpenCV; faces the mtcnn step found carry its eye
+landmarks instead (FaceBox.landmark_roll), and those are used first (faces.levelled). Where they find no plausible pair (one eye
 either side of the box's middle, a believable distance apart, the line within MAX_ROLL of level) the
 crop is not turned: a wrong turn costs more than none.
 """

@@ -7,7 +7,8 @@ With several boxes the best is one that two detectors agree on (IoU >= 0.3), the
 optional steps follow: "haar-relaxed" runs the frontal cascades once more with every candidate kept and
 takes the most confident box if it is confident enough; "clip-neighbour" gives a frame still without a
 face the box of the nearest frame of its clip that has a sure one (`borrow_clip_boxes`). "haar-rotated"
-(opt-in too) looks for tilted heads on the frame turned by a few angles. Frames where
+(opt-in too) looks for tilted heads on the frame turned by a few angles; "mtcnn" (opt-in, fexprune.data.mtcnn)
+is a CNN detector that also marks the eyes. Frames where
 nothing is found fall back to the typical SFEW face region, and callers count them. With eye alignment
 on, each found face is cut turned so its eyes are level (`levelled`, fexprune.data.align). Images of the
 aligned-faces layout are faces already: they are not cut again (LAYOUT_ALIGNED).
@@ -42,7 +43,8 @@ RELAXED = "haar-relaxed"  # the frontal cascades again, no neighbour vote: only 
 ROTATED = "haar-rotated"  # the strict frontal cascades on the frame turned by ROTATIONS: tilted heads
 ROTATIONS = (15.0, -15.0, 30.0, -30.0)  # degrees, tried in turn; the first that finds a face gives its roll
 CLIP_NEIGHBOUR = "clip-neighbour"  # a chain step over the whole set: a frame without a face takes a clip neighbour's box
-DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", ROTATED, RELAXED, CLIP_NEIGHBOUR)
+MTCNN = "mtcnn"  # fexprune.data.mtcnn: three small CNNs, weights from the facenet-pytorch wheel; gives eye landmarks
+DETECTORS = ("haar-default", "haar-alt2", "haar-profile", "dlib-hog", MTCNN, ROTATED, RELAXED, CLIP_NEIGHBOUR)
 DEFAULT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")  # dlib-hog: only where dlib is installed
 # The two steps after it put more crops on the face (below) but gained no accuracy on the built-in data
 # (benchmarks/recipes.md, rows 27-31), so they are opt-in: --detectors ...,haar-relaxed,clip-neighbour.
@@ -65,15 +67,16 @@ class FaceBox:
     h: int
     detector: str  # which detector found it ("+"-joined when two agree), or "fallback"
     roll: float | None = None  # degrees the crop is turned: its eyes' slope (--eye-align), or haar-rotated's turn
+    landmark_roll: float | None = None  # the eyes' slope by mtcnn's landmarks: --eye-align takes it over the eye cascades'
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "FaceBox":
-        roll = values.get("roll")
+        roll, landmark_roll = values.get("roll"), values.get("landmark_roll")
         return cls(int(values["x"]), int(values["y"]), int(values["w"]), int(values["h"]), str(values["detector"]),
-                   None if roll is None else float(roll))
+                   None if roll is None else float(roll), None if landmark_roll is None else float(landmark_roll))
 
 
 def fallback_box(width: int, height: int) -> FaceBox:
@@ -158,6 +161,24 @@ def _rotated(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
     return []
 
 
+def _mtcnn(image: np.ndarray, scale: float) -> list[tuple[tuple[int, int, int, int], float]]:
+    """[(box, the eyes' slope)] for every face MTCNN finds in `image` (gray or BGR) shrunk by `scale`, in the
+    shrunk pixels. It sees colour, not the equalised gray the cascades see."""
+    from fexprune.data import mtcnn
+
+    if image.ndim == 3 and image.shape[2] >= 3:
+        rgb = np.ascontiguousarray(image[:, :, 2::-1])
+    else:
+        rgb = np.repeat(to_gray(image)[:, :, None], 3, axis=2)
+    if scale < 1:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found = []
+    for face in mtcnn.detect(rgb, min_face=max(20, rgb.shape[0] // 9)):
+        x1, y1, x2, y2 = face.box
+        found.append(((int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))), face.roll))
+    return found
+
+
 def _relaxed(gray: np.ndarray, min_side: int) -> list[tuple[int, int, int, int]]:
     """The most confident box of both frontal cascades with no neighbour vote, if confident enough."""
     best = None
@@ -185,7 +206,7 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
 
     Boxes are in the pixels of `image`. Boxes two detectors agree on are merged into one (their mean,
     detector names joined by "+") and ranked first; then larger before smaller. A haar-rotated box carries
-    the roll it was found at, so its crop is cut level.
+    the roll it was found at, so its crop is cut level; an mtcnn box, the slope of the eyes it marked.
     """
     gray = to_gray(image)
     scale = min(1.0, _DETECT_HEIGHT / gray.shape[0])
@@ -193,12 +214,17 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
     small = cv2.equalizeHist(small)
     found: list[tuple[str, tuple[int, int, int, int]]] = []
     rolls: dict[tuple, float] = {}  # haar-rotated's box, and the turn it was found at
+    eye_slopes: dict[tuple, float] = {}  # mtcnn's boxes, and the slope of the eyes it marked
     for name in detectors:
         if name in LAST_RESORT and found:
             continue
         if name == ROTATED:
             rolls = dict(_rotated(small))
             found += [(name, box) for box in rolls]
+            continue
+        if name == MTCNN:
+            eye_slopes = dict(_mtcnn(image, scale))
+            found += [(name, box) for box in eye_slopes]
             continue
         found += [(name, box) for box in _run_detector(name, small)]
     groups: list[list[tuple[str, tuple]]] = []
@@ -214,7 +240,9 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
         names = sorted({name for name, _ in group}, key=list(detectors).index)
         boxes = np.array([box for _, box in group], dtype=np.float64) / scale
         x, y, w, h = (int(round(v)) for v in boxes.mean(axis=0))
-        faces.append((len(names) > 1, w * h, FaceBox(x, y, w, h, "+".join(names), rolls.get(group[0][1]))))
+        slope = next((eye_slopes[box] for name, box in group if name == MTCNN), None)
+        face = FaceBox(x, y, w, h, "+".join(names), rolls.get(group[0][1]), slope)
+        faces.append((len(names) > 1, w * h, face))
     faces.sort(key=lambda item: (not item[0], -item[1]))
     return [face for _, _, face in faces]
 
@@ -261,13 +289,13 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[
 
 
 def levelled(image: np.ndarray, box: FaceBox) -> FaceBox:
-    """`box` with the roll its eyes show (fexprune.data.align), else the roll it was found at (haar-rotated);
-    the typical face region is never turned."""
+    """`box` with the roll its eyes show (mtcnn's landmarks, else the eye cascades: fexprune.data.align),
+    else the roll it was found at (haar-rotated); the typical face region is never turned."""
     if box.detector == FALLBACK:
         return box
     from fexprune.data.align import eye_roll
 
-    roll = eye_roll(image, box)
+    roll = box.landmark_roll if box.landmark_roll is not None else eye_roll(image, box)
     return dataclasses.replace(box, roll=roll if roll is not None else box.roll)
 
 
@@ -353,11 +381,15 @@ class FaceCropper:
         self.margin = float(margin)
         self.eye_align = bool(eye_align)
         self.detectors = tuple(detectors or DEFAULT_CHAIN)
+        from fexprune.data import mtcnn
+        from fexprune.errors import InputError
+
         unknown = [d for d in self.detectors if d not in DETECTORS]
         if unknown:
-            from fexprune.errors import InputError
-
             raise InputError(f"unknown face detector {unknown[0]!r} (choose from {', '.join(DETECTORS)})")
+        if MTCNN in self.detectors and not mtcnn.available():
+            raise InputError(f"the mtcnn detector reads its weights from facenet-pytorch, which is not installed: "
+                             f"pip install --no-deps {mtcnn.WEIGHTS_PACKAGE}")
         self.boxes = BoxCache(self.detectors, cache_folder)
 
     def options(self) -> dict:
