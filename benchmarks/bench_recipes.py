@@ -6,7 +6,7 @@ missed (targets are the issue's, set for the full SFEW set: on the built-in data
 stand in a column of their own, beside the from-scratch ones, and never count towards the targets.
 
     python benchmarks/bench_recipes.py --data /path/to/SFEW/Images [--seeds 0 1 2 3 4] [--jobs 2]
-        [--detectors haar-default,haar-alt2,dlib-hog,haar-profile,haar-relaxed,clip-neighbour] [--normalize clahe] [--eye-align]
+        [--detectors mtcnn,haar-default,haar-alt2,dlib-hog,haar-profile] [--normalize clahe] [--eye-align]
         [--transfer]
 """
 
