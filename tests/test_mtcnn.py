@@ -147,3 +147,11 @@ def test_on_the_real_sample_it_finds_at_least_what_the_cascades_find(shared_data
     by_mtcnn = sum(bool(detect_faces(frame, (MTCNN,))) for frame in frames)
     assert by_mtcnn >= 0.8 * len(frames)
     assert by_mtcnn >= sum(bool(detect_faces(frame, DEFAULT_CHAIN)) for frame in frames) - 1
+
+
+@needs_weights
+def test_nothing_to_find_or_cut_gives_no_faces_not_an_error():
+    assert mtcnn.detect(np.full((120, 160, 3), 90, np.uint8)) == []
+    patches, valid = mtcnn._patches(torch.zeros(1, 3, 50, 50), np.array([[80.0, 80, 100, 100, 0.9]]), 24)
+    assert patches.shape == (0, 3, 24, 24) and not valid.any()
+    assert [tuple(out.shape) for out in mtcnn.networks()[1](patches)] == [(0, 4), (0, 2)]

@@ -65,7 +65,7 @@ class RNet(nn.Module):
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.prelu3(self.conv3(x))
-        x = self.prelu4(self.dense4(x.permute(0, 3, 2, 1).reshape(len(x), -1)))  # the weights' (w, h, c) order
+        x = self.prelu4(self.dense4(x.permute(0, 3, 2, 1).flatten(1)))  # the weights' (w, h, c) order
         return self.dense5_2(x), F.softmax(self.dense5_1(x), dim=1)
 
 
@@ -91,7 +91,7 @@ class ONet(nn.Module):
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.pool3(self.prelu3(self.conv3(x)))
         x = self.prelu4(self.conv4(x))
-        x = self.prelu5(self.dense5(x.permute(0, 3, 2, 1).reshape(len(x), -1)))
+        x = self.prelu5(self.dense5(x.permute(0, 3, 2, 1).flatten(1)))
         return self.dense6_2(x), self.dense6_3(x), F.softmax(self.dense6_1(x), dim=1)
 
 
@@ -189,6 +189,8 @@ def _patches(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.T
     valid = (ey > y - 1) & (ex > x - 1)
     crops = [F.interpolate(image[:, :, y[k] - 1:ey[k], x[k] - 1:ex[k]], size=(size, size), mode="area")
              for k in np.flatnonzero(valid)]
+    if not crops:  # every box fell outside the frame
+        return torch.zeros(0, 3, size, size), valid
     return (torch.cat(crops) - 127.5) * 0.0078125, valid
 
 
