@@ -45,13 +45,35 @@ def test_members_start_apart_and_the_curve_is_their_mean():
     assert rows[0]["train_loss"] != single_rows[0]["train_loss"]  # the mean of two members, not member 0
 
 
+def _best_config(images) -> TrainConfig:
+    return TrainConfig(data=str(images), recipe="best", channels=(4, 8), image_size=(45, 36), epochs=2, lr=3e-3, batch_size=16)
+
+
 @pytest.fixture(scope="module")
 def best_run(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("best-ensemble")
     images = write_synthetic(root / "data", per_class=6, size=(180, 144), progress=False)
-    config = TrainConfig(data=str(images), recipe="best", channels=(4, 8), image_size=(45, 36), epochs=2, lr=3e-3, batch_size=16)
-    return images, train(config, out=root / "run", progress=False).run_dir
+    return images, train(_best_config(images), out=root / "run", progress=False).run_dir
+
+
+def test_predict_scores_the_test_split_as_the_run_did(best_run):
+    """The run's test accuracy is of mirror-averaged probabilities; predict must average the same way."""
+    import json
+
+    from fexprune.experiments.train import prepare_data
+    from fexprune.inference.predict import predict
+
+    images, run_dir = best_run
+    data = prepare_data(_best_config(images), progress=False)
+    records = predict(run_dir, [data.image_set.samples[i].path for i in data.test_index], face_detect=False)
+    by_path = {str(r["path"]): r["faces"][0]["emotions"] for r in records}
+    classes = list(data.image_set.classes)
+    predicted = [classes.index(max(e, key=e.get)) for e in (by_path[str(data.image_set.samples[i].path)] for i in data.test_index)]
+    results = json.loads((run_dir / "results.json").read_text())
+    accuracy = float((torch.tensor(predicted) == data.y_test).float().mean())
+    assert accuracy == pytest.approx(results["test_accuracy"], abs=1e-6)
+    assert load_model(run_dir / "model.pt")[1]["tta"] == "hflip"
 
 
 def test_best_run_reloads_and_predicts_as_one_model(best_run, tmp_path):

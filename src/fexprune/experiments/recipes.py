@@ -399,7 +399,9 @@ def train_recipe_run(config, out=None, progress: bool = True):
     from fexprune.report.faces import write_face_sheet
 
     write_face_sheet(run_dir, data.image_set)
-    save_model(run_dir / "model.pt", fitted.model, data.preprocessing)
+    # predict and export then score new images as the test split was scored: with the mirror image too
+    test_time = {"tta": fitted.info["tta"]} if fitted.info.get("tta") else {}
+    save_model(run_dir / "model.pt", fitted.model, {**data.preprocessing, **test_time})
     columns = list(dict.fromkeys(key for row in fitted.rows for key in row))
     runs.write_csv(run_dir / "metrics.csv", [{key: row.get(key, "") for key in columns} for row in fitted.rows])
     _write_figures(run_dir, [{k: v for k, v in row.items() if not k.startswith("val_")} for row in fitted.rows])

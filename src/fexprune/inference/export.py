@@ -107,6 +107,8 @@ def sidecar(loaded: RunModel, opset: int, difference: float, tolerance: float) -
             "clahe": "cv2.createCLAHE(stats.clip_limit, stats.tiles).apply(x), then per-image",
         }[p["normalize"]],
         "face_crop": loaded.face_crop,
+        "test_time": ("mean of the softmax of the batch and of its mirror image (x.flip(-1)): the run's test accuracy"
+                      " was measured so" if p.get("tta") == "hflip" else "the softmax of the batch"),
         "classes": loaded.classes,
         "model_config": loaded.model.config.to_dict(),
         "source": str(loaded.source.resolve()),
