@@ -159,6 +159,20 @@ def prepare_data(
     )
 
 
+def margin_views(config: TrainConfig, data: PreparedData, margins: list[float]) -> list[torch.Tensor]:
+    """The test split cut again at each of `margins`, normalised as in training: the views test-time
+    averaging needs. The boxes come from their cache, so only the cut is redone."""
+    views = []
+    for margin in margins:
+        image_set = load_image_set(resolve_data(config.data, False), size=tuple(config.image_size), variant=config.variant,
+                                   progress=False, **{**config.face_options(), "face_margin": margin})
+        if [s.path for s in image_set.samples] != [s.path for s in data.image_set.samples]:
+            raise InputError("the images changed while the run was being scored", image_set.root)
+        x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
+        views.append(torch.from_numpy(x))
+    return views
+
+
 def save_model(path: Path, model: ExpressionCNN, preprocessing: dict) -> None:
     runs.save_checkpoint(
         path,

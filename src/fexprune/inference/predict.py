@@ -78,18 +78,21 @@ def collect_images(paths: Iterable[str | os.PathLike]) -> tuple[list[tuple[Path,
 
 
 def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tuple[tuple[int, int, int, int], str, np.ndarray]]:
-    """(box, detector, gray crop at the network's size) for every face in `image`, best first."""
+    """(box, detector, gray crops (V, H, W) at the network's size) for every face in `image`, best first:
+    V = 1, or one cut per margin where the run averaged its test faces over several (tta_margins)."""
     height, width = image.shape[:2]
     if not face_detect:
-        return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size))]
+        return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size)[None])]
     from fexprune.data.faces import crop_face, detect_faces, fallback_box, levelled
 
     settings = run.face_crop or face_crop_settings(True)
     boxes = detect_faces(image, tuple(settings["detectors"])) or [fallback_box(width, height)]
     if settings.get("eye_align"):  # as training cut them: each found face turned to level its eyes
         boxes = [levelled(image, box) for box in boxes]
+    margins = [settings["margin"], *run.preprocessing.get("tta_margins", [])]
     return [
-        ((int(b.x), int(b.y), int(b.w), int(b.h)), b.detector, crop_face(image, b, settings["margin"], run.image_size))
+        ((int(b.x), int(b.y), int(b.w), int(b.h)), b.detector,
+         np.stack([crop_face(image, b, margin, run.image_size) for margin in margins]))
         for b in boxes
     ]
 
@@ -125,7 +128,8 @@ def predict(
     def flush() -> None:
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
-            probabilities = run.probabilities(np.stack([crop for _, crop in chunk]))  # (B, classes)
+            crops = np.stack([crop for _, crop in chunk])  # (B, V, H, W): V cuts of each face
+            probabilities = run.probabilities(crops.reshape(-1, *crops.shape[2:])).reshape(len(chunk), crops.shape[1], -1).mean(1)
             for (face, _), row in zip(chunk, probabilities):
                 face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
                 face["label"] = run.classes[int(np.argmax(row))]

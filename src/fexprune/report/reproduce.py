@@ -168,6 +168,7 @@ def _training_section(folder: Path, results: dict | None) -> Section:
                         + (", HOG branch" if shape.get("hog") else "")),
             ("members", f"{shape['members']} (probabilities averaged)" if shape.get("members", 1) > 1 else "1"),
             ("trained on", f"{training['n_fit']} frames" + (f", {training['n_validation']} kept for early stopping" if training["n_validation"] else "")),
+            ("test images scored", test_time_note(training)),
         ]))
     if "provenance" in results:  # --recipe transfer: not trained from scratch
         blocks.append(KeyValues("Pretrained weights", [
@@ -177,6 +178,15 @@ def _training_section(folder: Path, results: dict | None) -> Section:
     if (folder / "figures" / "confusion.png").is_file():
         blocks.append(Figure("Confusion matrix", folder / "figures" / "confusion.png", "test split, rows: true class"))
     return Section(title, blocks)
+
+
+def test_time_note(training: dict) -> str:
+    """How the best recipe's test accuracy was measured: which views of each test image were averaged."""
+    views = ["as cut"] + (["mirrored"] if training.get("tta") == "hflip" else [])
+    margins = training.get("tta_margins")
+    if margins:
+        views.append("cut at margins " + " and ".join(f"{m:g}" for m in margins) + " too")
+    return ", ".join(views) + (" (probabilities averaged; predict does the same)" if len(views) > 1 else "")
 
 
 def _pruning_section(folder: Path) -> Section:

@@ -1,0 +1,59 @@
+"""Test-time averaging over face cuts (BestRecipe.margin_tta): the extra views are the test faces cut at
+other margins, aligned and normalised as the test split; the run records them, and predict cuts and
+averages new faces the same way, so it reproduces the run's own test accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments.recipes import BestRecipe, predict_logits, cut_margins
+from fexprune.experiments.train import TrainConfig, margin_views, prepare_data, train
+
+
+@pytest.fixture(scope="module")
+def face_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("margin-tta")
+    images = write_synthetic(root / "data", per_class=5, seed=6, progress=False)
+    config = TrainConfig(data=str(images), recipe="best", face_crop=True, split="movie", image_size=(45, 36),
+                         epochs=2, lr=3e-3, batch_size=16, members=1)
+    return config, train(config, out=root / "run", progress=False).run_dir
+
+
+def test_views_are_the_test_faces_cut_at_other_margins(face_run):
+    config, _ = face_run
+    data = prepare_data(config, progress=False)
+    assert cut_margins(config, data, BestRecipe().margin_tta) == [0.15, 0.25]
+    assert cut_margins(config, data, 0.0) == [] and cut_margins(TrainConfig(), data, 0.05) == []
+    same, wider = margin_views(config, data, [config.face_margin, 0.25])
+    torch.testing.assert_close(same, data.x_test)  # the configured margin gives the test split itself
+    assert wider.shape == data.x_test.shape and not torch.allclose(wider, data.x_test)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(45 * 36, 3))
+    one = predict_logits(model, data.x_test, tta=False).softmax(1)
+    both = predict_logits(model, data.x_test, tta=False, views=(wider,)).exp()
+    torch.testing.assert_close(both, (one + predict_logits(model, wider).softmax(1)) / 2)
+
+
+def test_predict_cuts_and_averages_as_the_run_scored(face_run):
+    from fexprune.inference.predict import predict
+    from fexprune.inference.run_model import load_run_model
+
+    config, run_dir = face_run
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["training"]["tta_margins"] == [0.15, 0.25]
+    assert "as cut, mirrored, cut at margins 0.15 and 0.25 too" in (run_dir / "report.md").read_text()
+    data = prepare_data(config, progress=False)
+    paths = [data.image_set.samples[i].path for i in data.test_index]
+    records = {r["path"]: r["faces"][0] for r in predict(run_dir, paths)}
+    classes = list(data.image_set.classes)
+    predicted = np.array([classes.index(records[str(p)]["label"]) for p in paths])
+    assert float((predicted == data.y_test.numpy()).mean()) == pytest.approx(results["test_accuracy"], abs=1e-6)
+    model = load_run_model(run_dir).model
+    expected = predict_logits(model, data.x_test, tta=True, views=tuple(margin_views(config, data, [0.15, 0.25]))).exp()
+    got = np.array([list(records[str(p)]["emotions"].values()) for p in paths])
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)  # the same numbers, not just the same labels
