@@ -57,3 +57,21 @@ def test_predict_cuts_and_averages_as_the_run_scored(face_run):
     expected = predict_logits(model, data.x_test, tta=True, views=tuple(margin_views(config, data, [0.15, 0.25]))).exp()
     got = np.array([list(records[str(p)]["emotions"].values()) for p in paths])
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)  # the same numbers, not just the same labels
+
+
+def test_the_export_sidecar_and_compare_say_how_test_images_were_scored(face_run, tmp_path):
+    import shutil
+
+    from fexprune.inference.export import scoring_note
+    from fexprune.report.compare import collect_runs, group_runs
+
+    assert scoring_note({}) == "the softmax of the batch"
+    assert "cut at margins 0.15 and 0.25" in scoring_note({"tta": "hflip", "tta_margins": [0.15, 0.25]})
+    _, run_dir = face_run
+    older = tmp_path / "older"
+    shutil.copytree(run_dir, older)
+    results = json.loads((older / "results.json").read_text())
+    results["training"]["tta_margins"] = None  # a run scored before margin cuts were averaged
+    (older / "results.json").write_text(json.dumps(results))
+    groups = group_runs(collect_runs([run_dir, older]))
+    assert len(groups) == 2 and {g.settings["tta_margins"] for g in groups} == {None, (0.15, 0.25)}

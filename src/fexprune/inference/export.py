@@ -88,6 +88,17 @@ def export_onnx(
     return info
 
 
+def scoring_note(preprocessing: dict) -> str:
+    """How the run scored its test images, for whoever feeds the ONNX file: the views whose softmax it averaged."""
+    views = ["the batch"] + (["its mirror image (x.flip(-1))"] if preprocessing.get("tta") == "hflip" else [])
+    margins = preprocessing.get("tta_margins")
+    if margins:
+        views.append("the same faces cut at margins " + " and ".join(f"{m:g}" for m in margins) + " (and mirrored)")
+    if len(views) == 1:
+        return "the softmax of the batch"
+    return "mean of the softmax of " + ", ".join(views) + ": the run's test accuracy was measured so"
+
+
 def sidecar(loaded: RunModel, opset: int, difference: float, tolerance: float) -> dict:
     """Everything another program needs to feed the ONNX file as training fed the network."""
     width, height = loaded.image_size
@@ -107,8 +118,7 @@ def sidecar(loaded: RunModel, opset: int, difference: float, tolerance: float) -
             "clahe": "cv2.createCLAHE(stats.clip_limit, stats.tiles).apply(x), then per-image",
         }[p["normalize"]],
         "face_crop": loaded.face_crop,
-        "test_time": ("mean of the softmax of the batch and of its mirror image (x.flip(-1)): the run's test accuracy"
-                      " was measured so" if p.get("tta") == "hflip" else "the softmax of the batch"),
+        "test_time": scoring_note(p),
         "classes": loaded.classes,
         "model_config": loaded.model.config.to_dict(),
         "source": str(loaded.source.resolve()),

@@ -79,6 +79,8 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
         ignored += _PAPER_NETWORK
     config = {**_config_defaults(), **config}  # a run from before a setting existed ran with its default
     settings = {"method": method, **{key: _hashable(value) for key, value in config.items() if key not in ignored}}
+    if method == "cnn":  # how the test split was scored: runs from before margin cuts were averaged stand apart
+        settings["tta_margins"] = _hashable((results.get("training") or {}).get("tta_margins"))
     macro_f1 = results.get("macro_f1")
     if macro_f1 is None and isinstance(results.get("summary"), dict):  # a --cv run: the mean over its folds
         macro_f1 = results["summary"].get("macro_f1", {}).get("mean")

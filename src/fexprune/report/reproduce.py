@@ -168,7 +168,7 @@ def _training_section(folder: Path, results: dict | None) -> Section:
                         + (", HOG branch" if shape.get("hog") else "")),
             ("members", f"{shape['members']} (probabilities averaged)" if shape.get("members", 1) > 1 else "1"),
             ("trained on", f"{training['n_fit']} frames" + (f", {training['n_validation']} kept for early stopping" if training["n_validation"] else "")),
-            ("test images scored", test_time_note(training)),
+            ("test images scored", scoring_summary(training)),
         ]))
     if "provenance" in results:  # --recipe transfer: not trained from scratch
         blocks.append(KeyValues("Pretrained weights", [
@@ -180,7 +180,7 @@ def _training_section(folder: Path, results: dict | None) -> Section:
     return Section(title, blocks)
 
 
-def test_time_note(training: dict) -> str:
+def scoring_summary(training: dict) -> str:
     """How the best recipe's test accuracy was measured: which views of each test image were averaged."""
     views = ["as cut"] + (["mirrored"] if training.get("tta") == "hflip" else [])
     margins = training.get("tta_margins")
