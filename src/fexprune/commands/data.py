@@ -76,8 +76,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_faces(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
-    from fexprune.data.face_check import check_faces, read_true_boxes
-    from fexprune.data.faces import CLIP_NEIGHBOUR, DEFAULT_CHAIN, FALLBACK, LAYOUT_ALIGNED, chain_name
+    from fexprune.data.face_check import check_faces, crop_kind, read_true_boxes
+    from fexprune.data.faces import DEFAULT_CHAIN, chain_name
     from fexprune.data.loading import load_image_set
 
     data = resolve_data(args.data, not args.quiet)
@@ -98,7 +98,7 @@ def run_faces(args: argparse.Namespace) -> int:
     print(f"data:      {data} ({n} frames)")
     print(f"chain:     {report['detectors']}")
     print(f"detected:  {chain['n_detected']} ({chain['detection_rate']:.1%})")
-    steps = {k: v for k, v in chain["by_detector"].items() if k not in (FALLBACK, CLIP_NEIGHBOUR, LAYOUT_ALIGNED)}
+    steps = {k: v for k, v in chain["by_detector"].items() if crop_kind(k) == "detected"}
     for detector, count in sorted(steps.items(), key=lambda item: -item[1]):
         print(f"  {detector:<40} {count:>5}")
     print(f"clip neighbour's box: {chain['n_clip_neighbour']}; typical face region: {chain['n_fallback']}; "

@@ -43,7 +43,8 @@ def read_true_boxes(path: str | Path) -> dict[Path, tuple[float, float, float, f
     return boxes
 
 
-def _kind(detector: str) -> str:
+def crop_kind(detector: str) -> str:
+    """"detected" for a face some detector found, else how the frame was cut (fallback, clip-neighbour, layout-aligned)."""
     return detector if detector in (FALLBACK, CLIP_NEIGHBOUR, LAYOUT_ALIGNED) else "detected"
 
 
@@ -64,7 +65,7 @@ def check_faces(image_set, truth: dict | None = None) -> dict:
             unmatched += 1
             continue
         box = (face["x"], face["y"], face["w"], face["h"])
-        by_kind.setdefault(_kind(face["detector"]), []).append(iou(box, known[:4]))
+        by_kind.setdefault(crop_kind(face["detector"]), []).append(iou(box, known[:4]))
         if face.get("roll") is not None and known[4] is not None:
             roll_errors.append(abs(face["roll"] - known[4]))
     report["truth"] = {

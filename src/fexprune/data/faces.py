@@ -381,15 +381,17 @@ class FaceCropper:
         self.margin = float(margin)
         self.eye_align = bool(eye_align)
         self.detectors = tuple(detectors or DEFAULT_CHAIN)
-        from fexprune.data import mtcnn
         from fexprune.errors import InputError
 
         unknown = [d for d in self.detectors if d not in DETECTORS]
         if unknown:
             raise InputError(f"unknown face detector {unknown[0]!r} (choose from {', '.join(DETECTORS)})")
-        if MTCNN in self.detectors and not mtcnn.available():
-            raise InputError(f"the mtcnn detector reads its weights from facenet-pytorch, which is not installed: "
-                             f"pip install --no-deps {mtcnn.WEIGHTS_PACKAGE}")
+        if MTCNN in self.detectors:  # torch is imported only for a chain that runs it
+            from fexprune.data import mtcnn
+
+            if not mtcnn.available():
+                raise InputError(f"the mtcnn detector reads its weights from facenet-pytorch, which is not installed: "
+                                 f"pip install --no-deps {mtcnn.WEIGHTS_PACKAGE}")
         self.boxes = BoxCache(self.detectors, cache_folder)
 
     def options(self) -> dict:

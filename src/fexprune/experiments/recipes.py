@@ -131,6 +131,15 @@ def cut_margins(config, data, spread: float) -> list[float]:
     return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
 
 
+def scored_views(values: dict) -> list[str]:
+    """The views of each test image a run averaged, from its `tta` and `tta_margins` (results.json's
+    training entry and the checkpoint's preprocessing hold both): for its report and its ONNX sidecar."""
+    views = ["as cut"] + (["mirrored"] if values.get("tta") == "hflip" else [])
+    if values.get("tta_margins"):
+        views.append("cut at margins " + " and ".join(f"{m:g}" for m in values["tta_margins"]) + " too")
+    return views
+
+
 def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, fraction: float, seed: int):
     """(fit part, validation part) of the training indices, grouped as the test split is, so early
     stopping sees the same kind of generalisation the test measures."""

@@ -90,13 +90,13 @@ def export_onnx(
 
 def scoring_note(preprocessing: dict) -> str:
     """How the run scored its test images, for whoever feeds the ONNX file: the views whose softmax it averaged."""
-    views = ["the batch"] + (["its mirror image (x.flip(-1))"] if preprocessing.get("tta") == "hflip" else [])
-    margins = preprocessing.get("tta_margins")
-    if margins:
-        views.append("the same faces cut at margins " + " and ".join(f"{m:g}" for m in margins) + " (and mirrored)")
+    from fexprune.experiments.recipes import scored_views
+
+    views = scored_views(preprocessing)
     if len(views) == 1:
         return "the softmax of the batch"
-    return "mean of the softmax of " + ", ".join(views) + ": the run's test accuracy was measured so"
+    return ("mean of the softmax of each image " + ", ".join(views) + " (mirrored: x.flip(-1)): the run's test"
+            " accuracy was measured so")
 
 
 def sidecar(loaded: RunModel, opset: int, difference: float, tolerance: float) -> dict:

@@ -49,11 +49,10 @@ class RunModel:
         """uint8 (N, H, W) -> (N, classes) softmax probabilities; for a run scored with test-time augmentation
         (the best and transfer recipes' "hflip"), the mean over each image and its mirror image, as its test
         accuracy was measured."""
-        x = self.prepare(gray)
-        probabilities = torch.softmax(self.model(x), dim=1)
-        if self.preprocessing.get("tta") == "hflip":
-            probabilities = (probabilities + torch.softmax(self.model(x.flip(-1)), dim=1)) / 2
-        return probabilities.numpy().astype(np.float64)
+        from fexprune.experiments.recipes import predict_logits
+
+        logits = predict_logits(self.model, self.prepare(gray), tta=self.preprocessing.get("tta") == "hflip")
+        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
 
 def load_run_model(run: str | Path) -> RunModel:

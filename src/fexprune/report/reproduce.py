@@ -182,10 +182,9 @@ def _training_section(folder: Path, results: dict | None) -> Section:
 
 def scoring_summary(training: dict) -> str:
     """How the best recipe's test accuracy was measured: which views of each test image were averaged."""
-    views = ["as cut"] + (["mirrored"] if training.get("tta") == "hflip" else [])
-    margins = training.get("tta_margins")
-    if margins:
-        views.append("cut at margins " + " and ".join(f"{m:g}" for m in margins) + " too")
+    from fexprune.experiments.recipes import scored_views
+
+    views = scored_views(training)
     return ", ".join(views) + (" (probabilities averaged; predict does the same)" if len(views) > 1 else "")
 
 
