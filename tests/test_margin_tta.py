@@ -75,3 +75,20 @@ def test_the_export_sidecar_and_compare_say_how_test_images_were_scored(face_run
     (older / "results.json").write_text(json.dumps(results))
     groups = group_runs(collect_runs([run_dir, older]))
     assert len(groups) == 2 and {g.settings["tta_margins"] for g in groups} == {None, (0.15, 0.25)}
+
+
+def test_the_spread_is_chosen_on_the_command_line_and_cv_runs_record_it(face_run, tmp_path, capsys):
+    from fexprune.cli import main
+
+    config, _ = face_run
+    common = ["train", "--data", config.data, "--recipe", "best", "--split", "movie", "--epochs", "1", "--members", "1", "--quiet"]
+    assert main([*common, "--face-crop", "--margin-tta", "0.1", "--cv", "2", "--out", str(tmp_path / "cv")]) == 0
+    results = json.loads((tmp_path / "cv" / "results.json").read_text())
+    assert results["training"]["tta_margins"] == [0.1, 0.3]  # every fold scored at margins 0.2 -/+ 0.1
+    assert "cut at margins 0.1 and 0.3 too" in (tmp_path / "cv" / "report.md").read_text()
+    assert main([*common, "--face-crop", "--margin-tta", "0", "--out", str(tmp_path / "once")]) == 0
+    assert json.loads((tmp_path / "once" / "results.json").read_text())["training"]["tta_margins"] is None
+    capsys.readouterr()
+    assert main([*common, "--margin-tta", "0.1", "--out", str(tmp_path / "refused")]) == 2  # no face crops to cut again
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--face-crop" in error and not (tmp_path / "refused").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_face_arguments, add_image_data_arguments, channels_pair, face_settings, positive_int
+from fexprune.commands.common import add_face_arguments, add_image_data_arguments, channels_pair, face_settings, margin, positive_int
 
 
 def register(subparsers) -> None:
@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     parser.add_argument("--members", type=positive_int, default=None, metavar="N",
                         help="--recipe best: networks from different initialisations whose probabilities are averaged (default 3)")
     parser.add_argument("--hog", action="store_true", help="--recipe best: a fixed HOG branch beside the conv blocks")
+    parser.add_argument("--margin-tta", type=margin, default=None, metavar="SPREAD",
+                        help="--recipe best or transfer with --face-crop: each test face is also cut at the margin -/+ SPREAD "
+                             "and the probabilities of the cuts averaged (default 0.05; 0: one cut)")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.recipe != "best" and (args.members is not None or args.hog):
         raise InputError(f"--members and --hog shape the best recipe's network; this run is --recipe {args.recipe}")
+    if args.margin_tta is not None and (args.recipe == "paper" or not args.face_crop):
+        raise InputError("--margin-tta averages cuts of the test faces: it needs --face-crop and --recipe best or transfer")
     if args.recipe != "paper" and (args.channels is not None or args.kernel_size is not None):
         raise InputError(f"--channels and --kernel-size shape the paper's CNN; --recipe {args.recipe} has its own network "
                          "(best: conv blocks of 16/32/64 channels, 5x5 then 3x3; transfer: fer's FER2013 network)")
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         recipe=args.recipe,
         members=args.members,
         hog=args.hog,
+        margin_tta=args.margin_tta,
         cv=args.cv,
     )
     result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)

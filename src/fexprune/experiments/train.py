@@ -54,6 +54,7 @@ class TrainConfig:
     recipe: str = "paper"  # paper | best | transfer (fexprune.experiments.recipes)
     members: int | None = None  # best: networks averaged (None: BestRecipe's default)
     hog: bool = False  # best: a HOG branch beside the conv blocks
+    margin_tta: float | None = None  # best/transfer with face crops: test faces cut at margin -/+ this too (None: the recipe's)
     cv: int | None = None  # K: K-fold cross-validation instead of one split (fexprune.experiments.crossval)
 
     def model_config(self, n_classes: int) -> CNNConfig:

@@ -14,7 +14,7 @@ _SUMMARY_LABELS = {
 
 
 def build_cv_report(run_dir: str | Path, results: dict) -> Report:
-    from fexprune.report.reproduce import data_section
+    from fexprune.report.reproduce import data_section, scoring_summary
 
     run_dir = Path(run_dir)
     baseline = "svm_test_accuracy" in results["summary"]
@@ -34,6 +34,8 @@ def build_cv_report(run_dir: str | Path, results: dict) -> Report:
     ], rows, "sd: sample standard deviation over the folds. Every fold's test part is unseen by its network "
              "and by its baseline, which trains on the same folds.")
     about = [("protocol", results["protocol"]), ("recipe", results["recipe"]), ("face crops", "yes" if results["face_crop"] else "no")]
+    if results.get("training"):  # runs from before it was recorded say nothing rather than something wrong
+        about.append(("test images scored", scoring_summary(results["training"])))
     if "provenance" in results:  # --recipe transfer: not trained from scratch
         about.append(("pretrained weights", str(results["provenance"])))
     blocks = [KeyValues("Protocol", about), summary, folds]
