@@ -90,7 +90,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     }
     results["test_accuracy"] = results["summary"]["test_accuracy"]["mean"]
     # how each fold's test images were scored, as a single run records it (compare groups by it)
-    results["training"] = {key: fitted.info.get(key) for key in ("recipe", "tta", "tta_margins")}
+    results["training"] = {key: fitted.info.get(key) for key in ("tta", "tta_margins")}
     if "provenance" in fitted.info:  # transfer: pretrained weights, said wherever its numbers appear
         results["provenance"] = fitted.info["provenance"]
     runs.write_csv(run_dir / "metrics.csv", rows)

@@ -327,10 +327,13 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
         return Fitted(model, rows, final, predictions, {"recipe": "paper"}, time.perf_counter() - started)
     if config.recipe not in ("best", "transfer"):
         raise InputError(f"unknown recipe {config.recipe!r} (choose from {', '.join(RECIPES)})")
-    if recipe is None:
-        chosen = {key: value for key in ("members", "margin_tta") if (value := getattr(config, key, None)) is not None}
-        recipe = BestRecipe(hog=config.hog, **chosen) if config.recipe == "best" else TransferRecipe(
-            **{k: v for k, v in chosen.items() if k == "margin_tta"})
+    if recipe is None:  # the config's choices over the recipe's defaults
+        spread = {} if config.margin_tta is None else {"margin_tta": config.margin_tta}
+        if config.recipe == "best":
+            members = {} if config.members is None else {"members": config.members}
+            recipe = BestRecipe(hog=config.hog, **members, **spread)
+        else:
+            recipe = TransferRecipe(**spread)
     position = {int(i): k for k, i in enumerate(data.train_index)}
     carve = isinstance(recipe, TransferRecipe) or recipe.early_stop  # best without early stopping trains on every frame
     if carve and recipe.val_fraction > 0:
