@@ -54,7 +54,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     """Train `config.recipe` on each of `config.cv` folds (and the HOG+SVM baseline on the same folds);
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and report.html."""
     from fexprune.experiments.baseline import svm_baseline
-    from fexprune.experiments.recipes import fit_recipe
+    from fexprune.experiments.recipes import TEST_TIME_KEYS, fit_recipe
     from fexprune.experiments.train import TrainResult, prepare_data
     from fexprune.report.metrics import classification_metrics, save_confusion_figure
 
@@ -90,7 +90,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     }
     results["test_accuracy"] = results["summary"]["test_accuracy"]["mean"]
     # how each fold's test images were scored, as a single run records it (compare groups by it)
-    results["training"] = {key: fitted.info.get(key) for key in ("tta", "tta_margins")}
+    results["training"] = {key: fitted.info.get(key) for key in TEST_TIME_KEYS}
     if "provenance" in fitted.info:  # transfer: pretrained weights, said wherever its numbers appear
         results["provenance"] = fitted.info["provenance"]
     runs.write_csv(run_dir / "metrics.csv", rows)

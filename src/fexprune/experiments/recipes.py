@@ -131,6 +131,9 @@ def cut_margins(config, data, spread: float) -> list[float]:
     return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
 
 
+TEST_TIME_KEYS = ("tta", "tta_margins")  # how a run scored its test images: results.json's training entry, the checkpoint
+
+
 def scored_views(values: dict) -> list[str]:
     """The views of each test image a run averaged, from its `tta` and `tta_margins` (results.json's
     training entry and the checkpoint's preprocessing hold both): for its report and its ONNX sidecar."""
@@ -430,7 +433,7 @@ def train_recipe_run(config, out=None, progress: bool = True):
 
     write_face_sheet(run_dir, data.image_set)
     # predict then scores new images as the test split was scored: with the mirror image, cut at each margin
-    test_time = {key: fitted.info[key] for key in ("tta", "tta_margins") if fitted.info.get(key)}
+    test_time = {key: fitted.info[key] for key in TEST_TIME_KEYS if fitted.info.get(key)}
     save_model(run_dir / "model.pt", fitted.model, {**data.preprocessing, **test_time})
     columns = list(dict.fromkeys(key for row in fitted.rows for key in row))
     runs.write_csv(run_dir / "metrics.csv", [{key: row.get(key, "") for key in columns} for row in fitted.rows])
