@@ -10,8 +10,10 @@ import torch
 
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.recipes import BestRecipe, fit_best
-from fexprune.experiments.train import TrainConfig, load_model, train
-from fexprune.models.recipes import BestCNNConfig, BestEnsemble, build_model
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.models.checkpoint import load_model
+from fexprune.models.best_cnn import BestCNNConfig, BestEnsemble
+from fexprune.models.checkpoint import build_model
 
 SMALL = BestCNNConfig(channels=(4, 8), pooled=(2, 2), input_size=(16, 16), n_classes=3)
 

@@ -12,7 +12,7 @@ import torch
 from fexprune.cli import main
 from fexprune.data.preprocess import decode_image, to_gray_resized
 from fexprune.errors import InputError
-from fexprune.experiments.train import load_model, save_model
+from fexprune.models.checkpoint import load_model, save_model
 from fexprune.inference import export as export_module
 from fexprune.inference.export import export_onnx
 from fexprune.inference.run_model import load_run_model

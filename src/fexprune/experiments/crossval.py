@@ -54,7 +54,8 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     """Train `config.recipe` on each of `config.cv` folds (and the HOG+SVM baseline on the same folds);
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and report.html."""
     from fexprune.experiments.baseline import svm_baseline
-    from fexprune.experiments.recipes import TEST_TIME_KEYS, fit_recipe
+    from fexprune.experiments.recipes import fit_recipe
+    from fexprune.models.views import TEST_TIME_KEYS
     from fexprune.experiments.train import TrainResult, prepare_data
     from fexprune.report.metrics import classification_metrics, save_confusion_figure
 

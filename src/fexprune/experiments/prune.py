@@ -20,7 +20,8 @@ import torch
 
 from fexprune import paper, runs
 from fexprune.errors import InputError
-from fexprune.experiments.train import TrainedRun, load_model, load_run, save_model
+from fexprune.experiments.train import TrainedRun, load_run
+from fexprune.models.checkpoint import load_model, save_model
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.pruning.criteria import CRITERIA, get_criterion
 from fexprune.pruning.masking import ChannelMasks

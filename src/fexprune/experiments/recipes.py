@@ -22,7 +22,9 @@ from fexprune.data.augment import AugmentConfig, augment
 from fexprune.data.loading import ImageSet
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
-from fexprune.models.recipes import BestCNN, BestCNNConfig, BestEnsemble
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
+from fexprune.models.checkpoint import save_model
+from fexprune.models.views import TEST_TIME_KEYS, predict_logits
 from fexprune.training.loop import evaluate
 
 RECIPES = ("paper", "best", "transfer")
@@ -98,25 +100,6 @@ def recipe_defaults(recipe: str) -> dict:
     raise InputError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False, batch_size: int = 256,
-                   views: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
-    """The model's logits for `x`; with `tta` (the mirror images) or `views` (the same images cut otherwise),
-    the log of the mean probability over all of them."""
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(x), batch_size):
-        chunks = [v[start:start + batch_size] for v in (x, *views)]
-        if not tta and not views:
-            out.append(model(chunks[0]))
-            continue
-        inputs = chunks + [chunk.flip(-1) for chunk in chunks] if tta else chunks
-        out.append(torch.stack([model(chunk).softmax(1) for chunk in inputs]).mean(0).log())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0)
-
-
 def _scores(model, x, y, tta: bool, views: tuple[torch.Tensor, ...] = ()) -> tuple[float, float]:
     logits = predict_logits(model, x, tta, views=views)
     loss = F.nll_loss(logits, y).item() if tta or views else F.cross_entropy(logits, y).item()
@@ -129,18 +112,6 @@ def cut_margins(config, data, spread: float) -> list[float]:
     if not config.face_crop or spread <= 0 or data.image_set.given_faces:
         return []
     return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
-
-
-TEST_TIME_KEYS = ("tta", "tta_margins")  # how a run scored its test images: results.json's training entry, the checkpoint
-
-
-def scored_views(values: dict) -> list[str]:
-    """The views of each test image a run averaged, from its `tta` and `tta_margins` (results.json's
-    training entry and the checkpoint's preprocessing hold both): for its report and its ONNX sidecar."""
-    views = ["as cut"] + (["mirrored"] if values.get("tta") == "hflip" else [])
-    if values.get("tta_margins"):
-        views.append("cut at margins " + " and ".join(f"{m:g}" for m in values["tta_margins"]) + " too")
-    return views
 
 
 def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, fraction: float, seed: int):
@@ -397,7 +368,7 @@ def train_recipe_run(config, out=None, progress: bool = True):
     from tqdm import tqdm
 
     from fexprune import runs
-    from fexprune.experiments.train import TrainResult, _write_figures, prepare_data, save_model
+    from fexprune.experiments.train import TrainResult, _write_figures, prepare_data
 
     data = prepare_data(config, progress=progress)
     run_dir = runs.new_run_dir(out, "train")

@@ -24,6 +24,7 @@ from fexprune.data.loading import ImageSet, load_image_set
 from fexprune.data.preprocess import normalize_images
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
+from fexprune.models.checkpoint import load_model, save_model
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
 from fexprune.training.loop import fit, make_optimizer
 
@@ -172,26 +173,6 @@ def margin_views(config: TrainConfig, data: PreparedData, margins: list[float]) 
         x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
         views.append(torch.from_numpy(x))
     return views
-
-
-def save_model(path: Path, model: ExpressionCNN, preprocessing: dict) -> None:
-    runs.save_checkpoint(
-        path,
-        {"model_config": model.config.to_dict(), "state_dict": model.state_dict(), "preprocessing": preprocessing},
-    )
-
-
-def load_model(path: Path) -> tuple[ExpressionCNN, dict]:
-    state = runs.load_checkpoint(path)
-    try:
-        from fexprune.models.recipes import build_model
-
-        model = build_model(state["model_config"])
-        model.load_state_dict(state["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise InputError(f"not a fexprune model checkpoint ({error})", path) from None
-    model.eval()
-    return model, state.get("preprocessing", {})
 
 
 def _checkpoint_state(model, optimizer, generator, epochs_done: int, rows: list[dict]) -> dict:

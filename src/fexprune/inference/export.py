@@ -90,7 +90,7 @@ def export_onnx(
 
 def scoring_note(preprocessing: dict) -> str:
     """How the run scored its test images, for whoever feeds the ONNX file: the views whose softmax it averaged."""
-    from fexprune.experiments.recipes import scored_views
+    from fexprune.models.views import scored_views
 
     views = scored_views(preprocessing)
     if len(views) == 1:

@@ -3,7 +3,7 @@
 Torch-Pruning's DependencyGraph does the surgery: it follows conv1's outputs into conv2's inputs, and
 conv2's outputs through ReLU, max-pool and the flatten into the matching columns of the linear layer.
 The result is then rebuilt as an ExpressionCNN with the smaller `CNNConfig`, so it saves and loads
-like any trained model (`fexprune.experiments.train.load_model`).
+like any trained model (`fexprune.models.checkpoint.load_model`).
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def _training_section(folder: Path, results: dict | None) -> Section:
 
 def scoring_summary(training: dict) -> str:
     """How the best recipe's test accuracy was measured: which views of each test image were averaged."""
-    from fexprune.experiments.recipes import scored_views
+    from fexprune.models.views import scored_views
 
     views = scored_views(training)
     return ", ".join(views) + (" (probabilities averaged; predict does the same)" if len(views) > 1 else "")

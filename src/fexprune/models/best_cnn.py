@@ -3,8 +3,7 @@
 Three conv blocks (conv -> batch norm -> ReLU -> max-pool 2), average pooling to a grid, dropout, one
 linear layer. Batch norm lets mini-batch Adam use a high learning rate; the grid keeps where on the face a
 feature is (mouth or brows: global pooling lost that and learned slowly). The best recipe asks for the
-whole 9x11 last map (a 4x5 grid under-fitted: benchmarks/recipes.md); 4x5 stays the default so older
-checkpoints load. With `hog`, a fixed HOG layer (fexprune.models.hog) of the input sits beside the conv
+whole 9x11 last map; a checkpoint that names no grid was trained on 4x5. With `hog`, a fixed HOG layer (fexprune.models.hog) of the input sits beside the conv
 blocks and its histograms join their features before the classifier.
 """
 
@@ -95,16 +94,3 @@ class BestEnsemble(nn.Module):
         probabilities = torch.stack([member(x).softmax(1) for member in self.members]).mean(0)  # (B, classes)
         return probabilities.clamp_min(1e-12).log()
 
-
-def build_model(config: dict) -> nn.Module:
-    """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another."""
-    if config.get("architecture", "paper") == "best":
-        best = BestCNNConfig.from_dict(config)
-        return BestEnsemble(best) if best.members > 1 else BestCNN(best)
-    if config.get("architecture") == "fer_transfer":  # the config holds the layer list: no fer or h5py needed
-        from fexprune.models.fer_transfer import FERTransfer, FERTransferConfig
-
-        return FERTransfer(FERTransferConfig.from_dict(config))
-    from fexprune.models.cnn import CNNConfig, ExpressionCNN
-
-    return ExpressionCNN(CNNConfig.from_dict(config))

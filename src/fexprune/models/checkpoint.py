@@ -1,0 +1,45 @@
+"""model.pt, the format every run's model is saved in: the network's config, its weights and how its
+images were prepared, so predict, export and prune rebuild it without the code that trained it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from fexprune import runs
+from fexprune.errors import InputError
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
+from fexprune.models.cnn import CNNConfig, ExpressionCNN
+
+
+def build_model(config: dict) -> nn.Module:
+    """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another."""
+    architecture = config.get("architecture", "paper")
+    if architecture == "best":
+        best = BestCNNConfig.from_dict(config)
+        return BestEnsemble(best) if best.members > 1 else BestCNN(best)
+    if architecture == "fer_transfer":  # the config holds the layer list: no fer or h5py needed
+        from fexprune.models.fer_transfer import FERTransfer, FERTransferConfig  # h5py-free, but large: only when asked
+
+        return FERTransfer(FERTransferConfig.from_dict(config))
+    return ExpressionCNN(CNNConfig.from_dict(config))
+
+
+def save_model(path: Path, model: nn.Module, preprocessing: dict) -> None:
+    runs.save_checkpoint(
+        path,
+        {"model_config": model.config.to_dict(), "state_dict": model.state_dict(), "preprocessing": preprocessing},
+    )
+
+
+def load_model(path: Path) -> tuple[nn.Module, dict]:
+    """The model and its preprocessing; a file that is not a fexprune model is refused in one line."""
+    state = runs.load_checkpoint(path)
+    try:
+        model = build_model(state["model_config"])
+        model.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, RuntimeError, AttributeError) as error:
+        raise InputError(f"not a fexprune model checkpoint ({error})", path) from None
+    model.eval()
+    return model, state.get("preprocessing", {})
