@@ -77,7 +77,7 @@ def worker(args) -> dict:
         rows = fit(model, x, y, epochs=args.epochs, lr=LR, end_of_epoch=lambda done: stamps.append(time.perf_counter()))
         return {"losses": [row["train_loss"] for row in rows[:-1]], "seconds": _diffs(stamps)}
     if args.worker == "ensemble":  # repeat r: seed SEED + r, its own data (repeat 0: the reference's)
-        from fexprune.training.ensemble import fit_ensemble
+        from ensemble import fit_ensemble  # benchmarks/ensemble.py, beside this script
 
         models, xs, ys = [], [], []
         for r in range(args.repeats):

@@ -63,7 +63,7 @@ def test_predict_scores_the_test_split_as_the_run_did(best_run):
     """The run's test accuracy is of mirror-averaged probabilities; predict must average the same way."""
     import json
 
-    from fexprune.experiments.train import prepare_data
+    from fexprune.experiments.data import prepare_data
     from fexprune.inference.predict import predict
 
     images, run_dir = best_run

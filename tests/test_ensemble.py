@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
-from fexprune.training.ensemble import EnsembleCNN, fit_ensemble
 from fexprune.training.loop import fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from ensemble import EnsembleCNN, fit_ensemble  # noqa: E402  (benchmark-only code, tested where it lives)
 
 CONFIG = CNNConfig(channels=(4, 6), input_size=(30, 24), n_classes=3)
 

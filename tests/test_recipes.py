@@ -13,7 +13,8 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.recipes import recipe_defaults, validation_split
-from fexprune.experiments.train import TrainConfig, prepare_data, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.experiments.data import prepare_data
 from fexprune.models.checkpoint import load_model
 
 

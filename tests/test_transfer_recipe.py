@@ -21,7 +21,8 @@ from fexprune.data.augment import AugmentConfig  # noqa: E402
 from fexprune.data.classes import EXPRESSIONS  # noqa: E402
 from fexprune.data.synth import write_synthetic  # noqa: E402
 from fexprune.experiments.recipes import RECIPES, TransferRecipe, fit_transfer, recipe_defaults  # noqa: E402
-from fexprune.experiments.train import TrainConfig, prepare_data, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.experiments.data import prepare_data
 from fexprune.models.checkpoint import load_model  # noqa: E402
 from fexprune.models import fer_transfer  # noqa: E402
 

@@ -56,7 +56,8 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     from fexprune.experiments.baseline import svm_baseline
     from fexprune.experiments.recipes import fit_recipe
     from fexprune.models.views import TEST_TIME_KEYS
-    from fexprune.experiments.train import TrainResult, prepare_data
+    from fexprune.experiments.data import prepare_data
+    from fexprune.experiments.train import TrainResult
     from fexprune.report.metrics import classification_metrics, save_confusion_figure
 
     k = int(config.cv)

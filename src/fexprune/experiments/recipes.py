@@ -18,14 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fexprune.data.augment import AugmentConfig, augment
+from fexprune.data.augment import AugmentConfig
 from fexprune.data.loading import ImageSet
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
 from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
 from fexprune.models.checkpoint import save_model
 from fexprune.models.views import TEST_TIME_KEYS, predict_logits
+from fexprune.experiments.data import cut_margins, margin_views, prepare_data
 from fexprune.training.loop import evaluate
+from fexprune.training.minibatch import train_epoch
 
 RECIPES = ("paper", "best", "transfer")
 BEST_LR = 3e-3
@@ -106,14 +108,6 @@ def _scores(model, x, y, tta: bool, views: tuple[torch.Tensor, ...] = ()) -> tup
     return loss, (logits.argmax(1) == y).float().mean().item()
 
 
-def cut_margins(config, data, spread: float) -> list[float]:
-    """The other margins each test face is cut at for test-time averaging: margin -/+ `spread`; none
-    without face crops, or where the layout's own aligned faces were used whole."""
-    if not config.face_crop or spread <= 0 or data.image_set.given_faces:
-        return []
-    return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
-
-
 def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, fraction: float, seed: int):
     """(fit part, validation part) of the training indices, grouped as the test split is, so early
     stopping sees the same kind of generalisation the test measures."""
@@ -128,34 +122,6 @@ def validation_split(image_set: ImageSet, train_index: np.ndarray, method: str, 
     except InputError:  # too few groups for a grouped validation part: fall back to a random one
         fit_part, val_part = split_indices(part, "random", fraction, seed + 7919)
     return train_index[fit_part], train_index[val_part]
-
-
-def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, schedule, generator: torch.Generator,
-                 batch_size: int, augment_config: AugmentConfig, label_smoothing: float, mixup: float = 0.0) -> dict:
-    """One pass over shuffled, augmented mini-batches; the caller sets train or eval mode."""
-    order = torch.randperm(len(x), generator=generator)
-    total, correct = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        index = order[start:start + batch_size]
-        if len(index) < 2:
-            continue  # batch norm needs two samples
-        inputs = augment(x[index], generator, augment_config)
-        if mixup > 0:  # drawn only when asked, so runs without it keep their random streams
-            weight = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator))).beta(mixup, mixup))
-            partner = torch.randperm(len(index), generator=generator)
-            logits = model(weight * inputs + (1 - weight) * inputs[partner])
-            loss = (weight * F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
-                    + (1 - weight) * F.cross_entropy(logits, y[index][partner], label_smoothing=label_smoothing))
-        else:
-            logits = model(inputs)
-            loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        total += loss.item() * len(index)
-        correct += (logits.argmax(1) == y[index]).sum().item()
-    return {"train_loss": total / len(x), "train_accuracy": correct / len(x)}
 
 
 def fit_best(
@@ -190,8 +156,9 @@ def fit_best(
     rows: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        parts = [_train_epoch(member, x, y, optimizer, schedule, generator, batch_size, recipe.augment, recipe.label_smoothing,
-                              recipe.mixup) for member, optimizer, schedule, generator in trainers]  # every member one epoch, in lockstep
+        parts = [train_epoch(member, x, y, optimizer, generator, batch_size, schedule=schedule, augment_config=recipe.augment,
+                             label_smoothing=recipe.label_smoothing, mixup=recipe.mixup, min_batch=2)
+                 for member, optimizer, schedule, generator in trainers]  # every member one epoch, in lockstep
         row = {"epoch": epoch, **{key: float(np.mean([part[key] for part in parts])) for key in parts[0]}}
         if len(x_val):
             row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta)
@@ -255,8 +222,8 @@ def fit_transfer(
             optimizer = torch.optim.AdamW(model.parameters(), lr=lr * recipe.finetune_lr_factor, weight_decay=recipe.weight_decay)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, (epochs - head_epochs) * steps_per_epoch))
         model.train(epoch > head_epochs)
-        row = {"epoch": epoch, **_train_epoch(model, x, y, optimizer, schedule, generator, batch_size, recipe.augment,
-                                              recipe.label_smoothing)}
+        row = {"epoch": epoch, **train_epoch(model, x, y, optimizer, generator, batch_size, schedule=schedule,
+                                             augment_config=recipe.augment, label_smoothing=recipe.label_smoothing, min_batch=2)}
         row["val_loss"], row["val_accuracy"] = _scores(model, x_val, y_val, recipe.tta) if len(x_val) else (float("nan"), float("nan"))
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["test_loss"], row["test_accuracy"] = _scores(model, x_test, y_test, recipe.tta)
@@ -329,8 +296,6 @@ def fit_recipe(config, data, progress: bool = False, on_epoch=None, recipe: Best
         info.update({"architecture": model.config.to_dict(), "dropout": recipe.dropout, "hog": recipe.hog,
                      "members": recipe.members, "early_stop": recipe.early_stop, "patience": recipe.patience, "mixup": recipe.mixup})
     train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
-    from fexprune.experiments.train import margin_views
-
     margins = cut_margins(config, data, recipe.margin_tta)
     views = tuple(margin_views(config, data, margins))
     test_loss, test_accuracy = _scores(model, data.x_test, data.y_test, recipe.tta, views)
@@ -368,7 +333,7 @@ def train_recipe_run(config, out=None, progress: bool = True):
     from tqdm import tqdm
 
     from fexprune import runs
-    from fexprune.experiments.train import TrainResult, _write_figures, prepare_data
+    from fexprune.experiments.train import TrainResult, _write_figures
 
     data = prepare_data(config, progress=progress)
     run_dir = runs.new_run_dir(out, "train")

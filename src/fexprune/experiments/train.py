@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,7 @@ import torch
 from tqdm import tqdm
 
 from fexprune import runs
-from fexprune.data.builtin import resolve_data
-from fexprune.data.loading import ImageSet, load_image_set
-from fexprune.data.preprocess import normalize_images
-from fexprune.data.splits import split_indices
+from fexprune.experiments.data import PreparedData, prepare_data
 from fexprune.errors import InputError
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
@@ -84,20 +81,6 @@ class TrainConfig:
 
 
 @dataclass
-class PreparedData:
-    """A data set split and normalised, as the network sees it."""
-
-    image_set: ImageSet
-    train_index: np.ndarray
-    test_index: np.ndarray
-    x_train: torch.Tensor  # (N, 1, H, W) float32
-    y_train: torch.Tensor  # (N,) int64
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    preprocessing: dict = field(default_factory=dict)
-
-
-@dataclass
 class TrainedRun:
     run_dir: Path
     config: TrainConfig
@@ -116,63 +99,6 @@ class TrainResult:
     results: dict[str, Any]
     metrics: list[dict]
     model: ExpressionCNN
-
-
-def prepare_data(
-    config: TrainConfig, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,
-    image_set: ImageSet | None = None,
-) -> PreparedData:
-    """Load (from the cache when possible), split and normalise; the same config gives the same tensors.
-
-    `indices` (train, test) replace the configured split (cross-validation folds); `image_set` skips loading.
-    """
-    if image_set is None:
-        image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                                   progress=progress, **config.face_options())
-    if indices is None:
-        train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
-    else:
-        train_index, test_index = (np.asarray(i, dtype=np.int64) for i in indices)
-    if len(train_index) == 0 or len(test_index) == 0:
-        raise InputError(f"split left {len(train_index)} training and {len(test_index)} test images", image_set.root)
-    x_train, stats = normalize_images(image_set.images[train_index], config.normalize)
-    x_test, _ = normalize_images(image_set.images[test_index], config.normalize, stats)
-    preprocessing = {
-        "image_size": list(config.image_size),
-        "grayscale": True,
-        "normalize": config.normalize,
-        "stats": stats,
-        "classes": list(image_set.classes),
-    }
-    if config.face_crop:
-        from fexprune.data.faces import crop_options
-
-        # the layout's own aligned faces were used whole: predict then takes new images whole too
-        preprocessing["face_crop"] = None if image_set.given_faces else crop_options(config.face_margin, config.detectors, config.eye_align)
-    return PreparedData(
-        image_set=image_set,
-        train_index=train_index,
-        test_index=test_index,
-        x_train=torch.from_numpy(x_train),
-        y_train=torch.from_numpy(image_set.labels[train_index]).long(),
-        x_test=torch.from_numpy(x_test),
-        y_test=torch.from_numpy(image_set.labels[test_index]).long(),
-        preprocessing=preprocessing,
-    )
-
-
-def margin_views(config: TrainConfig, data: PreparedData, margins: list[float]) -> list[torch.Tensor]:
-    """The test split cut again at each of `margins`, normalised as in training: the views test-time
-    averaging needs. The boxes come from their cache, so only the cut is redone."""
-    views = []
-    for margin in margins:
-        image_set = load_image_set(resolve_data(config.data, False), size=tuple(config.image_size), variant=config.variant,
-                                   progress=False, **{**config.face_options(), "face_margin": margin})
-        if [s.path for s in image_set.samples] != [s.path for s in data.image_set.samples]:
-            raise InputError("the images changed while the run was being scored", image_set.root)
-        x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
-        views.append(torch.from_numpy(x))
-    return views
 
 
 def _checkpoint_state(model, optimizer, generator, epochs_done: int, rows: list[dict]) -> dict:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fexprune.training.minibatch import train_epoch
 from fexprune.training.speed import fast_input, prepare_training
 
 FULL_BATCH_CHUNK = 20  # images per chunk; 20 measured fastest of 5-540 on the 2-core machine
@@ -145,15 +146,7 @@ def fit(
         else:
             if epoch == start_epoch:
                 record(epoch, *evaluate(model, x, y, batch_size))
-            order = torch.randperm(len(x), generator=generator)
-            for start in range(0, len(x), batch_size):
-                index = order[start : start + batch_size]
-                loss = F.cross_entropy(model(x[index]), y[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if after_step is not None:
-                    after_step(model)
+            train_epoch(model, x, y, optimizer, generator, batch_size, after_step=after_step)
             if epoch + 1 < epochs:
                 record(epoch + 1, *evaluate(model, x, y, batch_size))
             if end_of_epoch is not None:

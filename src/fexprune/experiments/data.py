@@ -1,0 +1,98 @@
+"""A run's data as the network sees it: loaded (from the cache when possible), split, normalised; and the
+test faces cut again at other margins for test-time averaging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fexprune.data.builtin import resolve_data
+from fexprune.data.faces import crop_options
+from fexprune.data.loading import ImageSet, load_image_set
+from fexprune.data.preprocess import normalize_images
+from fexprune.data.splits import split_indices
+from fexprune.errors import InputError
+
+
+@dataclass
+class PreparedData:
+    """A data set split and normalised, as the network sees it."""
+
+    image_set: ImageSet
+    train_index: np.ndarray
+    test_index: np.ndarray
+    x_train: torch.Tensor  # (N, 1, H, W) float32
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    preprocessing: dict = field(default_factory=dict)
+
+
+def load_images(config, progress: bool = True, face_margin: float | None = None) -> ImageSet:
+    """The image set `config` names, cut to faces as it asks (at `face_margin` instead of its own when given)."""
+    faces = config.face_options()
+    if faces and face_margin is not None:
+        faces["face_margin"] = face_margin
+    return load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
+                          progress=progress, **faces)
+
+
+def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,
+                 image_set: ImageSet | None = None) -> PreparedData:
+    """Load, split and normalise; the same config gives the same tensors.
+
+    `indices` (train, test) replace the configured split (cross-validation folds); `image_set` skips loading.
+    """
+    if image_set is None:
+        image_set = load_images(config, progress)
+    if indices is None:
+        train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
+    else:
+        train_index, test_index = (np.asarray(i, dtype=np.int64) for i in indices)
+    if len(train_index) == 0 or len(test_index) == 0:
+        raise InputError(f"split left {len(train_index)} training and {len(test_index)} test images", image_set.root)
+    x_train, stats = normalize_images(image_set.images[train_index], config.normalize)
+    x_test, _ = normalize_images(image_set.images[test_index], config.normalize, stats)
+    preprocessing = {
+        "image_size": list(config.image_size),
+        "grayscale": True,
+        "normalize": config.normalize,
+        "stats": stats,
+        "classes": list(image_set.classes),
+    }
+    if config.face_crop:
+        # the layout's own aligned faces were used whole: predict then takes new images whole too
+        preprocessing["face_crop"] = None if image_set.given_faces else crop_options(config.face_margin, config.detectors, config.eye_align)
+    return PreparedData(
+        image_set=image_set,
+        train_index=train_index,
+        test_index=test_index,
+        x_train=torch.from_numpy(x_train),
+        y_train=torch.from_numpy(image_set.labels[train_index]).long(),
+        x_test=torch.from_numpy(x_test),
+        y_test=torch.from_numpy(image_set.labels[test_index]).long(),
+        preprocessing=preprocessing,
+    )
+
+
+def cut_margins(config, data: PreparedData, spread: float) -> list[float]:
+    """The other margins each test face is cut at for test-time averaging: margin -/+ `spread`; none
+    without face crops, or where the layout's own aligned faces were used whole."""
+    if not config.face_crop or spread <= 0 or data.image_set.given_faces:
+        return []
+    return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
+
+
+def margin_views(config, data: PreparedData, margins: list[float]) -> list[torch.Tensor]:
+    """The test split cut again at each of `margins`, normalised as in training. The boxes come from
+    their cache, so only the cut is redone."""
+    views = []
+    for margin in margins:
+        image_set = load_images(config, progress=False, face_margin=margin)
+        if [s.path for s in image_set.samples] != [s.path for s in data.image_set.samples]:
+            raise InputError("the images changed while the run was being scored", image_set.root)
+        x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
+        views.append(torch.from_numpy(x))
+    return views

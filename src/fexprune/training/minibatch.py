@@ -1,0 +1,52 @@
+"""One pass of mini-batch training: the loop every recipe's mini-batch mode runs.
+
+Shuffle with the caller's generator, optionally augment and mix up each batch, step the optimizer (and its
+schedule), and re-apply pruning masks after each step when asked. Every random number comes from the
+generator, and a knob that is off draws nothing, so a seed gives the same batches whatever else is set.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fexprune.data.augment import AugmentConfig, augment
+
+
+def train_epoch(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    batch_size: int, *, schedule=None, augment_config: AugmentConfig | None = None, label_smoothing: float = 0.0,
+    mixup: float = 0.0, min_batch: int = 1, after_step: Callable[[nn.Module], None] | None = None,
+) -> dict:
+    """One shuffled pass over (x, y); the caller sets train or eval mode. Batches smaller than `min_batch`
+    are skipped (batch norm needs two samples). Returns the mean loss and accuracy seen while training."""
+    order = torch.randperm(len(x), generator=generator)
+    total, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        index = order[start:start + batch_size]
+        if len(index) < min_batch:
+            continue
+        inputs = x[index] if augment_config is None else augment(x[index], generator, augment_config)
+        if mixup > 0:  # each batch blended with a shuffled copy of itself, weight ~ Beta(mixup, mixup)
+            weight = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator))).beta(mixup, mixup))
+            partner = torch.randperm(len(index), generator=generator)
+            logits = model(weight * inputs + (1 - weight) * inputs[partner])
+            loss = (weight * F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+                    + (1 - weight) * F.cross_entropy(logits, y[index][partner], label_smoothing=label_smoothing))
+        else:
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        if after_step is not None:
+            after_step(model)
+        total += loss.item() * len(index)
+        correct += (logits.argmax(1) == y[index]).sum().item()
+    return {"train_loss": total / len(x), "train_accuracy": correct / len(x)}
