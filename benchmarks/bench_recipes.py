@@ -34,7 +34,7 @@ def one_run(task: tuple) -> dict:
 
     torch.set_num_threads(1)
     from fexprune.experiments.baseline import run_baseline
-    from fexprune.experiments.recipes import recipe_defaults
+    from fexprune.recipes import recipe_defaults
     from fexprune.experiments.train import TrainConfig, train
 
     values = {**recipe_defaults("best"), **({"epochs": epochs} if epochs else {}), **options}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.recipes import BestRecipe, fit_best
+from fexprune.recipes.best import BestRecipe, fit_best
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.models.checkpoint import load_model
 from fexprune.models.best_cnn import BestCNNConfig, BestEnsemble
@@ -63,7 +63,7 @@ def test_predict_scores_the_test_split_as_the_run_did(best_run):
     """The run's test accuracy is of mirror-averaged probabilities; predict must average the same way."""
     import json
 
-    from fexprune.experiments.data import prepare_data
+    from fexprune.data.prepared import prepare_data
     from fexprune.inference.predict import predict
 
     images, run_dir = best_run

@@ -18,7 +18,7 @@ from PIL import Image
 
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.reproduce import ReproduceConfig, run_reproduce
-from fexprune.report.reproduce import build_report
+from fexprune.report.build import build_run_report as build_report
 
 PROBE = """<script>
 window.addEventListener("load", () => {

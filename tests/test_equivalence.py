@@ -114,6 +114,7 @@ def _compare(name: str, expected: dict, actual: dict) -> list[str]:
 
 def _reference_source(folder: Path) -> Path:
     """REFERENCE's src/ unpacked into `folder`; skips where this checkout has no such commit (a shallow clone)."""
+    folder.mkdir(parents=True, exist_ok=True)
     archive = folder / "reference.tar"
     try:
         with open(archive, "wb") as handle:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.recipes import BestRecipe
-from fexprune.experiments.data import cut_margins
+from fexprune.recipes import BestRecipe
+from fexprune.data.prepared import cut_margins
 from fexprune.models.views import predict_logits
 from fexprune.experiments.train import TrainConfig, train
-from fexprune.experiments.data import margin_views, prepare_data
+from fexprune.data.prepared import margin_views, prepare_data
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import torch
 
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.recipes import recipe_defaults, validation_split
+from fexprune.recipes import recipe_defaults
+from fexprune.recipes.validation import validation_split
 from fexprune.experiments.train import TrainConfig, train
-from fexprune.experiments.data import prepare_data
+from fexprune.data.prepared import prepare_data
 from fexprune.models.checkpoint import load_model
 
 
@@ -47,12 +48,12 @@ def test_best_recipe_run_folder_metrics_and_model(tiny_data, tmp_path):
 
 
 def test_early_stopping_carves_a_grouped_validation_part(tiny_data):
-    from fexprune.experiments.recipes import BestRecipe, fit_recipe
+    from fexprune.recipes import BestRecipe
 
     torch.set_num_threads(1)
     cfg = config(tiny_data, recipe="best", batch_size=16, epochs=8, lr=3e-3, split="movie")
     data = prepare_data(cfg, progress=False)
-    fitted = fit_recipe(cfg, data, recipe=BestRecipe(channels=(4, 8), pooled=(2, 2), early_stop=True, hog=True))
+    fitted = BestRecipe(channels=(4, 8), pooled=(2, 2), early_stop=True, hog=True).fit(cfg, data)
     info = fitted.info
     assert info["n_validation"] > 0 and info["n_fit"] + info["n_validation"] == len(data.train_index)
     assert 1 <= info["best_epoch"] <= info["epochs_run"] <= 8 and info["hog"]
@@ -70,7 +71,7 @@ def test_validation_part_is_inside_training_and_grouped(tiny_data):
 def test_paper_run_reports_protocol_and_confusion(tiny_data, tmp_path):
     result = train(config(tiny_data), out=tmp_path / "paper", progress=False)
     r = result.results
-    assert r["protocol"] == "random" and "recipe" not in r  # today's results, plus the new metrics
+    assert r["protocol"] == "random" and r["recipe"] == "paper"
     assert np.asarray(r["classification"]["confusion_matrix"]).sum() == r["n_test"]
     assert (result.run_dir / "figures" / "confusion.png").is_file()
     report = (result.run_dir / "report.html").read_text()  # every train run has a report a person opens
@@ -98,7 +99,7 @@ def test_recipe_defaults():
 def test_early_stop_keeps_best_validation_weights_otherwise_last():
     """early_stop stops after `patience` flat epochs and restores the best epoch; off, every epoch runs."""
     from fexprune.data.augment import AugmentConfig
-    from fexprune.experiments.recipes import BestRecipe, fit_best
+    from fexprune.recipes.best import BestRecipe, fit_best
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -114,7 +115,7 @@ def test_early_stop_keeps_best_validation_weights_otherwise_last():
 
 
 def test_mixup_is_seeded_and_changes_training():
-    from fexprune.experiments.recipes import BestRecipe, fit_best
+    from fexprune.recipes.best import BestRecipe, fit_best
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -141,4 +142,4 @@ def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys)
     assert "--recipe paper" in capsys.readouterr().err and not (tmp_path / "paper").exists()
     # the paper CNN's shape options are refused by a recipe with its own network, not silently ignored
     assert main(["train", "--data", str(tiny_data), "--recipe", "best", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "b")]) == 2
-    assert "--channels and --kernel-size shape the paper's CNN" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert "--channels is an option of --recipe paper" in capsys.readouterr().err and not (tmp_path / "b").exists()

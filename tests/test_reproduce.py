@@ -11,7 +11,7 @@ from fexprune import paper
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.reproduce import QUICK, ReproduceConfig, run_reproduce
-from fexprune.report.reproduce import build_report
+from fexprune.report.build import build_run_report as build_report
 
 
 def tiny_config(data) -> ReproduceConfig:

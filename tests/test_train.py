@@ -12,8 +12,9 @@ import torch
 from fexprune import runs
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments import train as train_module
-from fexprune.experiments.train import TrainConfig, load_run, table_epochs, train
+from fexprune.recipes import paper as paper_module
+from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.report.training import table_epochs
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_resume_after_crash_equals_uninterrupted(tiny_data, tmp_path, monkeypatc
 
 def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch):
     reference = train(quick_config(tiny_data, batch_size=32), out=tmp_path / "reference", progress=False)
-    real_fit = train_module.fit
+    real_fit = paper_module.fit
 
     def fit_with_ctrl_c(*args, on_epoch, **kwargs):
         def on_epoch_then_interrupt(row):
@@ -105,10 +106,10 @@ def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch)
 
         return real_fit(*args, on_epoch=on_epoch_then_interrupt, **kwargs)
 
-    monkeypatch.setattr(train_module, "fit", fit_with_ctrl_c)
+    monkeypatch.setattr(paper_module, "fit", fit_with_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         train(quick_config(tiny_data, batch_size=32), out=tmp_path / "stopped", progress=False)
-    monkeypatch.setattr(train_module, "fit", real_fit)
+    monkeypatch.setattr(paper_module, "fit", real_fit)
     assert (tmp_path / "stopped" / "checkpoint.pt").is_file()
 
     resumed = train(TrainConfig(), resume=tmp_path / "stopped", progress=False)

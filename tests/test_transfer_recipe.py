@@ -20,9 +20,10 @@ from fexprune.cli import main  # noqa: E402
 from fexprune.data.augment import AugmentConfig  # noqa: E402
 from fexprune.data.classes import EXPRESSIONS  # noqa: E402
 from fexprune.data.synth import write_synthetic  # noqa: E402
-from fexprune.experiments.recipes import RECIPES, TransferRecipe, fit_transfer, recipe_defaults  # noqa: E402
+from fexprune.recipes import RECIPES, TransferRecipe, recipe_defaults  # noqa: E402
+from fexprune.recipes.transfer import fit_transfer  # noqa: E402
 from fexprune.experiments.train import TrainConfig, train
-from fexprune.experiments.data import prepare_data
+from fexprune.data.prepared import prepare_data
 from fexprune.models.checkpoint import load_model  # noqa: E402
 from fexprune.models import fer_transfer  # noqa: E402
 
@@ -112,7 +113,7 @@ def test_cli_choices_defaults_and_missing_fer(monkeypatch, tiny_data, tmp_path, 
     parser = build_parser()
     train_parser = parser._subparsers._group_actions[0].choices["train"]
     recipe = next(a for a in train_parser._actions if a.dest == "recipe")
-    assert tuple(recipe.choices) == RECIPES
+    assert tuple(recipe.choices) == tuple(RECIPES)
     assert recipe_defaults("transfer")["normalize"] == "none" and recipe_defaults("best")["normalize"] == "per-image"
     monkeypatch.setattr(fer_transfer, "_fer_package_dir", lambda: None)
     code = main(["train", "--data", str(tiny_data), "--recipe", "transfer", "--epochs", "1", "--quiet", "--out", str(tmp_path / "t")])
@@ -121,10 +122,10 @@ def test_cli_choices_defaults_and_missing_fer(monkeypatch, tiny_data, tmp_path, 
 
 
 def test_report_section_states_the_provenance(transfer_run):
-    from fexprune.report.reproduce import _training_section
+    from fexprune.report.training import training_section
 
     _, result = transfer_run
-    section = _training_section(result.run_dir, result.results)
+    section = training_section(result.run_dir, result.results)
     pretrained = next(block for block in section.blocks if getattr(block, "title", "") == "Pretrained weights")
     text = " ".join(str(value) for item in pretrained.items for value in item)
     assert "sha256" in text and "zero-shot" in text

@@ -17,7 +17,8 @@ from fexprune.errors import InputError
 COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: a command may offer options that depend on others given (train's --recipe)."""
     parser = argparse.ArgumentParser(
         prog="fexprune",
         description="Facial expression CNNs on SFEW and hidden-unit pruning.",
@@ -31,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
             if error.name == f"fexprune.commands.{name}":
                 continue  # command not built yet
             raise
-        module.register(subparsers)
+        module.register(subparsers, argv)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

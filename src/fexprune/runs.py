@@ -165,6 +165,12 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
+def read_csv(path: Path) -> list[dict]:
+    """A CSV file's rows as dicts of text."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Tensors, numbers, strings, lists and dicts only, so `load_checkpoint` can refuse pickled code."""
     buffer = io.BytesIO()

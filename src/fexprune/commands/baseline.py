@@ -7,7 +7,7 @@ import argparse
 from fexprune.commands.common import add_face_arguments, add_image_data_arguments, face_settings, positive_int
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "baseline",
         help="HOG + RBF-SVM on the same images and splits as train",
@@ -16,18 +16,18 @@ def register(subparsers) -> None:
     add_image_data_arguments(parser)
     add_face_arguments(parser)
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="the split's seed")
+    parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
+                        help="which images of a data set that has both frames and aligned faces")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fexprune.experiments.baseline import run_baseline
-    from fexprune.experiments.train import TrainConfig
+    from fexprune.experiments.baseline import BaselineConfig, run_baseline
 
-    config = TrainConfig(data=args.data, split=args.split, test_fraction=args.test_fraction, cv=args.cv, seed=args.seed,
+    config = BaselineConfig(data=args.data, split=args.split, test_fraction=args.test_fraction, cv=args.cv, seed=args.seed,
                          variant=args.variant, **face_settings(args))
     run_dir, results = run_baseline(config, out=args.out, progress=not args.quiet)
     print(f"HOG + SVM test accuracy {100 * results['test_accuracy']:.2f}% ({results['protocol']}"

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="tabulate finished runs: mean and spread over seeds of each configuration",

@@ -8,7 +8,7 @@ import json
 from fexprune.commands.common import detector_chain, margin, positive_int
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser("data", help="generate the synthetic data set or inspect a data set",
                                    description="Generate synthetic SFEW-like data, or summarise a data set.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

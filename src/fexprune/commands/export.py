@@ -7,7 +7,7 @@ import argparse
 from fexprune.commands.common import positive_int
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a trained or pruned run's model to ONNX",

@@ -10,7 +10,7 @@ from fexprune.errors import InputError
 from fexprune.runs import write_csv
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
     defaults = DescriptorSettings()
     parser = subparsers.add_parser("features", help="compute the LPQ+PHOG feature table from images",
                                    description=__doc__)

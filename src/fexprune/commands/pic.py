@@ -7,7 +7,7 @@ import argparse
 from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
     defaults = PICConfig()
     parser = subparsers.add_parser("pic", help="PIC autoencoder with distinctiveness pruning (paper 2.1, 3.1)",
                                    description=__doc__)

@@ -10,7 +10,7 @@ from fexprune.commands.common import positive_int
 _LISTED = 20  # skipped files listed on stderr; all of them are in the companion CSV
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="classify the expressions of faces in new images with a trained or pruned run",

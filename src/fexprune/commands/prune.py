@@ -8,7 +8,7 @@ CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
 LAYER_CHOICES = ["conv1", "conv2", "all"]
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "prune",
         help="prune conv kernels of a trained run (the paper's importance pruning, and other criteria)",
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.experiments.prune import PruneConfig, run_pruning
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS
-    from fexprune.report.pruning import criteria_table_rows, markdown_table
+    from fexprune.report.markdown import render_table
+    from fexprune.report.pruning import criteria_table
 
     config = PruneConfig(
         run=args.run,
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         sample_size=args.sample_size,
     )
     result = run_pruning(config, out=args.out)
-    print(markdown_table(criteria_table_rows(result.results)), end="")
+    print(render_table(criteria_table(result.results)), end="")
     print(f"run folder: {result.run_dir}")
     return 0

@@ -7,7 +7,7 @@ import argparse
 from fexprune.commands.common import add_backend_arguments, add_image_data_arguments
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "reproduce",
         help="run every experiment of the paper and write report.html",

@@ -7,7 +7,7 @@ import argparse
 from fexprune.commands.common import add_backend_arguments, add_image_data_arguments, channels_pair, positive_int
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv: list[str] | None = None) -> None:
     parser = subparsers.add_parser(
         "sweep",
         help="train the CNN for several channel combinations and seeds, in parallel",
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fexprune.experiments.sweep import PAPER_GRID, SweepConfig, run_sweep
-    from fexprune.experiments.train import DEFAULT_LR
+    from fexprune.recipes.paper import DEFAULT_LR
     from fexprune.report.sweep import sweep_table
 
     config = SweepConfig(

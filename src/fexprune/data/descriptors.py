@@ -24,7 +24,9 @@ from scipy.ndimage import sobel
 from scipy.signal import convolve2d
 from sklearn.decomposition import PCA
 
+from fexprune.data.builtin import resolve_data
 from fexprune.data.classes import EXPRESSIONS
+from fexprune.data.loading import load_image_set
 from fexprune.data.tables import FeatureTable
 from fexprune.errors import InputError
 
@@ -132,9 +134,6 @@ def feature_table_from_data(path: str | Path | None, settings: DescriptorSetting
     Labels follow the paper's 1..7 order (Angry .. Surprise) when the classes are the seven
     expressions, otherwise the data set's own class order, 1-based.
     """
-    from fexprune.data.builtin import resolve_data
-    from fexprune.data.loading import load_image_set
-
     root = resolve_data(path, progress)
     image_set = load_image_set(root, size=settings.image_size, progress=progress)
     if len(image_set.images) == 0:

@@ -8,6 +8,7 @@ arguments (including the torch thread count), so the same seeds give the same nu
 from __future__ import annotations
 
 import multiprocessing
+import os
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +17,13 @@ from typing import Any, Callable, Iterator
 from fexprune.errors import InputError
 
 BACKENDS = ("local", "ray")
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Backend(ABC):
@@ -39,8 +47,6 @@ class LocalBackend(Backend):
     """
 
     def __init__(self, workers: int, cores: int | None = None):
-        from fexprune.experiments.sweep import default_workers
-
         self.workers = max(1, int(workers))
         self.threads = max(1, (cores or default_workers()) // self.workers)
 

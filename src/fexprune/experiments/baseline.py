@@ -6,16 +6,26 @@ CNN is above it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fexprune import runs
-from fexprune.data.builtin import resolve_data
-from fexprune.data.loading import load_image_set
+from fexprune.config import ImageDataConfig
+from fexprune.data.prepared import load_images
 from fexprune.data.splits import describe_split, split_indices
-from fexprune.report.metrics import classification_metrics, save_confusion_figure
+from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
+from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.report.metrics import classification_metrics, confusion_figure
+
+METHOD = "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"
+
+
+@dataclass
+class BaselineConfig(ImageDataConfig):
+    """The SVM reads the images and their split only; its own settings are fixed (METHOD)."""
 
 
 def hog_features(images: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:
@@ -44,23 +54,20 @@ def svm_baseline(
     return metrics
 
 
-def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
+def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tuple[Path, dict]:
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds); a run folder
-    with results.json, the confusion matrix and report.html."""
+    with results.json, the confusion matrix and the report."""
     started = time.perf_counter()
-    image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                               progress=progress, **config.face_options())
+    image_set = load_images(config, progress)
     classes = list(image_set.classes)
     run_dir = runs.new_run_dir(out, "baseline")
-    runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"})
+    runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": METHOD})
     if config.cv:
-        from fexprune.experiments.crossval import fold_indices, summarise
-
         folds = fold_indices(image_set, int(config.cv), config.split, config.seed)
         per_fold = [svm_baseline(image_set.images, image_set.labels, *f, classes) for f in folds]
         matrix = np.sum([m["confusion_matrix"] for m in per_fold], axis=0)
         results = {
-            "protocol": f"{config.cv}-fold cross-validation, folds {'stratified' if config.split == 'random' else 'grouped by ' + config.split}",
+            "protocol": fold_protocol(int(config.cv), config.split),
             "summary": {key: summarise([m[key] for m in per_fold]) for key in ("accuracy", "macro_f1", "train_accuracy")},
             "folds": [{k: m[k] for k in ("accuracy", "macro_f1", "train_accuracy")} for m in per_fold],
         }
@@ -75,11 +82,6 @@ def run_baseline(config, out=None, progress: bool = True) -> tuple[Path, dict]:
     results.update({"method": "hog-svm", "split": config.split, "face_crop": config.face_crop, "classes": classes,
                     "confusion_matrix": np.asarray(matrix).tolist(), "data": image_set.summary(),
                     "seconds": time.perf_counter() - started})
-    save_confusion_figure(run_dir / "figures" / "confusion.png", matrix, classes, f"HOG + SVM ({results['protocol']})")
-    from fexprune.report.baseline import write_baseline_report
-    from fexprune.report.faces import write_face_sheet
-
-    write_face_sheet(run_dir, image_set)
-    runs.write_json(run_dir / "results.json", results)
-    write_baseline_report(run_dir, results)
+    write_run(run_dir, RunOutput(kind="baseline", results=results, image_set=image_set,
+                                 figures={"confusion": confusion_figure(matrix, classes, f"HOG + SVM ({results['protocol']})")}))
     return run_dir, results

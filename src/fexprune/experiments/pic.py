@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fexprune import paper, runs
+from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 from fexprune.data.tables import FeatureTable, read_feature_table
 from fexprune.errors import InputError
+from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.models.autoencoder import Autoencoder, TrainSettings, fit, hidden_activations, reconstruction_loss
 from fexprune.pruning.autoencoder_ops import merge_similar, remove_complementary, remove_dead
 from fexprune.pruning.distinctiveness import (
@@ -29,6 +32,14 @@ from fexprune.pruning.distinctiveness import (
     most_similar_pair,
     pairwise_angles,
     similar_pairs,
+)
+from fexprune.report.pic import (
+    LOSS_DEFINITION,
+    angle_agreement,
+    angles_figure,
+    comparison_rows,
+    progressive_figure,
+    threshold_figure,
 )
 
 NORMALIZERS = ("none", "minmax", "zscore")
@@ -86,8 +97,6 @@ class PICResult:
 def load_table(config: PICConfig, progress: bool = True) -> FeatureTable:
     if config.features:
         return read_feature_table(config.features)
-    from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
-
     return feature_table_from_data(config.data, DescriptorSettings(image_size=tuple(config.image_size)), progress)
 
 
@@ -145,9 +154,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         seconds=time.perf_counter() - started, normalizer=normalizer,
     )
     if save:
-        from fexprune.report.pic import write_run
-
-        result.run_dir = write_run(result, out)
+        result.run_dir = write_pic_run(result, out)
     return result
 
 
@@ -209,5 +216,19 @@ def threshold_prune(model, x_train, x_test, config: PICConfig) -> tuple[list[dic
     return rows, model
 
 
-def config_dict(config: PICConfig) -> dict:
-    return asdict(config)
+def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
+    """A fresh run folder: config.json, metrics.csv, results.json, figures and the report."""
+    run_dir = runs.new_run_dir(out, "pic")
+    runs.write_json(run_dir / "config.json", {"command": "pic", **asdict(result.config)})
+    summary = {
+        "mode": result.config.mode, "loss_definition": LOSS_DEFINITION, "n_train": result.n_train, "n_test": result.n_test,
+        "inputs": result.input_names, "missing": result.missing, "normalizer": result.normalizer, "seconds": result.seconds,
+        "rows": result.rows, "initial_angles": result.initial_angles, "final_angles": result.final_angles,
+    }
+    if result.config.mode == "progressive":
+        summary.update({"paper_comparison": comparison_rows(result.rows), "paper_test_loss": paper.PIC_TEST_LOSS,
+                        "angle_agreement": angle_agreement(result.rows)})
+    main = progressive_figure(result.rows) if result.config.mode == "progressive" else threshold_figure(result.rows)
+    write_run(run_dir, RunOutput(kind="pic", results=summary, metrics=result.rows, figures={
+        result.config.mode: main, "angles_initial": angles_figure(result.initial_angles, "angles after training (deg)")}))
+    return run_dir

@@ -20,14 +20,16 @@ import torch
 
 from fexprune import paper, runs
 from fexprune.errors import InputError
+from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import TrainedRun, load_run
-from fexprune.models.checkpoint import load_model, save_model
+from fexprune.models.checkpoint import load_model
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.pruning.criteria import CRITERIA, get_criterion
 from fexprune.pruning.masking import ChannelMasks
 from fexprune.pruning.measure import cost_change, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
+from fexprune.report import pruning as report
 from fexprune.training.loop import evaluate, fit
 
 
@@ -160,15 +162,13 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
             for outcome, cost in zip(outcomes.values(), costs[1:]):
                 outcome.summary["cost"] = cost
                 outcome.summary["cost_change"] = cost_change(costs[0], cost)
-        (run_dir / "models").mkdir(exist_ok=True)
-        for name, outcome in outcomes.items():
-            save_model(run_dir / "models" / f"{name}-masked.pt", outcome.model, preprocessing)
-            if outcome.removed is not None:
-                save_model(run_dir / "models" / f"{name}-removed.pt", outcome.removed, preprocessing)
         first = outcomes[config.criteria[0]]
-        save_model(run_dir / "model.pt", first.removed or first.model, preprocessing)
+        models = {"model.pt": (first.removed or first.model, preprocessing)}
+        for name, outcome in outcomes.items():
+            models[f"models/{name}-masked.pt"] = (outcome.model, preprocessing)
+            if outcome.removed is not None:
+                models[f"models/{name}-removed.pt"] = (outcome.removed, preprocessing)
         rows = step_rows(outcomes)
-        runs.write_csv(run_dir / "metrics.csv", rows)
         results = {
             "train_run": str(Path(config.run).resolve()),
             "unpruned": base,
@@ -178,26 +178,9 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
             "paper": {"table": paper.PRUNING_TABLE, **paper.PRUNING_TEST},
             "seconds": time.perf_counter() - started,
         }
-        result = PruneResult(run_dir, results, outcomes)
-        _write_report(result, rows, config)
-        runs.write_json(run_dir / "results.json", results)
-        return result
+        figures = {Path(name).stem: figure for name, figure in report.pruning_figures(rows, show_paper="conv1" in config.layers).items()}
+        figures["criteria_comparison"] = report.criteria_comparison_figure(rows, results, config.max_loss_increase)
+        write_run(run_dir, RunOutput(kind="prune", results=results, metrics=rows, models=models, figures=figures))
+        return PruneResult(run_dir, results, outcomes)
     finally:
         torch.set_num_threads(previous_threads)
-
-
-def _write_report(result: PruneResult, rows: list[dict], config: PruneConfig) -> None:
-    import matplotlib.pyplot as plt
-
-    from fexprune.report import pruning as report
-
-    figures = result.run_dir / "figures"
-    figures.mkdir(exist_ok=True)
-    for filename, figure in report.pruning_figures(rows, show_paper="conv1" in config.layers).items():
-        figure.savefig(figures / filename, dpi=110)
-        plt.close(figure)
-    figure = report.criteria_comparison_figure(rows, result.results, config.max_loss_increase)
-    figure.savefig(figures / "criteria_comparison.png", dpi=110)
-    plt.close(figure)
-    text = report.pruning_report_markdown(rows, result.results, config.max_loss_increase)
-    runs.atomic_write_bytes(result.run_dir / "report.md", text.encode())

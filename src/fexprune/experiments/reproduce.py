@@ -8,7 +8,6 @@ training run) and the report always matches what is on disk.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import platform
 import shutil
@@ -18,9 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fexprune import runs
+from fexprune.config import TrainConfig
 from fexprune.errors import InputError
+from fexprune.experiments.backends import default_workers
+from fexprune.experiments.pic import PICConfig, run_pic
+from fexprune.experiments.prune import PruneConfig, run_pruning
+from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.experiments.sweep import SweepConfig, run_sweep
+from fexprune.experiments.train import train
+from fexprune.pruning.criteria import CRITERIA
+from fexprune.report.reproduce import STAGES
 
-STAGES = ("pic", "sweep", "train", "prune")
 # --quick: mini-batches of 32 at lr 1e-3 learn in ~10 epochs what full-batch Adam at 3e-5 needs 700 for
 # (full batch at 1e-3 still needs ~100). With the built-in data (700 frames) the whole run costs about
 # 5 CPU-minutes, under 3 minutes of wall time on 2 free cores. PAPER: full batch, hours.
@@ -103,22 +110,15 @@ def run_reproduce(
         if progress:
             print(f"fexprune reproduce: {stage} ...", file=sys.stderr, flush=True)
         STAGE_FUNCTIONS[stage](config, folder, run_dir, progress)
-    from fexprune.report.reproduce import build_report
-
-    report = build_report(run_dir)
-    from fexprune.report.html import write_report
-
-    html_path, md_path = write_report(run_dir, report), run_dir / "report.md"
     timings = stage_timings(run_dir)
-    runs.write_json(run_dir / "results.json", {"timings": timings, "last_invocation_seconds": time.perf_counter() - started,
-                                               "report": str(html_path)})
-    return ReproduceResult(run_dir, html_path, md_path, timings)
+    html_path = write_run(run_dir, RunOutput(kind="reproduce", results={
+        "timings": timings, "versions": versions(), "last_invocation_seconds": time.perf_counter() - started,
+        "report": str(run_dir / "report.html")}))
+    return ReproduceResult(run_dir, html_path, run_dir / "report.md", timings)
 
 
 def _check_paths(config: ReproduceConfig) -> None:
     """Fail before hours of work, not after."""
-    from fexprune.pruning.criteria import CRITERIA
-
     for name in config.criteria:
         if name not in CRITERIA:
             raise InputError(f"unknown pruning criterion {name!r} (choose from {', '.join(CRITERIA)})")
@@ -134,8 +134,6 @@ def _fresh(folder: Path) -> None:
 
 
 def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
-    from fexprune.experiments.pic import PICConfig, run_pic
-
     _fresh(folder)
     run_pic(PICConfig(features=config.features, data=None if config.features else config.data,
                       epochs=config.pic_epochs, retrain_epochs=config.pic_retrain_epochs,
@@ -143,8 +141,6 @@ def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -
 
 
 def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
-    from fexprune.experiments.sweep import SweepConfig, run_sweep
-
     if (folder / "config.json").is_file():
         run_sweep(SweepConfig(), resume=folder, progress=progress)
         return
@@ -158,9 +154,6 @@ def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
 
 def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
     import torch
-
-    from fexprune.experiments.sweep import default_workers
-    from fexprune.experiments.train import TrainConfig, train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(threads, default_workers())))
@@ -183,8 +176,6 @@ def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
 
 def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
     """A finished sweep trial trained with exactly `wanted`'s settings (the same numbers, by determinism)."""
-    from fexprune.experiments.train import TrainConfig
-
     def settings(config: TrainConfig) -> dict:
         values = runs.config_record(config)
         values.pop("checkpoint_every")  # when checkpoints are written changes no number
@@ -199,8 +190,6 @@ def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
 
 
 def _prune(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
-    from fexprune.experiments.prune import PruneConfig, run_pruning
-
     _fresh(folder)
     run_pruning(PruneConfig(run=str(run_dir / "train"), criteria=tuple(config.criteria), seed=config.seed), out=folder)
 
@@ -215,11 +204,6 @@ def stage_timings(run_dir: Path) -> dict[str, float]:
         if path.is_file():
             timings[stage] = float(runs.read_json(path).get("seconds", float("nan")))
     return timings
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def versions() -> dict[str, str]:

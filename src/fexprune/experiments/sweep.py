@@ -21,8 +21,15 @@ import torch
 from tqdm import tqdm
 
 from fexprune import runs
+from fexprune.config import TrainConfig
+from fexprune.data.builtin import resolve_data
+from fexprune.data.loading import load_image_set
 from fexprune.errors import InputError
-from fexprune.experiments.train import DEFAULT_LR, TrainConfig, train
+from fexprune.experiments.backends import default_workers, make_backend
+from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.experiments.train import train
+from fexprune.recipes.paper import DEFAULT_LR
+from fexprune.report.sweep import sweep_figure
 
 PAPER_GRID: list[tuple[int, int]] = [(16, 32), (12, 24), (20, 40), (6, 12)]
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -129,13 +136,6 @@ def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = No
         torch.set_num_threads(previous_threads)
 
 
-def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def run_sweep(
     config: SweepConfig,
     out: str | Path | None = None,
@@ -143,8 +143,6 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepResult:
     """Run (or finish, with `resume`) a channel sweep and aggregate it into the paper's table."""
-    from fexprune.experiments.backends import make_backend
-
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
@@ -176,24 +174,13 @@ def run_sweep(
 
     trial_rows = [_trial_row(t, finished[t.name]) for t in trials]
     rows = aggregate(trial_rows)
-    runs.write_csv(run_dir / "trials.csv", [{k: v for k, v in row.items() if k != "channels"} | {"channels": _label(row["channels"])} for row in trial_rows])
     seconds = time.perf_counter() - started
-    runs.write_json(run_dir / "results.json", {"combinations": rows, "trials": trial_rows, "data": data, "seconds": seconds})
-    result = SweepResult(run_dir=run_dir, rows=rows, trials=trial_rows, data=data, seconds=seconds)
-    from fexprune.report.sweep import write_sweep_report
-
-    write_sweep_report(result, config)
-    return result
-
-
-def load_sweep(run_dir: str | Path) -> tuple[SweepResult, SweepConfig]:
-    """A finished sweep folder back from its files (for reports)."""
-    run_dir = Path(run_dir)
-    config = SweepConfig.from_dict(runs.read_json(run_dir / "config.json"))
-    saved = runs.read_json(run_dir / "results.json")
-    for row in saved["combinations"] + saved["trials"]:
-        row["channels"] = tuple(row["channels"])
-    return SweepResult(run_dir, saved["combinations"], saved["trials"], saved["data"], saved["seconds"]), config
+    write_run(run_dir, RunOutput(
+        kind="sweep", results={"combinations": rows, "trials": trial_rows, "data": data, "seconds": seconds},
+        tables={"trials.csv": [{k: v for k, v in row.items() if k != "channels"} | {"channels": _label(row["channels"])} for row in trial_rows]},
+        figures={"channel_sweep": sweep_figure(rows)},
+    ))
+    return SweepResult(run_dir=run_dir, rows=rows, trials=trial_rows, data=data, seconds=seconds)
 
 
 def aggregate(trial_rows: list[dict]) -> list[dict]:
@@ -213,9 +200,6 @@ def aggregate(trial_rows: list[dict]) -> list[dict]:
 
 
 def _prepare_data_once(config: SweepConfig, progress: bool) -> dict:
-    from fexprune.data.builtin import resolve_data
-    from fexprune.data.loading import load_image_set
-
     probe = config.trial_config(config.channels[0], 0)
     image_set = load_image_set(resolve_data(probe.data, progress), size=tuple(probe.image_size), variant=probe.variant, progress=progress)
     return image_set.summary()

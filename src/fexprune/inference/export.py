@@ -20,6 +20,7 @@ import torch
 from fexprune import runs
 from fexprune.errors import InputError
 from fexprune.inference.run_model import RunModel, load_run_model
+from fexprune.models.views import scored_views
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| logit difference accepted
@@ -90,8 +91,6 @@ def export_onnx(
 
 def scoring_note(preprocessing: dict) -> str:
     """How the run scored its test images, for whoever feeds the ONNX file: the views whose softmax it averaged."""
-    from fexprune.models.views import scored_views
-
     views = scored_views(preprocessing)
     if len(views) == 1:
         return "the softmax of the batch"

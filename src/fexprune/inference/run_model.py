@@ -19,6 +19,7 @@ from fexprune.data.preprocess import NORMALIZATIONS, normalize_images
 from fexprune.errors import InputError
 from fexprune.models.checkpoint import load_model
 from fexprune.models.cnn import ExpressionCNN
+from fexprune.models.views import predict_logits
 
 MODEL_FILE = "model.pt"  # train runs and prune runs (the pruned, channel-removed model) both write it
 
@@ -49,8 +50,6 @@ class RunModel:
         """uint8 (N, H, W) -> (N, classes) softmax probabilities; for a run scored with test-time augmentation
         (the best and transfer recipes' "hflip"), the mean over each image and its mirror image, as its test
         accuracy was measured."""
-        from fexprune.models.views import predict_logits
-
         logits = predict_logits(self.model, self.prepare(gray), tta=self.preprocessing.get("tta") == "hflip")
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fexprune.report.data import data_section
 from fexprune.report.tables import Column, Figure, KeyValues, Report, Section, Table, number, percent
 
 
 def build_baseline_report(run_dir: str | Path, results: dict) -> Report:
-    from fexprune.report.reproduce import data_section
-
     run_dir = Path(run_dir)
     about = [("method", "HOG (8 px cells, 9 bins) + RBF-SVM (C = 10, balanced class weights)"),
              ("protocol", results["protocol"]), ("face crops", "yes" if results["face_crop"] else "no")]
@@ -35,10 +34,3 @@ def build_baseline_report(run_dir: str | Path, results: dict) -> Report:
     data = data_section(dict(results, **data_counts), run_dir)
     return Report("fexprune baseline", [Section("HOG + SVM on the same split as train", blocks)] + ([data] if data else []),
                   subtitle=str(run_dir.resolve()))
-
-
-def write_baseline_report(run_dir: str | Path, results: dict) -> Path:
-    """report.html and report.md beside the run's results.json."""
-    from fexprune.report.html import write_report
-
-    return write_report(run_dir, build_baseline_report(run_dir, results))

@@ -5,6 +5,7 @@ read (issue 7 is judged on 5-seed means), and how a sweep's trials add up to its
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import statistics
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fexprune import runs
+from fexprune.config import TrainConfig
 from fexprune.errors import InputError
 
 # Settings that never change a result: left out of a group's key.
@@ -54,10 +56,6 @@ def _hashable(value):
 
 @functools.lru_cache(maxsize=1)
 def _config_defaults() -> dict:
-    import dataclasses
-
-    from fexprune.experiments.train import TrainConfig
-
     return {f.name: _hashable(list(f.default) if isinstance(f.default, tuple) else f.default)
             for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 

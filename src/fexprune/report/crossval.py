@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fexprune.report.data import data_section
 from fexprune.report.tables import Column, Figure, KeyValues, Report, Section, Table, number, percent
+from fexprune.report.training import scoring_summary
 
 _SUMMARY_LABELS = {
     "train_accuracy": "train accuracy", "test_accuracy": "test accuracy", "macro_f1": "macro-F1",
@@ -14,8 +16,6 @@ _SUMMARY_LABELS = {
 
 
 def build_cv_report(run_dir: str | Path, results: dict) -> Report:
-    from fexprune.report.reproduce import data_section, scoring_summary
-
     run_dir = Path(run_dir)
     baseline = "svm_test_accuracy" in results["summary"]
     folds = Table(f"Per fold ({results['cv']} folds)", [
@@ -45,10 +45,3 @@ def build_cv_report(run_dir: str | Path, results: dict) -> Report:
     data = data_section(dict(results, n_train=f"{results['cv'] - 1} folds", n_test=f"1 fold ({n_test} frames over all folds)"), run_dir)
     sections = [Section(f"Cross-validation, --recipe {results['recipe']}", blocks)] + ([data] if data else [])
     return Report("fexprune train --cv", sections, subtitle=str(run_dir.resolve()))
-
-
-def write_cv_report(run_dir: str | Path, results: dict) -> Path:
-    """report.html and report.md beside the run's results.json."""
-    from fexprune.report.html import write_report
-
-    return write_report(run_dir, build_cv_report(run_dir, results))

@@ -60,14 +60,6 @@ def write_html(path: Path, report: Report) -> Path:
     return Path(path)
 
 
-def write_report(folder: Path, report: Report) -> Path:
-    """`folder`/report.html and report.md, the same report twice; returns the HTML file."""
-    from fexprune.report.markdown import write_markdown
-
-    write_markdown(Path(folder) / "report.md", report)
-    return write_html(Path(folder) / "report.html", report)
-
-
 def _block(block) -> str:
     if isinstance(block, Table):
         return _table(block)

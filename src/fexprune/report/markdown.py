@@ -49,6 +49,11 @@ def _block(block, base: Path | None) -> list[str]:
     raise TypeError(f"cannot render {type(block).__name__}")
 
 
+def render_table(table: Table) -> str:
+    """One table as Markdown, e.g. for a command to print."""
+    return "\n".join(_block(table, None)) + "\n"
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 

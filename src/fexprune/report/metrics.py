@@ -60,12 +60,3 @@ def confusion_figure(matrix, classes: list[str], title: str = "Confusion matrix 
     figure.colorbar(image, ax=axes, label="share of the true class")
     figure.tight_layout()
     return figure
-
-
-def save_confusion_figure(path, matrix, classes: list[str], title: str = "Confusion matrix (test split)") -> None:
-    import matplotlib.pyplot as plt
-
-    figure = confusion_figure(matrix, classes, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -1,7 +1,7 @@
-"""The PIC experiment's table beside the paper's, its figures, and its run folder.
+"""The PIC experiment's table beside the paper's, its figures and its report section.
 
 Figures are returned as matplotlib `Figure` objects (no pyplot state), rows as plain dicts, so
-the `reproduce` report can reuse them.
+the `reproduce` report reuses them.
 """
 
 from __future__ import annotations
@@ -10,10 +10,20 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib import figure as mpl
 
-from fexprune import paper
-from fexprune.runs import atomic_write_bytes, new_run_dir, write_csv, write_json
+from fexprune import paper, runs
+from fexprune.report.tables import (
+    Column,
+    Figure,
+    KeyValues,
+    Report,
+    Section,
+    Table,
+    comparison_columns,
+    number,
+    with_differences,
+)
 
 LOSS_DEFINITION = (
     "loss = mean squared reconstruction error over all patterns and all inputs, "
@@ -52,9 +62,9 @@ def angle_agreement(rows: list[dict], reference: list[dict] = paper.PIC_TABLE) -
             "(0.15-1.76 deg): this setting does not match it.")
 
 
-def progressive_figure(rows: list[dict], reference: list[dict] = paper.PIC_TABLE) -> Figure:
+def progressive_figure(rows: list[dict], reference: list[dict] = paper.PIC_TABLE) -> mpl.Figure:
     """Fig. 4 as the paper draws it: loss and minimum angle on x, hidden units on y."""
-    figure = Figure(figsize=(9, 4), layout="constrained")
+    figure = mpl.Figure(figsize=(9, 4), layout="constrained")
     loss_axes, angle_axes = figure.subplots(1, 2, sharey=True)
     units = [r["hidden_units"] for r in rows]
     loss_axes.plot([r["train_loss"] for r in rows], units, "o-", label="ours, train")
@@ -71,9 +81,9 @@ def progressive_figure(rows: list[dict], reference: list[dict] = paper.PIC_TABLE
     return figure
 
 
-def threshold_figure(rows: list[dict]) -> Figure:
+def threshold_figure(rows: list[dict]) -> mpl.Figure:
     """Hidden units and losses after each threshold-rule action."""
-    figure = Figure(figsize=(6, 4), layout="constrained")
+    figure = mpl.Figure(figsize=(6, 4), layout="constrained")
     axes = figure.subplots()
     steps = [r["step"] for r in rows]
     axes.plot(steps, [r["train_loss"] for r in rows], "o-", label="train loss")
@@ -87,8 +97,8 @@ def threshold_figure(rows: list[dict]) -> Figure:
     return figure
 
 
-def angles_figure(angles: np.ndarray, title: str = "angles between hidden units (deg)") -> Figure:
-    figure = Figure(figsize=(5, 4), layout="constrained")
+def angles_figure(angles: np.ndarray, title: str = "angles between hidden units (deg)") -> mpl.Figure:
+    figure = mpl.Figure(figsize=(5, 4), layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(angles, vmin=0, vmax=180, cmap="coolwarm")
     axes.set_xlabel("hidden unit")
@@ -98,90 +108,62 @@ def angles_figure(angles: np.ndarray, title: str = "angles between hidden units 
     return figure
 
 
-def _fmt(value: object, digits: int = 4) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.{digits}g}"
-    return str(value)
+def pic_section(folder: Path, results: dict, config: dict) -> Section:
+    """The progressive reduction's table beside the paper's, its test loss, Fig. 4 and the setup."""
+    title = "PIC: distinctiveness pruning of the 11-10-11 autoencoder (section 3.1)"
+    if results.get("mode", "progressive") != "progressive":
+        return threshold_section(folder, results, config)
+    rows = [r | {"loss": r["train_loss"]} for r in results.get("paper_comparison", [])]
+    rows = with_differences(rows, ["loss", "min_angle"])
+    table = Table("Progressive reduction: loss and minimum angle by hidden units", [
+        Column("hidden_units", "hidden units", kind="key"),
+        *comparison_columns("loss", "train loss"),
+        Column("test_loss", "test loss", number(4)),
+        *comparison_columns("min_angle", "min angle (deg)", "angle"),
+    ], rows, f"{results.get('loss_definition', '')}. {results.get('angle_agreement', '')}")
+    by_units = {r["hidden_units"]: r for r in results.get("rows", [])}
+    first, last = (by_units[max(by_units)], by_units[min(by_units)]) if by_units else ({}, {})
+    test_rows = with_differences([
+        {"when": f"after training ({first.get('hidden_units', '?')} units)", "test_loss": first.get("test_loss")},
+        {"when": f"at the end ({last.get('hidden_units', '?')} units)", "test_loss": last.get("test_loss"),
+         "paper_test_loss": paper.PIC_TEST_LOSS},
+    ], ["test_loss"])
+    test_table = Table("PIC test loss", [Column("when", "", kind="key"), *comparison_columns("test_loss", "test loss")],
+                       test_rows, "The paper reports one test loss, 'at last'; we read that as after the last reduction.")
+    setup = _setup(results)
+    blocks = [table, test_table, Figure("Fig. 4: loss and minimum angle against hidden units", folder / "figures" / "progressive.png",
+                                        "ours (circles) beside the paper's table (triangles)")]
+    if (folder / "figures" / "angles_initial.png").is_file():
+        blocks.append(Figure("Angles between the 10 hidden units after training", folder / "figures" / "angles_initial.png"))
+    return Section(title, blocks + [setup])
 
 
-def markdown_report(result) -> str:
-    """A short report.md: setup, loss definition, our table beside the paper's, a verdict."""
-    c = result.config
-    lines = [
-        "# PIC experiment (paper 2.1 / 3.1)",
-        "",
-        f"- Table: `{result.table_source}` ({result.n_train} train / {result.n_test} test rows, seed {c.seed}); "
-        f"{result.missing}.",
-        f"- Inputs ({len(result.input_names)}): {', '.join(result.input_names)}; normalisation `{c.normalize}`"
-        + (" (fitted on the training rows)." if c.normalize != "none" else " (raw values)."),
-        f"- Network {len(result.input_names)}-{c.hidden}-{len(result.input_names)} (linear, sigmoid, linear); "
-        f"full-batch Adam, lr {c.learning_rate}, {c.epochs} epochs, {c.retrain_epochs} after each pruning step.",
-        f"- {LOSS_DEFINITION}. The paper does not define its loss; its values are shown as printed.",
-        f"- Mode `{c.mode}`; took {result.seconds:.1f} s.",
-        "",
-    ]
-    if c.mode == "progressive":
-        lines += ["| hidden units | train loss | test loss | min angle (deg) | paper loss | paper min angle |",
-                  "|---:|---:|---:|---:|---:|---:|"]
-        for r in comparison_rows(result.rows):
-            lines.append(f'| {r["hidden_units"]} | {_fmt(r["train_loss"])} | {_fmt(r["test_loss"])} | '
-                         f'{_fmt(r["min_angle"])} | {r["paper_loss"]} | {r["paper_min_angle"]} |')
-        lines += ["", f"The paper reports a final test loss of {paper.PIC_TEST_LOSS}; ours at "
-                  f"{result.rows[-1]['hidden_units']} units is {_fmt(result.rows[-1]['test_loss'])}.", "",
-                  angle_agreement(result.rows), "",
-                  "The maintainers' measurements on the real SFEW table: the paper's tiny angles (0.15-62 deg) appear only with "
-                  "unnormalised inputs (`--normalize none`: the 1-7 label dominates every hidden unit), while "
-                  "min-max inputs give 60-90 deg. Rerun with the other `--normalize` to compare.", ""]
-    else:
-        lines += [f"Rules: dead (output range < {c.dead_tolerance}), complementary (> {c.complementary_above} deg: "
-                  f"remove both, mean contribution moved to the output bias), similar (< {c.similar_below} deg: "
-                  "merge).", "", "| step | action | units | angle | hidden units | train loss | test loss | min angle |",
-                  "|---:|---|---|---:|---:|---:|---:|---:|"]
-        for r in result.rows:
-            lines.append(f'| {r["step"]} | {r["action"]} | {r["units"]} | {_fmt(r["angle"])} | {r["hidden_units"]} | '
-                         f'{_fmt(r["train_loss"])} | {_fmt(r["test_loss"])} | {_fmt(r["min_angle"])} |')
-        if len(result.rows) == 1:
-            lines += ["", "No rule applied: every pair is between the thresholds and no unit is dead."]
-    return "\n".join(lines) + "\n"
+def threshold_section(folder: Path, results: dict, config: dict) -> Section:
+    """Gedeon and Harris's rules, one action a row."""
+    rules = (f"Rules: dead (output range < {config.get('dead_tolerance')}), complementary (> {config.get('complementary_above')} deg: "
+             f"remove both, mean contribution moved to the output bias), similar (< {config.get('similar_below')} deg: merge).")
+    rows = results.get("rows", [])
+    table = Table("Threshold pruning, one action a row", [
+        Column("step", "step", kind="key"), Column("action", "action"), Column("units", "units"),
+        Column("angle", "angle (deg)", number(2)), Column("hidden_units", "hidden units"),
+        Column("train_loss", "train loss", number(4)), Column("test_loss", "test loss", number(4)),
+        Column("min_angle", "min angle (deg)", number(2)),
+    ], rows, rules + (" No rule applied: every pair is between the thresholds and no unit is dead." if len(rows) == 1 else ""))
+    return Section("PIC: threshold pruning (Gedeon and Harris)", [
+        table, Figure("Hidden units and losses after each action", folder / "figures" / "threshold.png"), _setup(results)])
 
 
-def write_run(result, out: str | Path | None) -> Path:
-    """config.json, metrics.csv, results.json, figures/*.png and report.md in a fresh run folder."""
-    from fexprune.experiments.pic import config_dict
-
-    run_dir = new_run_dir(out, "pic")
-    write_json(run_dir / "config.json", {"command": "pic", **config_dict(result.config)})
-    write_csv(run_dir / "metrics.csv", result.rows)
-    summary = {
-        "mode": result.config.mode,
-        "loss_definition": LOSS_DEFINITION,
-        "n_train": result.n_train,
-        "n_test": result.n_test,
-        "inputs": result.input_names,
-        "missing": result.missing,
-        "normalizer": result.normalizer,
-        "seconds": result.seconds,
-        "rows": result.rows,
-        "initial_angles": result.initial_angles,
-        "final_angles": result.final_angles,
-    }
-    if result.config.mode == "progressive":
-        summary["paper_comparison"] = comparison_rows(result.rows)
-        summary["paper_test_loss"] = paper.PIC_TEST_LOSS
-        summary["angle_agreement"] = angle_agreement(result.rows)
-    write_json(run_dir / "results.json", summary)
-    figures = run_dir / "figures"
-    figures.mkdir(exist_ok=True)
-    main = progressive_figure(result.rows) if result.config.mode == "progressive" else threshold_figure(result.rows)
-    _save(main, figures / f"{result.config.mode}.png")
-    _save(angles_figure(result.initial_angles, "angles after training (deg)"), figures / "angles_initial.png")
-    atomic_write_bytes(run_dir / "report.md", markdown_report(result).encode())
-    return run_dir
+def _setup(results: dict) -> KeyValues:
+    return KeyValues("PIC setup", [
+        ("train / test rows", f"{results.get('n_train')} / {results.get('n_test')}"),
+        ("inputs", ", ".join(results.get("inputs", []))),
+        ("missing values", str(results.get("missing", ""))),
+        ("loss", str(results.get("loss_definition", ""))),
+        ("seconds", f"{results.get('seconds', 0):.1f}"),
+    ])
 
 
-def _save(figure: Figure, path: Path) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    atomic_write_bytes(path, buffer.getvalue())
+def build_pic_report(run_dir: Path, results: dict) -> Report:
+    run_dir = Path(run_dir)
+    config = runs.read_json(run_dir / "config.json")
+    return Report("fexprune pic", [pic_section(run_dir, results, config)], subtitle=str(run_dir.resolve()))

@@ -12,9 +12,24 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fexprune import paper  # noqa: E402
+from fexprune import paper, runs  # noqa: E402
+from fexprune.report.tables import (  # noqa: E402
+    Column,
+    Figure,
+    KeyValues,
+    Report,
+    Section,
+    Table,
+    comparison_columns,
+    number,
+    percent,
+    text,
+    with_differences,
+)
 
 FIGURES = {
     "fig6_train_loss.png": ("train_loss", "train loss", "Fig. 6: train loss against kernels pruned"),
@@ -50,12 +65,12 @@ def _plot_series(axis, rows: list[dict], column: str, label: str, color: str) ->
     layers: dict[str, list[dict]] = {}
     for row in rows:
         layers.setdefault(str(row["layer"]), []).append(row)
-    for number, (layer, series) in enumerate(layers.items()):
+    for index, (layer, series) in enumerate(layers.items()):
         kept = [r for r in series if not _flag(r["over_limit"])]
         over = [r for r in series if _flag(r["over_limit"])]
         x = [_num(r["total_pruned"]) for r in kept]
         name = label if len(layers) == 1 else f"{label} {layer}"
-        axis.plot(x, [_scale(column) * _num(r[column]) for r in kept], "o-" if number == 0 else "o-.", ms=4,
+        axis.plot(x, [_scale(column) * _num(r[column]) for r in kept], "o-" if index == 0 else "o-.", ms=4,
                   color=color, label=name)
         for r in over:  # the rejected step, drawn from the last kept point
             axis.plot([x[-1], _num(r["total_pruned"])],
@@ -173,53 +188,77 @@ def pruning_table_rows(rows: list[dict], criterion: str, layer: str = "conv1") -
     return table
 
 
-def _cell(value, column: str) -> str:
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool):
-        return "over the limit" if value else ""
-    if "accuracy" in column or column.endswith("_drop"):
-        return f"{100 * float(value):.2f}%"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+def _steps_table(steps: list[dict], criterion: str, layer: str, limit: float) -> list[Table]:
+    """One criterion's steps on one layer, beside the paper's table where it has one (l2 on conv1)."""
+    rows = with_differences(pruning_table_rows(steps, criterion, layer), ["train_loss", "train_accuracy", "min_importance"])
     if not rows:
-        return "(no rows)\n"
-    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c), c) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+        return []
+    for row in rows:
+        row["over_limit"] = "over the limit: undone" if row["over_limit"] else ""
+    return [Table(f"Kernels pruned one by one ({criterion}, {layer})", [
+        Column("pruned", "pruned", kind="key"), Column("channel", "kernel"),
+        *comparison_columns("train_loss", "train loss"),
+        *comparison_columns("train_accuracy", "train acc", "accuracy"),
+        *comparison_columns("min_importance", "min importance"),
+        Column("over_limit", "stop rule", text),
+    ], rows, f"Stop before the step that raises the train loss by more than {limit} over the unpruned loss. "
+             "min importance: the least importance among the kernels left after the step.")]
 
 
-def pruning_report_markdown(rows: list[dict], results: dict, max_loss_increase: float) -> str:
-    base = results["unpruned"]
-    parts = [
-        "# Kernel pruning (paper 2.3 / 3.3)\n",
-        f"Train run: `{results['train_run']}` ({results['n_train']} train / {results['n_test']} test images). "
-        f"Unpruned: channels {base['channels']}, train loss {base['train_loss']:.4f}, "
-        f"train accuracy {100 * base['train_accuracy']:.2f}%, test loss {base['test_loss']:.4f}, "
-        f"test accuracy {100 * base['test_accuracy']:.2f}%. Stop before a step that raises the train loss by "
-        f"more than {max_loss_increase} over the unpruned loss; that step is shown as over the limit, then undone.\n",
-        "`min_importance` is the least importance among the kernels left after the step (row 0: the unpruned "
-        "layer), as the paper's column reads.\n",
-        "## Criteria compared (same trained model, same rule)\n",
-        markdown_table(criteria_table_rows(results)),
-        f"Paper after pruning (l2, conv1): test loss {paper.PRUNING_TEST['test_loss']}, "
-        f"test accuracy {100 * paper.PRUNING_TEST['test_accuracy']:.2f}%.\n",
-    ]
-    layers = sorted({str(r["layer"]) for r in rows}, key=lambda name: name)
-    for name in results["criteria"]:
+def _test_table(results: dict, criterion: str, summary: dict) -> Table:
+    count = summary["kernels_pruned"]
+    after = with_differences([
+        {"what": "unpruned", "test_loss": results["unpruned"]["test_loss"], "test_accuracy": results["unpruned"]["test_accuracy"]},
+        {"what": f"after pruning {count} kernel{'' if count == 1 else 's'}", "test_loss": summary["test_loss"],
+         "test_accuracy": summary["test_accuracy"], "paper_test_loss": paper.PRUNING_TEST["test_loss"],
+         "paper_test_accuracy": paper.PRUNING_TEST["test_accuracy"]},
+    ], ["test_loss", "test_accuracy"])
+    return Table(f"Test after pruning ({criterion})", [
+        Column("what", "", kind="key"), *comparison_columns("test_loss", "test loss"),
+        *comparison_columns("test_accuracy", "test acc", "accuracy"),
+    ], after)
+
+
+def pruning_section(folder: Path, results: dict, config: dict) -> Section:
+    """Each criterion's steps beside the paper's table (l2 on conv1), the test split after pruning, Figs. 6-8."""
+    steps = runs.read_csv(folder / "metrics.csv")
+    limit = config.get("max_loss_increase", paper.PRUNING_MAX_LOSS_INCREASE)
+    layers = sorted({str(r["layer"]) for r in steps}) or ["conv1"]
+    blocks: list = []
+    for name, summary in results["criteria"].items():
         for layer in layers:
-            table = pruning_table_rows(rows, name, layer)
-            if not table:
-                continue
-            columns = ["pruned", "channel", "train_loss", "train_accuracy", "min_importance", "over_limit"]
-            if any(r["paper_train_loss"] is not None for r in table):
-                columns += ["paper_train_loss", "paper_train_accuracy", "paper_min_importance"]
-            parts += [f"## {name} on {layer}\n", markdown_table(table, columns)]
-    parts.append("## Figures\n")
-    parts += [f"![{name}](figures/{name})\n" for name in [*FIGURES, "criteria_comparison.png"]]
-    return "\n".join(parts)
+            blocks += _steps_table(steps, name, layer, limit)
+        blocks.append(_test_table(results, name, summary))
+    for filename, (_, _, caption) in FIGURES.items():
+        blocks.append(Figure(caption, folder / "figures" / filename))
+    if len(results["criteria"]) > 1 and (folder / "figures" / "criteria_comparison.png").is_file():
+        blocks.append(Figure("Criteria compared on the same model", folder / "figures" / "criteria_comparison.png"))
+    return Section(f"Importance pruning of {', '.join(layers)} kernels (section 3.3)", blocks)
+
+
+def criteria_table(results: dict) -> Table:
+    """Every criterion on the same trained model and the same rule, the unpruned network first."""
+    rows = criteria_table_rows(results)
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    columns = [Column("criterion", "criterion", kind="key")]
+    for key in keys[1:]:
+        fmt = percent(2) if "accuracy" in key or key.endswith("_drop") else (number(4) if "loss" in key else text)
+        columns.append(Column(key, key.replace("_", " "), fmt))
+    return Table("Criteria compared (same trained model, same rule)", columns, rows,
+                 f"Paper after pruning (l2, conv1): test loss {paper.PRUNING_TEST['test_loss']}, "
+                 f"test accuracy {100 * paper.PRUNING_TEST['test_accuracy']:.2f}%.")
+
+
+def build_prune_report(run_dir: Path, results: dict) -> Report:
+    run_dir = Path(run_dir)
+    config = runs.read_json(run_dir / "config.json")
+    base = results["unpruned"]
+    about = KeyValues("Pruned run", [
+        ("train run", str(results["train_run"])),
+        ("images", f"{results['n_train']} train / {results['n_test']} test"),
+        ("unpruned", f"channels {base['channels']}, train loss {base['train_loss']:.4f}, train accuracy "
+                     f"{100 * base['train_accuracy']:.2f}%, test accuracy {100 * base['test_accuracy']:.2f}%"),
+        ("model.pt", str(results.get("model", ""))),
+    ])
+    sections = [Section("Criteria", [about, criteria_table(results)]), pruning_section(run_dir, results, config)]
+    return Report("fexprune prune", sections, subtitle=str(run_dir.resolve()))

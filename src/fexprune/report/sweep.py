@@ -9,9 +9,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fexprune import paper  # noqa: E402
+from fexprune import paper, runs  # noqa: E402
 from fexprune.report.tables import (  # noqa: E402
-    Column, Figure, KeyValues, Report, Section, Table, difference, mean_std, number, percent, signed,
+    Column,
+    Figure,
+    KeyValues,
+    Report,
+    Section,
+    Table,
+    difference,
+    mean_std,
+    number,
+    percent,
+    signed,
 )
 
 METRICS = [
@@ -87,33 +97,26 @@ def sweep_figure(rows: list[dict]):
     return figure
 
 
-def save_figure(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
-
-
-def sweep_section(result, config) -> Section:
+def sweep_section(run_dir: Path, results: dict, config: dict) -> Section:
     """The sweep's table, figure and trial count, for the sweep's own report and for `reproduce`."""
-    figure_path = save_figure(sweep_figure(result.rows), Path(result.run_dir) / "figures" / "channel_sweep.png")
+    rows = results["combinations"]
     settings = KeyValues("Sweep settings", [
-        ("channel combinations", ", ".join(f"{c1}/{c2}" for c1, c2 in config.channels)),
-        ("repeats (seeds)", f"{config.repeats} (seeds {config.seed}..{config.seed + config.repeats - 1})"),
-        ("epochs, learning rate", f"{config.epochs}, {config.lr:g}"),
-        ("batches", "full batch" if config.batch_size is None else f"mini-batches of {config.batch_size}"),
-        ("split, test fraction", f"{config.split}, {config.test_fraction:g}"),
-        ("backend", config.backend + (f" at {config.address}" if config.address else "")),
-        ("trials, seconds", f"{len(result.trials)}, {result.seconds:.0f}"),
+        ("channel combinations", ", ".join(f"{c1}/{c2}" for c1, c2 in config["channels"])),
+        ("repeats (seeds)", f"{config['repeats']} (seeds {config['seed']}..{config['seed'] + config['repeats'] - 1})"),
+        ("epochs, learning rate", f"{config['epochs']}, {config['lr']:g}"),
+        ("batches", "full batch" if config.get("batch_size") is None else f"mini-batches of {config['batch_size']}"),
+        ("split, test fraction", f"{config['split']}, {config['test_fraction']:g}"),
+        ("backend", config.get("backend", "local") + (f" at {config['address']}" if config.get("address") else "")),
+        ("trials, seconds", f"{len(results['trials'])}, {results['seconds']:.0f}"),
     ])
     return Section("Channel sweep (section 2.2)", [
-        sweep_table(result.rows, config.epochs),
-        Figure("Channel sweep", figure_path, "bars: our mean, whiskers: sd over repeats; black markers: the paper"),
+        sweep_table(rows, config["epochs"]),
+        Figure("Channel sweep", Path(run_dir) / "figures" / "channel_sweep.png",
+               "bars: our mean, whiskers: sd over repeats; black markers: the paper"),
         settings,
     ])
 
 
-def write_sweep_report(result, config) -> None:
-    from fexprune.report.html import write_report
-
-    write_report(Path(result.run_dir), Report("fexprune sweep", [sweep_section(result, config)], subtitle=str(result.run_dir)))
+def build_sweep_report(run_dir: Path, results: dict) -> Report:
+    config = runs.read_json(Path(run_dir) / "config.json")
+    return Report("fexprune sweep", [sweep_section(run_dir, results, config)], subtitle=str(Path(run_dir).resolve()))

@@ -1,13 +1,30 @@
-"""The training curve and log table, ours beside the paper's (section 3.2)."""
+"""A train run's report: the training curve and log table, ours beside the paper's (section 3.2), its test
+split by class, and how its test images were scored."""
 
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from fexprune import paper  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fexprune import paper, runs  # noqa: E402
+from fexprune.models.views import scored_views
+from fexprune.report.data import data_section  # noqa: E402
+from fexprune.report.tables import (  # noqa: E402
+    Column,
+    Figure,
+    KeyValues,
+    Report,
+    Section,
+    Table,
+    comparison_columns,
+    number,
+    with_differences,
+)
 
 
 def training_curve_figure(rows: list[dict], show_paper: bool = True):
@@ -57,3 +74,82 @@ def training_log_rows(rows: list[dict], epochs: list[int]) -> list[dict]:
             }
         )
     return table
+
+
+def table_epochs(epochs: int) -> list[int]:
+    """The epochs the paper's training table shows: every 100, or 8 evenly spaced for short runs."""
+    if epochs >= 200 and epochs % 100 == 0:
+        return list(range(0, epochs + 1, 100))
+    return sorted({int(round(e)) for e in np.linspace(0, epochs, 8)})
+
+
+def test_fraction_note(test_fraction: float, n_train: int | None = None, n_test: int | None = None) -> str:
+    counts = f" ({n_train} train / {n_test} test images)" if n_train is not None else ""
+    return (
+        f"Test fraction used for every comparison here: {test_fraction:g}{counts}. The paper says it kept 20% "
+        "for testing, but its accuracies are exact fractions of 169 test frames (64/169 = 37.87%, "
+        "58/169 = 34.32%), that is a 25% split of its 675 frames; --test-fraction 0.25 matches its counts."
+    )
+
+
+def training_section(folder: Path, results: dict) -> Section:
+    channels = runs.read_json(folder / "config.json")["channels"]
+    title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
+    if results.get("recipe", "paper") != "paper":
+        title = f"Training log, --recipe {results['recipe']} (beyond the paper; its numbers beside section 3.2's)"
+    metrics = runs.read_csv(folder / "metrics.csv")
+    rows = with_differences(training_log_rows(metrics, table_epochs(int(results["epochs"]))), ["train_loss", "train_accuracy"])
+    log = Table(f"Train loss and accuracy ({results['epochs']} epochs)", [
+        Column("epoch", "epoch", kind="key"),
+        *comparison_columns("train_loss", "train loss"),
+        *comparison_columns("train_accuracy", "train acc", "accuracy"),
+    ], rows, "The paper logs every 100 epochs of a 700-epoch run; shorter runs are compared where the epochs meet.")
+    final = with_differences([{
+        "what": "after training", "test_loss": results["test_loss"], "test_accuracy": results["test_accuracy"],
+        "paper_test_accuracy": paper.TRAINING_TEST_ACCURACY,
+    }], ["test_loss", "test_accuracy"])
+    test = Table("Test loss and accuracy", [
+        Column("what", "", kind="key"), Column("test_loss", "test loss", number(4)),
+        *comparison_columns("test_accuracy", "test acc", "accuracy"),
+    ], final, test_fraction_note(results["test_fraction"], results.get("n_train"), results.get("n_test")))
+    blocks = [log, test, Figure("Training curve", folder / "figures" / "training_curve.png",
+                                "train and test loss and accuracy per epoch; black dots: the paper's log")]
+    if "macro_f1" in results:  # beyond the paper: how the errors spread over the classes
+        per_class = ", ".join(f"{name} {'-' if value is None else f'{100 * value:.1f}%'}"  # None: no test frame of the class
+                              for name, value in results["per_class_accuracy"].items())
+        blocks.append(KeyValues("Test split by class", [
+            ("protocol", str(results["protocol"])),
+            ("macro-F1", f"{results['macro_f1']:.3f}"),
+            ("accuracy per class", per_class),
+        ]))
+    training = results.get("training") or {}
+    if training.get("recipe") == "best":  # beyond the paper: what the best recipe's network was
+        shape = training["architecture"]
+        blocks.append(KeyValues("Best recipe", [
+            ("network", f"conv blocks {'/'.join(map(str, shape['channels']))}, last map {shape['pooled'][0]}x{shape['pooled'][1]}"
+                        + (", HOG branch" if shape.get("hog") else "")),
+            ("members", f"{shape['members']} (probabilities averaged)" if shape.get("members", 1) > 1 else "1"),
+            ("trained on", f"{training['n_fit']} frames" + (f", {training['n_validation']} kept for early stopping" if training["n_validation"] else "")),
+            ("test images scored", scoring_summary(training)),
+        ]))
+    if "provenance" in results:  # --recipe transfer: not trained from scratch
+        blocks.append(KeyValues("Pretrained weights", [
+            ("provenance", str(results["provenance"])),
+            ("zero-shot test accuracy", f"{100 * results['zero_shot_test_accuracy']:.1f}% (FER2013 classifier, no training)"),
+        ]))
+    if (folder / "figures" / "confusion.png").is_file():
+        blocks.append(Figure("Confusion matrix", folder / "figures" / "confusion.png", "test split, rows: true class"))
+    return Section(title, blocks)
+
+
+def scoring_summary(training: dict) -> str:
+    """How the best recipe's test accuracy was measured: which views of each test image were averaged."""
+    views = scored_views(training)
+    return ", ".join(views) + (" (probabilities averaged; predict does the same)" if len(views) > 1 else "")
+
+
+def build_train_report(run_dir: str | Path, results: dict) -> Report:
+    """One `fexprune train` run: its curve, test split, classes and data."""
+    run_dir = Path(run_dir)
+    sections = [training_section(run_dir, results), data_section(results, run_dir)]
+    return Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))

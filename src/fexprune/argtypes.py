@@ -1,0 +1,48 @@
+"""Types for command-line values: each turns text into a checked value or says in one line what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def channels_pair(text: str) -> tuple[int, int]:
+    """'16,32' -> (16, 32)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        c1, c2 = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two channel counts like 16,32, got {text!r}") from None
+    if c1 < 1 or c2 < 1:
+        raise argparse.ArgumentTypeError(f"channel counts must be positive: {text}")
+    return c1, c2
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1, e.g. a test fraction."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1: {text}")
+    return value
+
+
+def margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
+    return value

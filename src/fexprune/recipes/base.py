@@ -1,0 +1,62 @@
+"""What every training recipe provides: its own command-line options and defaults, and `fit`, which trains
+a network on prepared data and says how its test images were scored.
+
+A recipe is a frozen dataclass of its knobs; `from_config` fills them from a run's TrainConfig, so a run
+folder's config.json rebuilds the same recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fexprune.models.views import predict_logits
+
+
+@dataclass
+class Fitted:
+    """A trained model and its final numbers, whichever recipe made it."""
+
+    model: nn.Module
+    rows: list[dict]  # metrics.csv: one row per epoch
+    final: dict  # train_loss, train_accuracy, test_loss, test_accuracy
+    test_predictions: np.ndarray
+    info: dict  # results.json's "training" entry: what the recipe did, how its test images were scored
+    seconds: float
+
+
+class Recipe(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line for `fexprune train --help`
+    defaults: ClassVar[dict]  # TrainConfig values the user did not give: epochs, lr, batch_size, normalize
+    options: ClassVar[tuple[str, ...]] = ()  # TrainConfig fields that only this recipe reads
+    checkpoints: ClassVar[bool] = False  # writes checkpoint.pt as it trains, so `--resume` can continue it
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """The recipe's own options, added to `fexprune train --recipe NAME`."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config) -> "Recipe":
+        """The recipe as a TrainConfig asks for it (its own fields over the recipe's defaults)."""
+
+    @abstractmethod
+    def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
+        """Train on `data` (fexprune.data.prepared.PreparedData); the test split is looked at only to
+        report it, never to choose anything."""
+
+
+def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: bool,
+           views: tuple[torch.Tensor, ...] = ()) -> tuple[float, float]:
+    """(loss, accuracy) of `model` on (x, y), averaging mirror images and other cuts as asked."""
+    logits = predict_logits(model, x, tta, views=views)
+    loss = F.nll_loss(logits, y).item() if tta or views else F.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(1) == y).float().mean().item()
