@@ -2,28 +2,55 @@
 
 Each command is a module in `fexprune.commands` with `register(subparsers)`; the module sets
 `func(args) -> int` on its parser. `InputError` (and an OSError such as a full disk) becomes one
-line on stderr and exit code 2; Ctrl-C one line and exit code 130.
+line on stderr and exit code 2; Ctrl-C one line and exit code 130. Every command's `--help` shows each
+option's default.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import sys
 
 from fexprune import __version__
 from fexprune.errors import InputError
 
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, "(default: X)", where there is one to show: not for a
+    default of None (the help says in words what happens then) nor for on/off flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.nargs == 0:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if isinstance(action.default, (list, tuple)):  # shown as typed: "16 32", not "[16, 32]"
+            action = copy.copy(action)
+            action.default = " ".join(str(value) for value in action.default)
+        return super()._expand_help(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser whose help shows each option's default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="fexprune",
         description="Facial expression CNNs on SFEW and hidden-unit pruning.",
     )
     parser.add_argument("--version", action="version", version=f"fexprune {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"fexprune.commands.{name}")

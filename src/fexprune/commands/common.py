@@ -44,7 +44,7 @@ def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["random", "movie", "clip"], default="random",
                         help="random (stratified), or grouped so no movie / clip is on both sides")
     parser.add_argument("--test-fraction", type=fraction, default=0.2,
-                        help="0.2 as the paper states; 0.25 matches its counts")
+                        help="share of the frames held out for testing: 0.2 as the paper states; 0.25 matches its counts")
 
 
 def detector_chain(text: str) -> tuple[str, ...]:
@@ -65,8 +65,8 @@ def add_face_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
-                        help=f"the face-detection chain, tried in order (default {','.join(DEFAULT_CHAIN)})")
-    parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (0.2)")
+                        help=f"the face-detection chain, tried in order (default: {','.join(DEFAULT_CHAIN)})")
+    parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (default 0.2)")
     parser.add_argument("--eye-align", action="store_true",
                         help="turn each detected face so its eyes are level (mtcnn's eye landmarks, else OpenCV's eye cascades; no sure pair: not turned)")
 
