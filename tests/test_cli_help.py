@@ -1,10 +1,12 @@
-"""Every option of every command says in `--help` what it does and its default."""
+"""Every option of every command says in `--help` what it does and its default; argument mistakes are one line."""
 
 from __future__ import annotations
 
 import argparse
 
-from fexprune.cli import build_parser
+import pytest
+
+from fexprune.cli import build_parser, main
 
 
 def commands(parser: argparse.ArgumentParser, name: str = "fexprune"):
@@ -54,3 +56,32 @@ def test_rendered_help_names_the_default():
     assert "(default: 0.1)" in text and "(default: l2)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
 
+
+def test_an_argument_error_is_one_line_naming_the_command_and_its_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--run", "runs/x", "--onnx", "m.onnx", "--opset", "0"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert error.splitlines() == [
+        "fexprune export: error: argument --opset: must be at least 1: 0 (see fexprune export --help)"]
+
+
+def test_unknown_arguments_are_reported_by_the_command_they_were_given_to(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "faces", "--no-such-option"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "usage:" not in error
+    assert error.splitlines() == [
+        "fexprune data faces: error: unrecognized arguments: --no-such-option (see fexprune data faces --help)"]
+
+
+def test_a_missing_required_argument_and_an_unknown_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune"])
+    assert capsys.readouterr().err.splitlines() == [
+        "fexprune prune: error: the following arguments are required: --run (see fexprune prune --help)"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-command"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1
+    assert error.startswith("fexprune: error: ") and error.rstrip().endswith("(see fexprune --help)")

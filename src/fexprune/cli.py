@@ -2,8 +2,9 @@
 
 Each command is a module in `fexprune.commands` with `register(subparsers)`; the module sets
 `func(args) -> int` on its parser. `InputError` (and an OSError such as a full disk) becomes one
-line on stderr and exit code 2; Ctrl-C one line and exit code 130. Every command's `--help` shows each
-option's default.
+line on stderr and exit code 2; Ctrl-C one line and exit code 130. A mistake in the arguments is one line
+too, with a pointer to `--help` instead of the usage block. Every command's `--help` shows each option's
+default.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class CommandParser(argparse.ArgumentParser):
-    """A parser whose help shows each option's default."""
+    """A parser whose argument errors are one line naming the command, with a pointer to its --help."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
@@ -62,9 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser that parsed the chosen command, following nested commands (`data faces`)."""
+    while parser._subparsers is not None:
+        action = next(a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction))
+        chosen = getattr(args, action.dest, None)
+        if chosen not in action.choices:
+            break
+        parser = action.choices[chosen]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so the line names the command and its --help
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
