@@ -1,12 +1,16 @@
-"""Shared test fixtures: a private cache folder, and the real SFEW sample where it exists."""
+"""Shared test fixtures: a private cache folder, and the real SFEW frames where they are on this machine."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def sfew_images_folder() -> Path:
+    """The real SFEW Images folder (<Class>/<Movie>_<clip>_<frame>.png): $FEXPRUNE_SFEW, else ~/sfew/Images."""
+    return Path(os.environ.get("FEXPRUNE_SFEW") or Path.home() / "sfew" / "Images").expanduser()
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +22,10 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real SFEW sample not present at {SHARED_DATA}")
-    return SHARED_DATA
+def sfew_images() -> Path:
+    """The real SFEW frames; the test is skipped, saying where it looked, where they are absent."""
+    folder = sfew_images_folder()
+    if not folder.is_dir():
+        where = "FEXPRUNE_SFEW" if os.environ.get("FEXPRUNE_SFEW") else "FEXPRUNE_SFEW unset, default"
+        pytest.skip(f"real SFEW frames not found at {folder} ({where}); set FEXPRUNE_SFEW to the SFEW Images folder")
+    return folder

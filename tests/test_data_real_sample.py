@@ -1,4 +1,4 @@
-"""The real SFEW sample in ../shared/data (skipped where absent): found, decoded, named like SFEW."""
+"""The real SFEW frames ($FEXPRUNE_SFEW, else ~/sfew/Images; skipped where absent): found, decoded, named like SFEW."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from fexprune.data.loading import load_image_set
 from fexprune.data.splits import has_fixed_split, split_indices
 
 
-def test_real_sample_loads_with_expression_classes_and_movies(shared_data):
-    path = shared_data / "sfew-sample" if (shared_data / "sfew-sample").is_dir() else shared_data
-    image_set = load_image_set(path, progress=False)
+def test_real_sample_loads_with_expression_classes_and_movies(sfew_images):
+    image_set = load_image_set(sfew_images, progress=False)
     assert image_set.layout in ("images", "train-val", "aligned")
     assert image_set.classes == list(EXPRESSIONS)
     assert len(image_set.samples) > 0 and image_set.images.shape[1:] == (72, 90)

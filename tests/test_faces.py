@@ -75,11 +75,11 @@ def test_rotated_pass_finds_tilted_faces_the_upright_chain_missed(tmp_path):
     assert extra >= 5 and correct >= 0.75 * extra  # 15 of the 31 faces missed here, 13 of them right
 
 
-def test_detector_on_real_sample(shared_data):
+def test_detector_on_real_sample(sfew_images):
     from fexprune.data.layouts import discover
     from fexprune.data.preprocess import decode_image
 
-    samples = discover(shared_data).samples[:30]
+    samples = discover(sfew_images).samples[:30]
     found = sum(best_face(decode_image(s.path.read_bytes())) is not None for s in samples)
     assert found >= 0.6 * len(samples)
 

@@ -139,11 +139,11 @@ def test_without_its_weights_the_step_is_refused_in_one_line(drawn, monkeypatch,
 
 
 @needs_weights
-def test_on_the_real_sample_it_finds_at_least_what_the_cascades_find(shared_data):
+def test_on_the_real_sample_it_finds_at_least_what_the_cascades_find(sfew_images):
     from fexprune.data.layouts import discover
     from fexprune.data.preprocess import decode_image
 
-    frames = [decode_image(s.path.read_bytes()) for s in discover(shared_data).samples[:30]]
+    frames = [decode_image(s.path.read_bytes()) for s in discover(sfew_images).samples[:30]]
     by_mtcnn = sum(bool(detect_faces(frame, (MTCNN,))) for frame in frames)
     assert by_mtcnn >= 0.8 * len(frames)
     assert by_mtcnn >= sum(bool(detect_faces(frame, DEFAULT_CHAIN)) for frame in frames) - 1

@@ -208,9 +208,9 @@ def test_predict_with_a_pruned_run(runs, tmp_path):
         assert abs(sum(record["faces"][0]["emotions"].values()) - 1) < 1e-6
 
 
-def test_real_sample_frames_have_faces_found(runs, shared_data, tmp_path):
-    frames = sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:12]
-    assert frames, f"no frames under {shared_data}"
+def test_real_sample_frames_have_faces_found(runs, sfew_images, tmp_path):
+    frames = sorted(p for p in sfew_images.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:12]
+    assert frames, f"no frames under {sfew_images}"
     predictions = predict(runs.train, frames, face_detect=True)
     assert len(predictions) == len(frames) and not predictions.skipped
     for record in predictions:

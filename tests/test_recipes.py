@@ -138,8 +138,12 @@ def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys)
     assert saved["members"] == 1 and saved["hog"] is True
     model, _ = load_model(tmp_path / "one" / "model.pt")
     assert type(model).__name__ == "BestCNN" and model.hog is not None
-    assert main(["train", "--data", str(tiny_data), "--members", "2", "--quiet", "--out", str(tmp_path / "paper")]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--data", str(tiny_data), "--members", "2", "--quiet", "--out", str(tmp_path / "paper")])
+    assert stopped.value.code == 2
     assert "--recipe paper" in capsys.readouterr().err and not (tmp_path / "paper").exists()
     # the paper CNN's shape options are refused by a recipe with its own network, not silently ignored
-    assert main(["train", "--data", str(tiny_data), "--recipe", "best", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "b")]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--data", str(tiny_data), "--recipe", "best", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "b")])
+    assert stopped.value.code == 2
     assert "--channels is an option of --recipe paper" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -1,30 +1,62 @@
 """`fexprune` command line: parses arguments and calls the library; nothing else lives here.
 
-Each command is a module in `fexprune.commands` with `register(subparsers)`; the module sets
-`func(args) -> int` on its parser. `InputError` (and an OSError such as a full disk) becomes one
-line on stderr and exit code 2; Ctrl-C one line and exit code 130.
+Each command is a module in `fexprune.commands` with `register(subparsers, argv)`; the module sets
+`func(args) -> int` on its parser. Command modules import the library inside `func`, so building the
+parser (and `fexprune --help`) does not load torch. `InputError` (and an OSError such as a full disk) becomes one
+line on stderr and exit code 2; Ctrl-C one line and exit code 130. A mistake in the arguments is one line
+too, with a pointer to `--help` instead of the usage block. Every command's `--help` shows each option's
+default.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import sys
 
 from fexprune import __version__
 from fexprune.errors import InputError
 
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, "(default: X)", where there is one to show: not for a
+    default of None (the help says in words what happens then) nor for on/off flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.nargs == 0:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if isinstance(action.default, (list, tuple)):  # shown as typed: "16 32", not "[16, 32]"
+            action = copy.copy(action)
+            action.default = " ".join(str(value) for value in action.default)
+        return super()._expand_help(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser whose argument errors are one line naming the command, with a pointer to its --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `argv`: a command may offer options that depend on others given (train's --recipe)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="fexprune",
         description="Facial expression CNNs on SFEW and hidden-unit pruning.",
     )
     parser.add_argument("--version", action="version", version=f"fexprune {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"fexprune.commands.{name}")
@@ -36,10 +68,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser that parsed the chosen command, following nested commands (`data faces`)."""
+    while parser._subparsers is not None:
+        action = next(a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction))
+        chosen = getattr(args, action.dest, None)
+        if chosen not in action.choices:
+            break
+        parser = action.choices[chosen]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so the line names the command and its --help
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

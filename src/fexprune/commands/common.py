@@ -1,41 +1,10 @@
-"""Argument types shared by commands."""
+"""Arguments shared by commands."""
 
 from __future__ import annotations
 
 import argparse
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
-
-
-def channels_pair(text: str) -> tuple[int, int]:
-    """'16,32' -> (16, 32)."""
-    parts = text.replace("x", ",").split(",")
-    try:
-        c1, c2 = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two channel counts like 16,32, got {text!r}") from None
-    if c1 < 1 or c2 < 1:
-        raise argparse.ArgumentTypeError(f"channel counts must be positive: {text}")
-    return c1, c2
-
-
-def fraction(text: str) -> float:
-    """A number strictly between 0 and 1, e.g. a test fraction."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1: {text}")
-    return value
+from fexprune.argtypes import channels_pair, fraction, margin, positive_int  # noqa: F401  (the commands' argument types)
 
 
 def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +13,7 @@ def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["random", "movie", "clip"], default="random",
                         help="random (stratified), or grouped so no movie / clip is on both sides")
     parser.add_argument("--test-fraction", type=fraction, default=0.2,
-                        help="0.2 as the paper states; 0.25 matches its counts")
+                        help="share of the frames held out for testing: 0.2 as the paper states; 0.25 matches its counts")
 
 
 def detector_chain(text: str) -> tuple[str, ...]:
@@ -65,8 +34,8 @@ def add_face_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
-                        help=f"the face-detection chain, tried in order (default {','.join(DEFAULT_CHAIN)})")
-    parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (0.2)")
+                        help=f"the face-detection chain, tried in order (default: {','.join(DEFAULT_CHAIN)})")
+    parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (default 0.2)")
     parser.add_argument("--eye-align", action="store_true",
                         help="turn each detected face so its eyes are level (mtcnn's eye landmarks, else OpenCV's eye cascades; no sure pair: not turned)")
 
@@ -81,16 +50,6 @@ def face_settings(args: argparse.Namespace) -> dict:
     if args.face_margin is not None:  # else TrainConfig's default
         settings["face_margin"] = args.face_margin
     return settings
-
-
-def margin(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
-    if not 0 <= value <= 2:
-        raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
-    return value
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

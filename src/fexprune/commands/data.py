@@ -15,14 +15,15 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
     synth = actions.add_parser("synth", help="write a synthetic SFEW-like data set (course layout Images/<Class>/)")
     synth.add_argument("--out", required=True, help="folder to write (Images/<Class>/*.png goes inside)")
-    synth.add_argument("--per-class", type=positive_int, default=100, help="frames per expression (100)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--per-class", type=positive_int, default=100, help="frames per expression")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the drawing: the same seed writes the same bytes")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=run_synth)
 
     info = actions.add_parser("info", help="layout, counts per class, skipped files and duplicates of a data set")
     info.add_argument("--data", help="data set folder (default: the built-in synthetic data)")
-    info.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto")
+    info.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
+                      help="frames or aligned faces where a data set holds both (auto: frames)")
     info.add_argument("--json", action="store_true", help="print the full summary as JSON")
     info.add_argument("--quiet", action="store_true", help="no progress bar")
     info.set_defaults(func=run_info)
@@ -33,7 +34,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     faces.add_argument("--data", help="data set folder (default: the built-in synthetic data and its true boxes)")
     faces.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
                        help="the face-detection chain, tried in order (default: --face-crop's)")
-    faces.add_argument("--face-margin", type=margin, default=0.2, help="crop margin, a fraction of the face box's side (0.2)")
+    faces.add_argument("--face-margin", type=margin, default=0.2, help="crop margin, a fraction of the face box's side")
     faces.add_argument("--eye-align", action="store_true", help="turn each detected face so its eyes are level")
     faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt]")
     faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut")

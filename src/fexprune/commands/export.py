@@ -16,7 +16,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--run", required=True, metavar="RUN_DIR", help="train or prune run folder (or a model .pt file)")
     parser.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write, e.g. model.onnx")
-    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset")
     parser.set_defaults(func=run)
 
 

@@ -15,12 +15,15 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser = subparsers.add_parser("features", help="compute the LPQ+PHOG feature table from images",
                                    description=__doc__)
     parser.add_argument("--data", metavar="DIR", help="image data set (default: the built-in synthetic set)")
-    parser.add_argument("--out", default="features.csv", help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", default="features.csv", help="CSV to write")
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=list(defaults.image_size),
-                        help="resize images to W x H before describing them (default: %(default)s)")
-    parser.add_argument("--lpq-window", type=int, default=defaults.lpq_window)
-    parser.add_argument("--phog-bins", type=int, default=defaults.phog_bins)
-    parser.add_argument("--phog-levels", type=int, default=defaults.phog_levels)
+                        help="resize images to W x H before describing them")
+    parser.add_argument("--lpq-window", type=int, default=defaults.lpq_window,
+                        help="side of the LPQ window in pixels (odd, at least 3)")
+    parser.add_argument("--phog-bins", type=int, default=defaults.phog_bins,
+                        help="orientation bins of each PHOG histogram")
+    parser.add_argument("--phog-levels", type=int, default=defaults.phog_levels,
+                        help="PHOG pyramid depth L: histograms of the whole image (level 0) and of its 2^l x 2^l cells up to level L")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

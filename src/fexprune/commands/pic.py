@@ -19,17 +19,20 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser.add_argument("--mode", choices=MODES, default=defaults.mode,
                         help="progressive: merge most similar pair down to --min-units (the paper's table); "
                              "threshold: apply the 15/165 deg and dead-unit rules until none applies")
-    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="hidden units to start with")
-    parser.add_argument("--min-units", type=int, default=defaults.min_units, help="progressive mode stops here")
+    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="hidden units to start with (the paper's 11-10-11 network)")
+    parser.add_argument("--min-units", type=int, default=defaults.min_units, help="progressive mode stops at this many hidden units")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="full-batch Adam steps for the first training")
-    parser.add_argument("--retrain-epochs", type=int, default=defaults.retrain_epochs, help="steps after each pruning action")
+    parser.add_argument("--retrain-epochs", type=int, default=defaults.retrain_epochs, help="full-batch Adam steps after each pruning action")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
-    parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction,
+                        help="share of the table's rows held out for the test loss (random split)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and the initial weights")
     parser.add_argument("--no-label-input", action="store_true",
                         help="leave the label out of the inputs (10 instead of the paper's 11 columns)")
-    parser.add_argument("--similar-below", type=float, default=defaults.similar_below, help="degrees")
-    parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above, help="degrees")
+    parser.add_argument("--similar-below", type=float, default=defaults.similar_below,
+                        help="two hidden units closer than this angle (degrees) are similar: one is merged into the other")
+    parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above,
+                        help="two hidden units further apart than this angle (degrees) are complementary: both are removed")
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
     parser.set_defaults(func=run)
 

@@ -24,10 +24,10 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="classify every detected face (default when the run was trained on face crops)")
     detect.add_argument("--no-face-detect", dest="face_detect", action="store_false",
                         help="classify whole frames (default when the run was trained on whole frames)")
-    parser.add_argument("--out", default="predictions.csv", help="CSV to write (default predictions.csv); "
+    parser.add_argument("--out", default="predictions.csv", help="CSV to write; "
                         "skipped files go to <name>.skipped.csv beside it")
     parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
-    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="faces classified per forward pass")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -16,14 +16,16 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels.",
     )
     parser.add_argument("--run", required=True, metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
-    parser.add_argument("--criterion", choices=CRITERION_CHOICES, default="l2", help="l2 is the paper's (default)")
-    parser.add_argument("--layers", choices=LAYER_CHOICES, default="conv1", help="conv1 as the paper (default)")
-    parser.add_argument("--max-loss-increase", type=float, default=0.1)
-    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="epochs after each step (0)")
-    parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--criterion", choices=CRITERION_CHOICES, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model")
+    parser.add_argument("--layers", choices=LAYER_CHOICES, default="conv1", help="layers to prune: conv1 as the paper, or conv2, or both in turn")
+    parser.add_argument("--max-loss-increase", type=float, default=0.1,
+                        help="stop before the step that raises the train loss by more than this over the unpruned network's")
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tuning epochs after each step (pruned kernels stay zero)")
+    parser.add_argument("--finetune-lr", type=float, default=1e-3, help="Adam learning rate of the fine-tuning")
     parser.add_argument("--remove", action="store_true", help="also build the smaller model without the pruned channels")
     parser.add_argument("--sample-size", type=int, default=128, help="images for the distinctiveness criterion")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.set_defaults(func=run)
 

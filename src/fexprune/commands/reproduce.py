@@ -22,7 +22,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         "LPQ+PHOG computed from the images)")
     parser.add_argument("--quick", action="store_true",
                         help="sweep 2 repeats x 10 epochs, single run 15 epochs, mini-batches of 32 at lr 1e-3 (minutes, not hours)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every stage (the sweep's repeat r uses seed + r)")
     parser.add_argument("--criteria", nargs="+", default=["l2"], metavar="NAME",
                         help="pruning criteria (l2 is the paper's; also l1, distinctiveness, random)")
     add_backend_arguments(parser)

@@ -19,8 +19,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--channels", type=channels_pair, nargs="+", default=None, metavar="C1,C2",
                         help="channel combinations (default: the paper's 16,32 12,24 20,40 6,12)")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="runs per combination (5)")
-    parser.add_argument("--epochs", type=positive_int, default=700)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs per combination")
+    parser.add_argument("--epochs", type=positive_int, default=700, help="training epochs of every trial (the paper's 700)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
     add_image_data_arguments(parser)

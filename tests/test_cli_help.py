@@ -1,0 +1,87 @@
+"""Every option of every command says in `--help` what it does and its default; argument mistakes are one line."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from fexprune.cli import build_parser, main
+
+
+def commands(parser: argparse.ArgumentParser, name: str = "fexprune"):
+    """(name, parser) for every command below `parser`, nested ones (`fexprune data faces`) included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub_parser in action.choices.items():
+                yield f"{name} {sub_name}", sub_parser
+                yield from commands(sub_parser, f"{name} {sub_name}")
+
+
+def shown_default(default) -> str:
+    return " ".join(str(v) for v in default) if isinstance(default, (list, tuple)) else str(default)
+
+
+def help_problems(name: str, parser: argparse.ArgumentParser) -> list[str]:
+    problems = []
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+            continue
+        option = "/".join(action.option_strings) or action.dest
+        if not (action.help or "").strip():
+            problems.append(f"{name} {option}: no help")
+            continue
+        rendered = parser._get_formatter()._expand_help(action)
+        flag = action.nargs == 0  # store_true / store_false: on or off, nothing to show
+        if action.default is None or action.default is argparse.SUPPRESS or flag:
+            continue
+        if shown_default(action.default) not in rendered:
+            problems.append(f"{name} {option}: help does not show the default {shown_default(action.default)!r}: {rendered!r}")
+    return problems
+
+
+def test_every_command_is_walked():
+    names = {name for name, _ in commands(build_parser())}
+    assert {"fexprune train", "fexprune prune", "fexprune pic", "fexprune data faces", "fexprune compare"} <= names
+
+
+def test_every_option_has_help_that_shows_its_default():
+    problems = [p for name, parser in commands(build_parser()) for p in help_problems(name, parser)]
+    assert not problems, "\n".join(problems)
+
+
+def test_rendered_help_names_the_default():
+    parser = dict(commands(build_parser()))["fexprune prune"]
+    text = " ".join(parser.format_help().split())  # lines wrapped where the terminal ends
+    assert "(default: 0.1)" in text and "(default: l2)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_an_argument_error_is_one_line_naming_the_command_and_its_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--run", "runs/x", "--onnx", "m.onnx", "--opset", "0"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert error.splitlines() == [
+        "fexprune export: error: argument --opset: must be at least 1: 0 (see fexprune export --help)"]
+
+
+def test_unknown_arguments_are_reported_by_the_command_they_were_given_to(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "faces", "--no-such-option"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "usage:" not in error
+    assert error.splitlines() == [
+        "fexprune data faces: error: unrecognized arguments: --no-such-option (see fexprune data faces --help)"]
+
+
+def test_a_missing_required_argument_and_an_unknown_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune"])
+    assert capsys.readouterr().err.splitlines() == [
+        "fexprune prune: error: the following arguments are required: --run (see fexprune prune --help)"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-command"])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1
+    assert error.startswith("fexprune: error: ") and error.rstrip().endswith("(see fexprune --help)")
