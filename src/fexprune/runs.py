@@ -165,6 +165,13 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
+def read_config(run_dir: Path, what: str) -> dict:
+    """The config.json of a run folder to resume; a folder without one is not `what` (e.g. "a sweep folder")."""
+    if not (Path(run_dir) / "config.json").is_file():
+        raise InputError(f"not {what} (no config.json)", run_dir)
+    return read_json(Path(run_dir) / "config.json")
+
+
 def read_csv(path: Path) -> list[dict]:
     """A CSV file's rows as dicts of text."""
     with open(path, newline="") as handle:

@@ -95,9 +95,7 @@ def run_reproduce(
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / "config.json").is_file():
-            raise InputError("not a reproduce folder (no config.json)", run_dir)
-        config = ReproduceConfig.from_dict(runs.read_json(run_dir / "config.json"))
+        config = ReproduceConfig.from_dict(runs.read_config(run_dir, "a reproduce folder"))
     else:
         config = config.resolved()
         _check_paths(config)

@@ -146,9 +146,7 @@ def run_sweep(
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / "config.json").is_file():
-            raise InputError("not a sweep folder (no config.json)", run_dir)
-        config = SweepConfig.from_dict(runs.read_json(run_dir / "config.json"))
+        config = SweepConfig.from_dict(runs.read_config(run_dir, "a sweep folder"))
     trials = plan_trials(config)
     data = _prepare_data_once(config, progress)  # fills the cache: trials only read it
     if resume is None:

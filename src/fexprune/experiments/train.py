@@ -140,7 +140,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
 
 def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
     """An interrupted run's folder, config and last checkpoint (None: it stopped before the first)."""
-    config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
+    config = TrainConfig.from_dict(runs.read_config(run_dir, "a train run folder"))
     if (run_dir / "results.json").exists():
         raise InputError("run already finished; nothing to resume", run_dir)
     if not recipe_for(config).checkpoints or config.cv:

@@ -1,10 +1,10 @@
 """HOG as a fixed layer of the network: histograms of gradient orientation per cell, normalised over
 neighbouring cells (Dalal & Triggs), written in plain torch ops.
 
-Why: HOG of real SFEW face crops held up across movies (issue 7: an SVM on it scored 26% by movie, 18% on
-whole frames), a prior a CNN trained on a few hundred frames may lack. As a branch of the network it
-trains, exports to ONNX and predicts with it, with no second model to keep in step. No weights are
-learned here. On the built-in data it gained nothing (benchmarks/recipes.md), so `--hog` is opt-in.
+Why: HOG describes a face's edges the same way across movies and lighting, a prior a CNN trained on a
+few hundred frames may lack. As a branch of the network it trains, exports to ONNX and predicts with it,
+with no second model to keep in step. No weights are learned here. `--hog` is opt-in: it has not shown a
+gain beyond its noise (benchmarks/recipes.md).
 
 Orientation binning avoids atan2 (not an ONNX op): with the doubled angle 2t of the unsigned gradient
 direction, cos(2t - 2p) = cos2t cos2p + sin2t sin2p, from the gradient's components alone; each pixel's

@@ -1,6 +1,6 @@
 """Reopen finished runs and compare them: runs whose settings differ only in the seed are one group,
-reported as the mean and spread of their test accuracy and macro-F1. This is how a 5-seed protocol is
-read (issue 7 is judged on 5-seed means), and how a sweep's trials add up to its table.
+reported as the mean and spread of their test accuracy and macro-F1. This is how a protocol over seeds is
+read, and how a sweep's trials add up to its table.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ evaluation. In mini-batch mode each row is a no-autograd pass over the whole tra
 Speed without other math (see training/speed.py and benchmarks/RESULTS.md): the allocator keeps
 activation buffers between steps, model and images are channels_last, the images never ask for a
 gradient, evaluation runs without autograd, and the full-batch gradient is accumulated over chunks of
-`FULL_BATCH_CHUNK` images, so each chunk's activations stay in cache (one step per epoch as before;
-chunk gradients summed in float64: losses match the plain loop to ~2e-5 over 20 epochs, its own noise).
+`FULL_BATCH_CHUNK` images, so each chunk's activations stay in cache (still one step per epoch; chunk
+gradients summed in float64, so the loss matches a single full-batch pass to float32 rounding).
 """
 
 from __future__ import annotations
