@@ -18,6 +18,10 @@ def private_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own FEXPRUNE_CACHE so tests never touch the user's cache."""
     root = tmp_path_factory.getbasetemp() / "fexprune-cache"
     monkeypatch.setenv("FEXPRUNE_CACHE", str(root))
+    # the command line sets these for the process (fexprune.tracking.configure): each test starts from the defaults
+    monkeypatch.setenv("FEXPRUNE_TENSORBOARD", "1")
+    monkeypatch.setenv("FEXPRUNE_MLFLOW", "")
+    monkeypatch.delenv("FEXPRUNE_MLFLOW")
     return root
 
 

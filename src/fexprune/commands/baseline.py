@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_face_arguments, add_image_data_arguments, face_settings, positive_int
+from fexprune.commands.common import (
+    add_face_arguments,
+    add_image_data_arguments,
+    add_tracking_arguments,
+    apply_tracking,
+    face_settings,
+    positive_int,
+)
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -21,10 +28,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="which images of a data set that has both frames and aligned faces")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     from fexprune.experiments.baseline import BaselineConfig, run_baseline
 
     config = BaselineConfig(data=args.data, split=args.split, test_fraction=args.test_fraction, cv=args.cv, seed=args.seed,

@@ -57,3 +57,18 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int, default=None, help="parallel trials (default: one per core)")
     parser.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run")
     parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a run's numbers go besides its folder: TensorBoard (on) and MLflow (on request)."""
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="write no TensorBoard event files (by default they go to <run>/tensorboard/)")
+    parser.add_argument("--mlflow", nargs="?", const="./mlruns", default=None, metavar="URI",
+                        help="also log parameters, metrics and files to MLflow: a tracking server URI or a local "
+                             "store (./mlruns when no URI is given); needs pip install 'fexprune[mlflow]'")
+
+
+def apply_tracking(args: argparse.Namespace) -> None:
+    from fexprune.tracking import configure
+
+    configure(tensorboard=args.tensorboard, mlflow=args.mlflow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fexprune.commands.common import add_tracking_arguments, apply_tracking
 from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
 
 
@@ -34,10 +35,12 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above,
                         help="two hidden units further apart than this angle (degrees) are complementary: both are removed")
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     config = PICConfig(
         features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,
         min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fexprune.commands.common import add_tracking_arguments, apply_tracking
+
 CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
 LAYER_CHOICES = ["conv1", "conv2", "all"]
 
@@ -27,10 +29,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     from fexprune.experiments.prune import PruneConfig, run_pruning
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_backend_arguments, add_image_data_arguments
+from fexprune.commands.common import add_backend_arguments, add_image_data_arguments, add_tracking_arguments, apply_tracking
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -29,10 +29,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted reproduce run")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     from fexprune.experiments.reproduce import ReproduceConfig, run_reproduce
 
     config = ReproduceConfig(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_backend_arguments, add_image_data_arguments, channels_pair, positive_int
+from fexprune.commands.common import (
+    add_backend_arguments,
+    add_image_data_arguments,
+    add_tracking_arguments,
+    apply_tracking,
+    channels_pair,
+    positive_int,
+)
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -29,10 +36,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="sweep folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     from fexprune.experiments.sweep import PAPER_GRID, SweepConfig, run_sweep
     from fexprune.recipes.paper import DEFAULT_LR
     from fexprune.report.sweep import sweep_table

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_face_arguments, add_image_data_arguments, face_settings, positive_int
+from fexprune.commands.common import (
+    add_face_arguments,
+    add_image_data_arguments,
+    add_tracking_arguments,
+    apply_tracking,
+    face_settings,
+    positive_int,
+)
 
 
 def requested_recipe(argv: list[str]) -> str:
@@ -51,6 +58,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     recipe.add_arguments(parser.add_argument_group(f"--recipe {recipe.name}"))
     _refuse_other_recipes_options(parser, recipe.name)
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run, recipe_options=recipe.options)
 
 
@@ -113,6 +121,7 @@ def train_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_tracking(args)
     from fexprune.experiments.train import train
     from fexprune.report.training import table_epochs, training_log_rows
 

@@ -1,7 +1,8 @@
 """The one place a finished run folder is written: every kind of run (train, cv, baseline, sweep, prune,
 pic, reproduce) hands its typed `RunOutput` here, and gets the same files in the same way: its face crop
 sheet, models, metrics.csv, figures, results.json stamped with the schema, then report.html and report.md
-built from those files alone (fexprune.report.build), so a report can be rebuilt from any run folder."""
+built from those files alone (fexprune.report.build), so a report can be rebuilt from any run folder; last,
+what it sends to TensorBoard and MLflow (fexprune.tracking)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from torch import nn
 
-from fexprune import runs
+from fexprune import runs, tracking
 from fexprune.data.loading import ImageSet
 from fexprune.models.checkpoint import save_model
 from fexprune.report.build import write_run_report
@@ -32,6 +33,7 @@ class RunOutput:
     models: dict[str, tuple[nn.Module, dict]] = field(default_factory=dict)  # file -> (model, its preprocessing)
     tables: dict[str, list[dict]] = field(default_factory=dict)  # other CSV files, e.g. a sweep's trials.csv
     image_set: ImageSet | None = None  # its face crops, drawn as figures/face_crops.png
+    logged_live: bool = False  # its metrics went to TensorBoard epoch by epoch already
 
 
 def write_run(run_dir: Path, output: RunOutput) -> Path:
@@ -48,7 +50,10 @@ def write_run(run_dir: Path, output: RunOutput) -> Path:
     for name, figure in output.figures.items():
         save_figure(figure, run_dir / "figures" / f"{name}.png")
     runs.write_json(run_dir / "results.json", stamp(output.results, output.kind))
-    return write_run_report(run_dir)
+    report = write_run_report(run_dir)
+    config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    tracking.finish(run_dir, output.kind, config, output.results, output.metrics, output.logged_live)
+    return report
 
 
 def filled_rows(rows: list[dict]) -> list[dict]:

@@ -30,6 +30,7 @@ from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import train
 from fexprune.recipes.paper import DEFAULT_LR
 from fexprune.report.sweep import sweep_figure
+from fexprune.tracking import MLFLOW_ENV
 
 PAPER_GRID: list[tuple[int, int]] = [(16, 32), (12, 24), (20, 40), (6, 12)]
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -121,6 +122,7 @@ def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = No
     an interrupted train run in `trial_dir`. Returns the run's results and metrics rows."""
     if cache:
         os.environ["FEXPRUNE_CACHE"] = cache
+    mlflow_uri = os.environ.pop(MLFLOW_ENV, None)  # the sweep logs its trials to MLflow as child runs, at its end
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -134,6 +136,8 @@ def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = No
         return {"results": result.results, "metrics": result.metrics}
     finally:
         torch.set_num_threads(previous_threads)
+        if mlflow_uri:
+            os.environ[MLFLOW_ENV] = mlflow_uri
 
 
 def run_sweep(

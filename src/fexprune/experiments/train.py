@@ -27,6 +27,7 @@ from fexprune.models.checkpoint import load_model
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import recipe_for
 from fexprune.report.training import training_curve_figure
+from fexprune.tracking import EpochLog
 
 
 @dataclass
@@ -79,10 +80,12 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     if run_dir is None:
         run_dir = runs.new_run_dir(out, "train")
         runs.write_json(run_dir / "config.json", runs.config_record(config))
+    log = EpochLog(run_dir)
     bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
                unit="epoch", disable=not progress, leave=False)
 
     def on_epoch(row: dict) -> None:
+        log.epoch({**row, "lr": row.get("lr", config.lr)})
         if row["epoch"] > 0:
             bar.update(1)
         shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
@@ -107,6 +110,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
         else:
             fitted = recipe.fit(config, data, on_epoch)
     bar.close()
+    log.close()
     results = {
         **fitted.final,
         "epochs": config.epochs,
@@ -132,7 +136,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     write_run(run_dir, RunOutput(
         kind="train", results=results, metrics=fitted.rows, image_set=data.image_set,
         models={"model.pt": (fitted.model, {**data.preprocessing, **test_time})},
-        figures={"confusion": confusion, "training_curve": training_curve_figure(curve)},
+        figures={"confusion": confusion, "training_curve": training_curve_figure(curve)}, logged_live=True,
     ))
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)

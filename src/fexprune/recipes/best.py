@@ -122,6 +122,7 @@ def fit_best(
                              label_smoothing=recipe.label_smoothing, mixup=recipe.mixup, min_batch=2)
                  for member, optimizer, schedule, generator in trainers]  # every member one epoch, in lockstep
         row = {"epoch": epoch, **{key: float(np.mean([part[key] for part in parts])) for key in parts[0]}}
+        row["lr"] = trainers[0][2].get_last_lr()[0]  # the one-cycle schedule's rate at the epoch's end
         if len(x_val):
             row["val_loss"], row["val_accuracy"] = scores(model, x_val, y_val, recipe.tta)
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):

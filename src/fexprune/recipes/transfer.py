@@ -102,6 +102,7 @@ def fit_transfer(
         model.train(epoch > head_epochs)
         row = {"epoch": epoch, **train_epoch(model, x, y, optimizer, generator, batch_size, schedule=schedule,
                                              augment_config=recipe.augment, label_smoothing=recipe.label_smoothing, min_batch=2)}
+        row["lr"] = optimizer.param_groups[0]["lr"]
         row["val_loss"], row["val_accuracy"] = scores(model, x_val, y_val, recipe.tta) if len(x_val) else (float("nan"), float("nan"))
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["test_loss"], row["test_accuracy"] = scores(model, x_test, y_test, recipe.tta)
