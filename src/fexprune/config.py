@@ -50,6 +50,8 @@ class TrainConfig(ImageDataConfig):
     lr: float = 3e-5
     batch_size: int | None = None  # None: full batch, one step per epoch
     eval_every: int = 10
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (fexprune.device)
+    deterministic: bool = False  # the same numbers from the same seed on the same GPU
     # one recipe's own
     channels: tuple[int, int] = (16, 32)  # paper: conv1, conv2
     kernel_size: int = 5  # paper

@@ -59,6 +59,16 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
 
 
+def add_device_arguments(parser: argparse.ArgumentParser, deterministic: bool = True) -> None:
+    """--device (and --deterministic) for a command that runs a network."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help="auto (CUDA, then MPS, else the CPU; says which), cpu, cuda, cuda:N or mps")
+    if deterministic:
+        parser.add_argument("--deterministic", action="store_true",
+                            help="deterministic GPU algorithms: the same seed gives the same numbers on the same GPU "
+                                 "(slower); without it GPU runs may differ in the last digits")
+
+
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     """Where a run's numbers go besides its folder: TensorBoard (on) and MLflow (on request)."""
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",

@@ -29,6 +29,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="faces classified per forward pass")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="auto", metavar="DEVICE", help="where the network runs: auto (CUDA, then MPS, else the CPU), cpu, cuda, cuda:N or mps")
     parser.set_defaults(func=run)
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     predictions = predict(
         args.run, args.paths, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, progress=not args.quiet,
+        annotate=args.annotate, progress=not args.quiet, device=args.device,
     )
     companion = write_predictions(args.out, predictions)
     for warning in predictions.warnings:

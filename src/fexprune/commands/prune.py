@@ -30,6 +30,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     add_tracking_arguments(parser)
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help="where the network is evaluated and fine-tuned: cpu, auto, cuda, cuda:N or mps (latency is measured there)")
     parser.set_defaults(func=run)
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         finetune_lr=args.finetune_lr,
         remove=args.remove,
         seed=args.seed,
+        device=args.device,
         sample_size=args.sample_size,
     )
     result = run_pruning(config, out=args.out)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_backend_arguments, add_image_data_arguments, add_tracking_arguments, apply_tracking
+from fexprune.commands.common import (
+    add_backend_arguments,
+    add_device_arguments,
+    add_image_data_arguments,
+    add_tracking_arguments,
+    apply_tracking,
+)
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -30,6 +36,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted reproduce run")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_tracking_arguments(parser)
+    add_device_arguments(parser, deterministic=False)
     parser.set_defaults(func=run)
 
 
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = ReproduceConfig(
         data=args.data, features=args.features, quick=args.quick, seed=args.seed,
         test_fraction=args.test_fraction, split=args.split, criteria=tuple(args.criteria),
-        workers=args.workers, backend=args.backend, address=args.address,
+        workers=args.workers, backend=args.backend, address=args.address, device=args.device,
     )
     result = run_reproduce(config, out=args.out, resume=args.resume, progress=not args.quiet)
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.timings.items())

@@ -6,6 +6,7 @@ import argparse
 
 from fexprune.commands.common import (
     add_backend_arguments,
+    add_device_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
     apply_tracking,
@@ -37,6 +38,9 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_tracking_arguments(parser)
+    add_device_arguments(parser, deterministic=False)
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0,
+                        help="with --backend ray: the fraction of a GPU each trial asks Ray for (0.25: four trials per GPU)")
     parser.set_defaults(func=run)
 
 
@@ -58,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         backend=args.backend,
+        device=args.device,
+        gpus_per_trial=args.gpus_per_trial,
         address=args.address,
     )
     result = run_sweep(config, out=args.out, resume=args.resume, progress=not args.quiet)

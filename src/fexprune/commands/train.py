@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from fexprune.commands.common import (
+    add_device_arguments,
     add_face_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
@@ -59,6 +60,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     recipe.add_arguments(parser.add_argument_group(f"--recipe {recipe.name}"))
     _refuse_other_recipes_options(parser, recipe.name)
     add_tracking_arguments(parser)
+    add_device_arguments(parser)
     parser.set_defaults(func=run, recipe_options=recipe.options)
 
 
@@ -116,6 +118,8 @@ def train_config(args: argparse.Namespace):
         **face_settings(args),
         recipe=args.recipe,
         cv=args.cv,
+        device=args.device,
+        deterministic=args.deterministic,
         **own,
     )
 

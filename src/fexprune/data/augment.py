@@ -2,8 +2,8 @@
 and optionally random erasing (a rectangle blanked out, as hands, glasses and hair hide parts of faces in films).
 
 One batched affine warp (affine_grid + grid_sample) for the whole mini-batch, so augmenting costs a small
-fraction of a training step; every random number comes from the caller's torch.Generator, so a seed
-gives the same augmented batches.
+fraction of a training step; every random number comes from the caller's torch.Generator (a CPU one), so a
+seed gives the same augmented batches on every device; the warp itself runs where the images are.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ def augment(x: torch.Tensor, generator: torch.Generator, config: AugmentConfig =
     theta[:, 1, 0] = sin * aspect * flip
     theta[:, 1, 1] = cos
     theta[:, :, 2] = shift
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     contrast = _uniform(n, 1 - config.contrast, 1 + config.contrast, generator).view(n, 1, 1, 1)
     brightness = _uniform(n, -config.brightness, config.brightness, generator).view(n, 1, 1, 1)
-    out = out * contrast.to(x.dtype) + brightness.to(x.dtype)
+    out = out * contrast.to(x.device, x.dtype) + brightness.to(x.device, x.dtype)
     if config.erase > 0:  # drawn only when asked, so the other settings' random streams stay as they were
-        out = out.masked_fill(_erase_masks(n, height, width, config.erase, generator)[:, None], 0.0)
+        out = out.masked_fill(_erase_masks(n, height, width, config.erase, generator)[:, None].to(x.device), 0.0)
     return out
 
 

@@ -3,7 +3,7 @@ test faces cut again at other margins for test-time averaging."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -28,6 +28,10 @@ class PreparedData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     preprocessing: dict = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> "PreparedData":
+        """The same data with its tensors on `device`, where they stay for the whole run."""
+        return replace(self, **{name: getattr(self, name).to(device) for name in ("x_train", "y_train", "x_test", "y_test")})
 
 
 def load_images(config, progress: bool = True, face_margin: float | None = None) -> ImageSet:

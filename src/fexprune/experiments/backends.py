@@ -82,13 +82,14 @@ class RayBackend(Backend):
     """Each trial a Ray task with `threads` CPUs. With no address a small local Ray is started (and
     shut down on close); with one, the sweep runs on that cluster, whose nodes must see the data path."""
 
-    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = 1):
+    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = 1, gpus: float = 0.0):
         try:
             import ray
         except ImportError:
             raise InputError("the ray backend needs Ray: pip install 'fexprune[ray]'") from None
         self._ray = ray
         self.threads = max(1, int(threads))
+        self.gpus = max(0.0, float(gpus))  # a fraction of a GPU per trial: Ray packs several trials on one GPU
         self.address = address
         self._started = False
         if not ray.is_initialized():
@@ -103,7 +104,7 @@ class RayBackend(Backend):
 
     def map(self, function, jobs):
         ray = self._ray
-        remote = ray.remote(num_cpus=self.threads, max_retries=0)(function)
+        remote = ray.remote(num_cpus=self.threads, num_gpus=self.gpus, max_retries=0)(function)
         refs = {remote.remote(*job): index for index, job in enumerate(jobs)}
         try:
             while refs:
@@ -121,11 +122,11 @@ class RayBackend(Backend):
             self._started = False
 
 
-def make_backend(name: str, workers: int, address: str | None = None) -> Backend:
+def make_backend(name: str, workers: int, address: str | None = None, gpus_per_trial: float = 0.0) -> Backend:
     if name == "local":
         if address:
             raise InputError("--address only applies to --backend ray")
         return LocalBackend(workers)
     if name == "ray":
-        return RayBackend(address=address, workers=workers, threads=1)
+        return RayBackend(address=address, workers=workers, threads=1, gpus=gpus_per_trial)
     raise InputError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")

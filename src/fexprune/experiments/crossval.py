@@ -9,6 +9,7 @@ import numpy as np
 
 from fexprune import runs
 from fexprune.data.prepared import load_images, prepare_data
+from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.experiments.baseline import svm_baseline
 from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.result import TrainResult
@@ -23,15 +24,17 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and the report."""
     k = int(config.cv)
     recipe = recipe_for(config)
+    device = resolve_device(config.device)
+    set_deterministic(config.deterministic)
     image_set = load_images(config, progress)
     folds = fold_indices(image_set, k, config.split, config.seed)
     run_dir = runs.new_run_dir(out, "cv")
     runs.write_json(run_dir / "config.json", runs.config_record(config))
     rows, model, total = [], None, None
     for fold, indices in enumerate(folds):
-        data = prepare_data(config, progress=False, indices=indices, image_set=image_set)
+        data = prepare_data(config, progress=False, indices=indices, image_set=image_set).to(device)
         fitted = recipe.fit(config, data)
-        metrics = classification_metrics(data.y_test.numpy(), fitted.test_predictions, list(image_set.classes))
+        metrics = classification_metrics(data.y_test.cpu().numpy(), fitted.test_predictions, list(image_set.classes))
         matrix = np.asarray(metrics["confusion_matrix"])
         total = matrix if total is None else total + matrix
         row = {"fold": fold, "n_train": len(indices[0]), "n_test": len(indices[1]), **fitted.final,
@@ -49,7 +52,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
         "protocol": protocol, "split": config.split, "cv": k, "recipe": config.recipe, "face_crop": config.face_crop,
         "summary": {key: summarise([r[key] for r in rows]) for key in keys},
         "folds": rows, "confusion_matrix": total.tolist(), "classes": list(image_set.classes),
-        "data": image_set.summary(), "skipped": image_set.skipped,
+        "data": image_set.summary(), "skipped": image_set.skipped, "device": describe(device),
     }
     results["test_accuracy"] = results["summary"]["test_accuracy"]["mean"]
     # how each fold's test images were scored, as a single run records it (compare groups by it)

@@ -46,6 +46,7 @@ class PruneConfig:
     sample_size: int = 128  # training images whose feature maps the distinctiveness criterion compares
     latency_repeats: int = 20
     threads: int | None = 1  # torch CPU threads while pruning (None: leave as is)
+    device: str = "cpu"  # where the network is evaluated and fine-tuned (fexprune.device)
 
     def check(self) -> None:
         for name in self.criteria:
@@ -140,7 +141,7 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        trained = load_run(config.run)
+        trained = load_run(config.run, device=config.device)
         if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
             raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
                              f"({type(trained.model).__name__})", config.run)

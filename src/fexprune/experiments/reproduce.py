@@ -52,6 +52,7 @@ class ReproduceConfig:
     workers: int | None = None
     backend: str = "local"
     address: str | None = None
+    device: str = "auto"  # the sweep's, the single run's and pruning's (fexprune.device); PIC's tiny network stays on the CPU
     # None: the preset of `quick` (QUICK) or the paper's (PAPER)
     pic_epochs: int | None = None
     pic_retrain_epochs: int | None = None
@@ -146,7 +147,7 @@ def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
     run_sweep(SweepConfig(
         channels=list(config.sweep_channels), repeats=config.sweep_repeats, epochs=config.sweep_epochs,
         lr=config.sweep_lr, batch_size=config.batch_size, data=config.data, test_fraction=config.test_fraction, split=config.split,
-        seed=config.seed, workers=config.workers, backend=config.backend, address=config.address,
+        seed=config.seed, workers=config.workers, backend=config.backend, address=config.address, device=config.device,
     ), out=folder, progress=progress)
 
 
@@ -162,7 +163,7 @@ def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
         _fresh(folder)
         wanted = TrainConfig(data=config.data, channels=tuple(config.channels), epochs=config.train_epochs,
                              lr=config.train_lr, batch_size=config.batch_size, seed=config.seed,
-                             test_fraction=config.test_fraction, split=config.split)
+                             test_fraction=config.test_fraction, split=config.split, device=config.device)
         twin = _finished_twin(run_dir / "sweep", wanted)
         if twin is not None:  # at paper settings the single run is sweep trial 16/32, repeat 0: reuse it
             shutil.copytree(twin, folder)
@@ -189,7 +190,7 @@ def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
 
 def _prune(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
     _fresh(folder)
-    run_pruning(PruneConfig(run=str(run_dir / "train"), criteria=tuple(config.criteria), seed=config.seed), out=folder)
+    run_pruning(PruneConfig(run=str(run_dir / "train"), criteria=tuple(config.criteria), seed=config.seed, device=config.device), out=folder)
 
 
 STAGE_FUNCTIONS = {"pic": _pic, "sweep": _sweep, "train": _train, "prune": _prune}

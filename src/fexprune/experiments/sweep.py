@@ -51,6 +51,8 @@ class SweepConfig:
     workers: int | None = None  # None: one per core
     backend: str = "local"  # local | ray
     address: str | None = None  # Ray cluster address; None starts a local Ray
+    device: str = "auto"  # every trial's device; several trials share one GPU (--workers processes, or Ray's GPU fractions)
+    gpus_per_trial: float = 0.0  # Ray: the fraction of a GPU each trial asks for (0: none)
 
     def trial_config(self, channels: tuple[int, int], repeat: int) -> TrainConfig:
         return TrainConfig(
@@ -63,6 +65,7 @@ class SweepConfig:
             seed=self.seed + repeat,
             test_fraction=self.test_fraction,
             split=self.split,
+            device=self.device,
         )
 
     @classmethod
@@ -159,7 +162,8 @@ def run_sweep(
 
     finished = {t.name: runs.read_json(run_dir / t.name / "results.json") for t in trials if (run_dir / t.name / "results.json").is_file()}
     pending = longest_first([t for t in trials if t.name not in finished])
-    backend = make_backend(config.backend, workers=config.workers or default_workers(), address=config.address)
+    backend = make_backend(config.backend, workers=config.workers or default_workers(), address=config.address,
+                           gpus_per_trial=config.gpus_per_trial)
     cache = os.environ.get("FEXPRUNE_CACHE")
     jobs = [(str(run_dir / t.name), dataclasses.asdict(t.config), backend.threads, cache) for t in pending]
     bar = tqdm(total=len(trials), initial=len(finished), desc=f"sweep ({backend.describe()})", unit="trial", disable=not progress)

@@ -8,6 +8,7 @@ report; checkpoint.pt (weights, optimizer and RNG state every `checkpoint_every`
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.data.prepared import PreparedData, prepare_data
+from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.errors import InputError
 from fexprune.experiments.crossval import cross_validate
 from fexprune.experiments.metrics import add_classification_metrics
@@ -76,7 +78,11 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     if resume is not None:
         run_dir, config, state = _reopen(Path(resume))
     recipe = recipe_for(config)
-    data = prepare_data(config, progress=progress)
+    device = resolve_device(config.device)
+    set_deterministic(config.deterministic)
+    if progress:
+        print(f"fexprune train: computing on {describe(device)}", file=sys.stderr, flush=True)
+    data = prepare_data(config, progress=progress).to(device)
     if run_dir is None:
         run_dir = runs.new_run_dir(out, "train")
         runs.write_json(run_dir / "config.json", runs.config_record(config))
@@ -125,6 +131,8 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
         "skipped": data.image_set.skipped,
         "data": data.image_set.summary(),
         "classes": list(data.image_set.classes),
+        "device": describe(device),
+        "deterministic": config.deterministic,
     }
     if "provenance" in fitted.info:  # pretrained weights: said wherever its numbers appear
         results["provenance"] = fitted.info["provenance"]
@@ -155,16 +163,18 @@ def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
     return run_dir, config, state
 
 
-def load_run(run_dir: str | Path, progress: bool = False) -> TrainedRun:
-    """A finished train run folder back in memory: its model and its exact data split."""
+def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -> TrainedRun:
+    """A finished train run folder back in memory: its model and its exact data split, on `device`."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError("not a train run folder (no config.json)", run_dir)
     if not (run_dir / "model.pt").is_file():
         raise InputError("run has no model.pt (unfinished? resume it with --resume)", run_dir)
     config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
-    data = prepare_data(config, progress=progress)
+    target = resolve_device(device)
+    data = prepare_data(config, progress=progress).to(target)
     model, _ = load_model(run_dir / "model.pt")
+    model.to(target)
     return TrainedRun(
         run_dir=run_dir, config=config, model=model,
         x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,

@@ -104,6 +104,7 @@ def predict(
     batch_size: int = 64,
     annotate: str | os.PathLike | None = None,
     progress: bool = False,
+    device: str = "cpu",
 ) -> Predictions:
     """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
 
@@ -112,7 +113,7 @@ def predict(
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    run = load_run_model(run_dir)
+    run = load_run_model(run_dir, device)
     if face_detect is None:
         face_detect = run.face_crop is not None
     files, skipped = collect_images(paths)

@@ -16,6 +16,7 @@ import torch
 
 from fexprune import runs
 from fexprune.data.preprocess import NORMALIZATIONS, normalize_images
+from fexprune.device import resolve_device
 from fexprune.errors import InputError
 from fexprune.models.checkpoint import load_model
 from fexprune.models.cnn import ExpressionCNN
@@ -43,7 +44,7 @@ class RunModel:
     def prepare(self, gray: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W) at `image_size` -> the float (N, 1, H, W) batch the network was trained on."""
         x, _ = normalize_images(gray, self.preprocessing["normalize"], self.preprocessing.get("stats"))
-        return torch.from_numpy(x)
+        return torch.from_numpy(x).to(next(self.model.parameters()).device)
 
     @torch.no_grad()
     def probabilities(self, gray: np.ndarray) -> np.ndarray:
@@ -51,11 +52,12 @@ class RunModel:
         (the best and transfer recipes' "hflip"), the mean over each image and its mirror image, as its test
         accuracy was measured."""
         logits = predict_logits(self.model, self.prepare(gray), tta=self.preprocessing.get("tta") == "hflip")
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
 
-def load_run_model(run: str | Path) -> RunModel:
-    """A train run folder, a prune run folder, or a model checkpoint file itself."""
+def load_run_model(run: str | Path, device: str = "cpu") -> RunModel:
+    """A train run folder, a prune run folder, or a model checkpoint file itself, its network on `device`
+    (a checkpoint written on any device loads on any other)."""
     run = Path(run)
     if run.is_dir():
         path = run / MODEL_FILE
@@ -70,6 +72,7 @@ def load_run_model(run: str | Path) -> RunModel:
         model, preprocessing = load_model(path)
     _check_preprocessing(preprocessing, model, path)
     face_crop = preprocessing["face_crop"] if "face_crop" in preprocessing else _face_crop_from_configs(path.parent)
+    model.to(resolve_device(device))
     return RunModel(model=model, preprocessing=preprocessing, face_crop=face_crop_settings(face_crop), source=path)
 
 

@@ -29,7 +29,8 @@ def build_model(config: dict) -> nn.Module:
 def save_model(path: Path, model: nn.Module, preprocessing: dict) -> None:
     runs.save_checkpoint(
         path,
-        {"model_config": model.config.to_dict(), "state_dict": model.state_dict(), "preprocessing": preprocessing},
+        {"model_config": model.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+         "preprocessing": preprocessing},
     )
 
 

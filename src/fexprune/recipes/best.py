@@ -104,7 +104,7 @@ def fit_best(
     pooled = tuple(recipe.pooled or last_map_size(int(height), int(width), len(recipe.channels)))
     config = BestCNNConfig(channels=tuple(recipe.channels), dropout=recipe.dropout, pooled=pooled,
                            hog=recipe.hog, members=recipe.members, input_size=(int(width), int(height)), n_classes=n_classes)
-    model = BestEnsemble(config) if recipe.members > 1 else BestCNN(config)
+    model = (BestEnsemble(config) if recipe.members > 1 else BestCNN(config)).to(x.device)
     members = list(model.members) if recipe.members > 1 else [model]
     batch_size = batch_size or BATCH
     steps = epochs * -(-len(x) // batch_size)

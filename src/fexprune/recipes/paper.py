@@ -46,7 +46,7 @@ class PaperRecipe(Recipe):
         """`resume`: a checkpoint state to continue from; `end_of_epoch(epochs_done, state)` may save `state()`."""
         started = time.perf_counter()
         torch.manual_seed(config.seed)
-        model = ExpressionCNN(cnn_config(config, len(data.image_set.classes)))
+        model = ExpressionCNN(cnn_config(config, len(data.image_set.classes))).to(data.x_train.device)
         optimizer = make_optimizer(model, config.lr)
         generator = torch.Generator().manual_seed(config.seed)
         rows: list[dict] = []
@@ -72,7 +72,7 @@ class PaperRecipe(Recipe):
             x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=record,
             end_of_epoch=None if end_of_epoch is None else lambda done: end_of_epoch(done, lambda: state(done)))
         final = {key: rows[-1][key] for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
-        predictions = predict_logits(model, data.x_test).argmax(1).numpy()
+        predictions = predict_logits(model, data.x_test).argmax(1).cpu().numpy()
         return Fitted(model, rows, final, predictions, {"recipe": "paper"}, time.perf_counter() - started)
 
 

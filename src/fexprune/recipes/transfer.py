@@ -74,7 +74,7 @@ def fit_transfer(
 
     torch.manual_seed(seed)
     height, width = x.shape[-2:]
-    model = pretrained_model(classes, (int(width), int(height)), normalize, stats, weights=weights, seed=seed)
+    model = pretrained_model(classes, (int(width), int(height)), normalize, stats, weights=weights, seed=seed).to(x.device)
     info = {"provenance": model.config.provenance, "class_sources": list(model.config.class_sources)}
     info["zero_shot_validation_accuracy"] = scores(model, x_val, y_val, False)[1] if len(x_val) else None
     if x_test is not None:
