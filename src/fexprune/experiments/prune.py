@@ -125,7 +125,7 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
     }
     removed = None
     if config.remove:
-        removed = remove_pruned_channels(model, masks)
+        removed = remove_pruned_channels(model, masks).to(trained.x_test.device)
         with torch.no_grad():
             difference = (removed(trained.x_test) - model(trained.x_test)).abs().max().item()
         summary["channels_after"] = list(removed.config.channels)
