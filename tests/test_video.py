@@ -152,6 +152,8 @@ def test_cli_writes_csv_figure_and_annotated_video_and_refuses_to_overwrite(face
     assert drawn.read_bytes() == before
     assert main(args + ["--overwrite", "--fps", "10"]) == 0
     assert len(decoded(drawn)) == 20
+    assert main(args[:-3] + ["--annotate", str(tmp_path), "--overwrite", "--quiet"]) == 2
+    assert "is a folder; for a video, --annotate names the video file" in one_line_error(capsys)
 
 
 def test_a_truncated_video_is_read_up_to_the_break(runs, tmp_path, capsys):

@@ -169,6 +169,8 @@ def predict_video(
     if not (math.isfinite(fps) and fps > 0):
         raise InputError(f"frames a second must be a positive number, got {fps}")
     target = Path(annotate) if annotate is not None else None
+    if target is not None and target.is_dir():  # as for images, where --annotate names a folder
+        raise InputError("is a folder; for a video, --annotate names the video file to write (.mp4)", target)
     if target is not None and target.exists() and not overwrite:  # before the work, not after it
         raise InputError("already exists; add --overwrite to replace it", target)
     run = load_run_model(run_dir)
