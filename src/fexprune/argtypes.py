@@ -46,3 +46,14 @@ def margin(text: str) -> float:
     if not 0 <= value <= 2:
         raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
     return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0, e.g. frames a second."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0: {text}")
+    return value

@@ -15,7 +15,8 @@ _GUESSED = (0, 165, 255)  # orange for the fallback region or the whole frame
 
 
 def draw_faces(image: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A BGR copy of `image` with every face's box and "label p" above it."""
+    """A BGR copy of `image` with every face's box and "id: label p" above it; the id is the face's
+    track where it has one (video), else its rank in the image."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[:, :, :3].copy()
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(height, width) / 250))
@@ -24,7 +25,7 @@ def draw_faces(image: np.ndarray, faces: list[dict]) -> np.ndarray:
         x, y, w, h = face["box"]
         color = _FOUND if face["detector"] not in ("fallback", "whole-frame") else _GUESSED
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        text = f"{index}: {face['label']} {face['emotions'][face['label']]:.2f}"
+        text = f"{face.get('track', index)}: {face['label']} {face['emotions'][face['label']]:.2f}"
         (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else min(y + 2, height - text_h - baseline)
         left = min(max(0, x), max(0, width - text_w))

@@ -97,6 +97,13 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
     ]
 
 
+def classify(run: RunModel, crops: list[np.ndarray]) -> np.ndarray:
+    """(B, classes) probabilities of B faces given as `face_crops` cuts them ((V, H, W) each): the mean over
+    each face's V cuts. Stills and video frames both go through here, so a frame scores as its PNG would."""
+    stacked = np.stack(crops)  # (B, V, H, W)
+    return run.probabilities(stacked.reshape(-1, *stacked.shape[2:])).reshape(len(crops), stacked.shape[1], -1).mean(1)
+
+
 def predict(
     run_dir: str | os.PathLike,
     paths: Iterable[str | os.PathLike],
@@ -119,7 +126,7 @@ def predict(
     files, skipped = collect_images(paths)
     if not files and not skipped:
         raise InputError("no files found in " + ", ".join(str(p) for p in paths))
-    result = Predictions(classes=run.classes, skipped=skipped, warnings=_mismatch_warnings(run, face_detect),
+    result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
                          source=run.source)
     annotate_dir = Path(annotate) if annotate is not None else None
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
@@ -129,9 +136,7 @@ def predict(
     def flush() -> None:
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
-            crops = np.stack([crop for _, crop in chunk])  # (B, V, H, W): V cuts of each face
-            probabilities = run.probabilities(crops.reshape(-1, *crops.shape[2:])).reshape(len(chunk), crops.shape[1], -1).mean(1)
-            for (face, _), row in zip(chunk, probabilities):
+            for (face, _), row in zip(chunk, classify(run, [crop for _, crop in chunk])):
                 face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
                 face["label"] = run.classes[int(np.argmax(row))]
         pending.clear()
@@ -171,7 +176,8 @@ def predict(
     return result
 
 
-def _mismatch_warnings(run: RunModel, face_detect: bool) -> list[str]:
+def mismatch_warnings(run: RunModel, face_detect: bool) -> list[str]:
+    """What to tell a user who detects faces for a whole-frame run, or the other way round."""
     if face_detect and run.face_crop is None:
         return ["the model was trained on whole frames, not face crops: use --no-face-detect to classify "
                 "whole frames as it saw them"]
@@ -200,14 +206,14 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path:
     columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
     companion = out.with_name(out.stem + ".skipped.csv")
     try:
-        runs.atomic_write_bytes(out, _csv_bytes(columns, prediction_rows(predictions)))
-        runs.atomic_write_bytes(companion, _csv_bytes(["path", "reason"], predictions.skipped))
+        runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
+        runs.atomic_write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
     return companion
 
 
-def _csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
+def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
