@@ -82,7 +82,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     result = predict_video(
         args.run, args.paths[0], fps=args.fps, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, overwrite=args.overwrite, progress=not args.quiet,
+        annotate=args.annotate, overwrite=args.overwrite, progress=not args.quiet, device=args.device,
     )
     figure = write_video_predictions(args.out, result)
     for warning in result.warnings:

@@ -160,6 +160,7 @@ def predict_video(
     annotate: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    device: str = "cpu",
 ) -> VideoPredictions:
     """Every face (or the whole frame, `face_detect=False`) of the video's frames taken at `fps`, classified
     and tracked. `face_detect=None` follows the run, as `predict` does. `annotate`: a video file (.mp4) to
@@ -173,7 +174,7 @@ def predict_video(
         raise InputError("is a folder; for a video, --annotate names the video file to write (.mp4)", target)
     if target is not None and target.exists() and not overwrite:  # before the work, not after it
         raise InputError("already exists; add --overwrite to replace it", target)
-    run = load_run_model(run_dir)
+    run = load_run_model(run_dir, device)
     if face_detect is None:
         face_detect = run.face_crop is not None
     frames = VideoFrames(video, fps)
