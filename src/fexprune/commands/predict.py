@@ -25,7 +25,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     detect.add_argument("--no-face-detect", dest="face_detect", action="store_false",
                         help="classify whole frames (default when the run was trained on whole frames)")
     parser.add_argument("--out", default="predictions.csv", help="CSV to write; "
-                        "skipped files go to <name>.skipped.csv beside it")
+                        "skipped files go to <name>.skipped.csv beside it (written only when files were skipped)")
     parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="faces classified per forward pass")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
