@@ -27,6 +27,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS
     from fexprune.report.markdown import render_table
-    from fexprune.report.pruning import criteria_table
+    from fexprune.report.pruning import criteria_table, model_file_note, prune_warnings
 
     config = PruneConfig(
         run=args.run,
@@ -48,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         sample_size=args.sample_size,
     )
-    result = run_pruning(config, out=args.out)
+    result = run_pruning(config, out=args.out, progress=not args.quiet)
     print(render_table(criteria_table(result.results)), end="")
+    for warning in prune_warnings(result.results):
+        print(f"warning: {warning}")
+    print(f"model.pt: {model_file_note(result.results)}")
     print(f"run folder: {result.run_dir}")
     return 0
