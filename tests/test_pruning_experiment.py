@@ -105,3 +105,19 @@ def test_prune_cli_says_the_rule_never_fired_which_model_is_kept_and_shows_progr
     assert "Warnings: read these before the numbers" in report and "stop rule never fired on conv1" in report
     assert main(["prune", "--run", str(train_run), "--quiet", "--out", str(tmp_path / "quiet")]) == 0
     assert "prune (l2)" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_prune_on_a_pic_run_says_it_is_a_pic_run(tmp_path, capsys, finished):
+    from fexprune import runs
+    from fexprune.schema import stamp
+
+    pic = tmp_path / "pic"
+    pic.mkdir()
+    runs.write_json(pic / "config.json", {"command": "pic", "mode": "progressive"})
+    if finished:
+        runs.write_json(pic / "results.json", stamp({"mode": "progressive", "rows": []}, "pic"))
+    assert main(["prune", "--run", str(pic), "--quiet", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a pic run; prune needs a finished `fexprune train` run" in err[0], err
+    assert "resume" not in err[0]

@@ -33,6 +33,7 @@ from fexprune.pruning.measure import cost_change, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
+from fexprune.schema import run_kind
 from fexprune.training.loop import evaluate, fit
 
 
@@ -173,6 +174,20 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
     return CriterionOutcome(name, layers, model, removed, summary)
 
 
+def _refuse_other_kinds(run_dir: Path) -> None:
+    """A finished run of another command is named as such, not taken for an unfinished train run."""
+    try:
+        results = runs.read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
+        config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    except (OSError, InputError):
+        return  # load_run says what is wrong with the folder
+    if not isinstance(config, dict):
+        return
+    kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
+    if kind != "train":
+        raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
+
+
 def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bool = False) -> PruneResult:
     """Prune the trained model of `config.run` with each criterion; writes and returns the run."""
     config.check()
@@ -181,6 +196,7 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
+        _refuse_other_kinds(Path(config.run))
         trained = load_run(config.run, progress=progress)
         if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
             raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
