@@ -28,26 +28,31 @@ from fexprune.report.tables import (  # noqa: E402
 
 
 def training_curve_figure(rows: list[dict], show_paper: bool = True):
-    """Train loss and accuracy per epoch (test where evaluated), with the paper's log as markers."""
+    """Train loss and accuracy per epoch (test where evaluated), with the paper's log as markers where
+    its epochs fall inside this run's; the axes span this run's epochs."""
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = [row["epoch"] for row in rows]
-    loss_axis.plot(epochs, [row["train_loss"] for row in rows], label="train (ours)")
-    accuracy_axis.plot(epochs, [100 * row["train_accuracy"] for row in rows], label="train (ours)")
+    epochs = [int(row["epoch"]) for row in rows]
+    loss_axis.plot(epochs, [float(row["train_loss"]) for row in rows], label="train (ours)")
+    accuracy_axis.plot(epochs, [100 * float(row["train_accuracy"]) for row in rows], label="train (ours)")
     tested = [row for row in rows if row.get("test_loss") not in (None, "")]
     if tested:
-        loss_axis.plot([r["epoch"] for r in tested], [float(r["test_loss"]) for r in tested], label="test (ours)")
+        style = "o-" if len(tested) == 1 else "-"  # a lone point has no line to show
+        loss_axis.plot([int(r["epoch"]) for r in tested], [float(r["test_loss"]) for r in tested], style, label="test (ours)")
         accuracy_axis.plot(
-            [r["epoch"] for r in tested], [100 * float(r["test_accuracy"]) for r in tested], label="test (ours)"
+            [int(r["epoch"]) for r in tested], [100 * float(r["test_accuracy"]) for r in tested], style, label="test (ours)"
         )
-    if show_paper:
-        log = paper.TRAINING_LOG
+    first, last = (min(epochs), max(epochs)) if epochs else (0, 1)
+    log = [r for r in paper.TRAINING_LOG if first <= r["epoch"] <= last] if show_paper else []
+    if log:
         loss_axis.plot([r["epoch"] for r in log], [r["train_loss"] for r in log], "ko", ms=4, label="train (paper)")
         accuracy_axis.plot(
             [r["epoch"] for r in log], [100 * r["train_accuracy"] for r in log], "ko", ms=4, label="train (paper)"
         )
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy", ylim=(0, 100))
+    margin = max(0.5, 0.02 * (last - first))  # room for the markers at both ends
     for axis in (loss_axis, accuracy_axis):
+        axis.set_xlim(first - margin, last + margin)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
