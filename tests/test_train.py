@@ -49,6 +49,25 @@ def test_run_folder_holds_everything(tiny_data, tmp_path):
     assert results["n_train"] + results["n_test"] == 140
     lines = (folder / "metrics.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + 9  # header + epochs 0..8
+    report = (folder / "report.md").read_text()
+    for setting in ("**recipe**: paper", "**learning rate**: 0.002", "**batch size**: full batch", "**epochs**: 8",
+                    "**seed**: 1", "**split, test fraction**: random, 0.2", "**face crop**: no (whole frames)",
+                    f"**data**: {tiny_data}"):
+        assert setting in report, setting
+    assert "**Not like for like with the paper**" in report and "8, the paper trained 700" in report
+    assert "Not like for like with the paper: epochs 8, the paper trained 700" in report  # beside the log table
+
+
+def test_settings_say_where_the_paper_comparison_is_not_like_for_like():
+    from fexprune.report.training import settings_items, unlike_the_paper
+
+    paper_like = {"data": "/sfew", "epochs": 700, "lr": 3e-5, "split": "random", "test_fraction": 0.25}
+    assert unlike_the_paper(paper_like) == []
+    builtin = {**paper_like, "data": None, "split": "movie", "face_crop": True, "detectors": ["haar-default"]}
+    notes = dict(unlike_the_paper(builtin))
+    assert "built-in synthetic data, not SFEW" in notes["data"] and "movie" in notes["split"]
+    items = dict(settings_items(builtin))
+    assert items["data"] == "built-in synthetic data" and items["face crop"] == "yes, margin 0.2, detectors haar-default"
 
 
 def test_same_seed_same_numbers(tiny_data, tmp_path):
