@@ -18,11 +18,13 @@ def test_hog_shape():
     assert features.shape[0] == 3 and features.shape[1] == 8 * 10 * 36  # (72/8-1) x (88/8-1) blocks x 36
 
 
-def test_svm_beats_chance_and_cli_writes_results(tmp_path):
+def test_svm_beats_chance_and_cli_writes_results(tmp_path, capsys):
     images = write_synthetic(tmp_path / "synth", per_class=20, seed=3, size=(180, 144), progress=False)
     image_set = load_image_set(images, progress=False, cache_dir=tmp_path / "cache")
     train, test = split_indices(image_set, "random", 0.25, seed=0)
-    metrics = svm_baseline(image_set.images, image_set.labels, train, test, list(image_set.classes))
+    stages = []
+    metrics = svm_baseline(image_set.images, image_set.labels, train, test, list(image_set.classes), on_stage=stages.append)
+    assert stages == ["HOG descriptors", "fitting the SVM", "scoring"]
     assert metrics["accuracy"] > 1 / 7 + 0.15
     assert sum(map(sum, metrics["confusion_matrix"])) == len(test)
     assert main(["baseline", "--data", str(images), "--quiet", "--out", str(tmp_path / "run")]) == 0
@@ -33,5 +35,8 @@ def test_svm_beats_chance_and_cli_writes_results(tmp_path):
     assert f"**test accuracy**: {100 * results['test_accuracy']:.1f}%" in report and "accuracy per class" in report
     assert "![Confusion matrix](figures/confusion.png)" in report and (tmp_path / "run" / "report.html").is_file()
     assert main(["baseline", "--data", str(images), "--cv", "3", "--split", "movie", "--quiet", "--out", str(tmp_path / "cv")]) == 0
+    assert "HOG + SVM" not in capsys.readouterr().err
+    assert main(["baseline", "--data", str(images), "--out", str(tmp_path / "shown")]) == 0
+    assert "HOG + SVM" in capsys.readouterr().err  # the fit's progress, without --quiet
     folds = (tmp_path / "cv" / "report.md").read_text()
     assert "**Per fold**" in folds and "grouped by movie" in folds and "mean test accuracy" in folds

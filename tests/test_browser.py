@@ -27,6 +27,7 @@ window.addEventListener("load", () => {
     tables: [...document.querySelectorAll("table")].map(t => t.tBodies[0].rows.length),
     captions: [...document.querySelectorAll("caption")].map(c => c.textContent),
     width: document.documentElement.scrollWidth,
+    window: window.innerWidth,
   };
   const out = document.createElement("pre");
   out.id = "probe";
@@ -64,16 +65,22 @@ def report_dir(tmp_path_factory) -> Path:
     return run_reproduce(config, out=tmp_path_factory.mktemp("runs") / "reproduce", progress=False).run_dir
 
 
-def test_every_table_and_image_renders_in_chromium(report_dir, tmp_path):
-    binary = chromium()
-    page = (report_dir / "report.html").read_text(encoding="utf-8")
+def probe_page(binary: str, folder: Path, tmp_path: Path, width: int = 1280) -> dict:
+    """The probe's measurements of `folder`/report.html in a window `width` px wide."""
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    done = run_chromium(binary, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    done = run_chromium(binary, tmp_path / "profile", f"--window-size={width},2000", "--virtual-time-budget=5000",
+                        "--dump-dom", probe.as_uri())
     found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
     assert found, f"the probe did not run; DOM starts {done.stdout[:300]!r}"
-    measured = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
+
+def test_every_table_and_image_renders_in_chromium(report_dir, tmp_path):
+    binary = chromium()
+    measured = probe_page(binary, report_dir, tmp_path)
     report = build_report(report_dir)
     assert len(measured["images"]) == len(report.figures()) >= 6
     for (width, height, complete), figure in zip(measured["images"], report.figures()):
@@ -84,6 +91,20 @@ def test_every_table_and_image_renders_in_chromium(report_dir, tmp_path):
     for rows, table in zip(measured["tables"], report.tables()):
         assert rows == len(table.rows), table.title
     assert sum(measured["tables"]) > 20
+
+
+def test_every_report_reads_at_1280_px_without_scrolling_sideways(report_dir, tmp_path):
+    """The reproduce report and the report of each run it made (train, prune, pic, sweep...)."""
+    binary = chromium()
+    folders = sorted({p.parent for p in report_dir.rglob("report.html")})
+    assert len(folders) >= 4
+    too_wide = []
+    for index, folder in enumerate(folders):
+        measured = probe_page(binary, folder, tmp_path / str(index))
+        assert measured["window"] == 1280
+        if measured["width"] > measured["window"]:
+            too_wide.append(f"{folder.name}: {measured['width']} px")
+    assert not too_wide, f"wider than a 1280 px window: {too_wide}"
 
 
 def test_screenshot_of_the_report_is_not_blank(report_dir, tmp_path):

@@ -85,3 +85,64 @@ def test_a_run_from_before_a_setting_existed_groups_with_its_default(run_tree, t
     (old / "config.json").write_text(json.dumps(config))
     groups = group_runs(collect_runs([run_tree / "paper-0", run_tree / "paper-1", old]))
     assert len(groups) == 1 and sorted(r.seed for r in groups[0].records) == [0, 1, 7]
+
+
+def _copy_run(source, target, config_changes: dict, training: dict | None = None):
+    import shutil
+
+    shutil.copytree(source, target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(config_changes)
+    (target / "config.json").write_text(json.dumps(config))
+    if training is not None:
+        results = json.loads((target / "results.json").read_text())
+        results["training"] = {**(results.get("training") or {}), **training}
+        (target / "results.json").write_text(json.dumps(results))
+    return target
+
+
+def test_options_show_as_typed_and_the_builtin_data_is_named(run_tree, tmp_path):
+    face = {"recipe": "best", "face_crop": True, "channels": [16, 32]}
+    _copy_run(run_tree / "paper-0", tmp_path / "default", {**face, "margin_tta": None}, {"tta_margins": [0.15, 0.25]})
+    _copy_run(run_tree / "paper-1", tmp_path / "typed", {**face, "margin_tta": 0.1}, {"tta_margins": [0.1, 0.3]})
+    _copy_run(run_tree / "paper-2", tmp_path / "builtin", {"data": None})
+    header, rows = comparison_rows(group_runs(collect_runs([tmp_path])))
+    assert "margin_tta" in header and "scored margins" not in header and "tta_margins" not in header
+    by_margin = {row[header.index("margin_tta")]: row for row in rows}
+    assert set(by_margin) == {"0.05", "0.1", "-"}  # "-": the paper recipe has no such option
+    assert by_margin["-"][header.index("data")] == "built-in synthetic data"
+
+
+def test_prune_and_pic_runs_are_listed_and_other_kinds_said_skipped(run_tree, tmp_path, capsys):
+    from fexprune import runs
+    from fexprune.schema import stamp
+
+    images = json.loads((run_tree / "paper-0" / "config.json").read_text())["data"]
+    assert main(["prune", "--run", str(run_tree / "paper-0"), "--criterion", "l2", "--remove", "--quiet",
+                 "--out", str(tmp_path / "all" / "prune")]) == 0
+    assert main(["pic", "--data", images, "--epochs", "30", "--retrain-epochs", "3", "--quiet",
+                 "--out", str(tmp_path / "all" / "pic")]) == 0
+    (tmp_path / "all" / "sweep").mkdir()
+    runs.write_json(tmp_path / "all" / "sweep" / "results.json", stamp({"combinations": []}, "sweep"))
+    capsys.readouterr()
+    assert main(["compare", str(run_tree / "paper-0"), str(tmp_path / "all"), "--out", str(tmp_path / "t.md")]) == 0
+    out = capsys.readouterr().out
+    prune = json.loads((tmp_path / "all" / "prune" / "results.json").read_text())
+    l2 = prune["criteria"]["l2"]
+    ratio = l2["cost"]["macs_per_image"] / prune["unpruned"]["cost"]["macs_per_image"]
+    assert "Prune runs (a row per criterion)" in out and f"{ratio:.3f}" in out
+    assert f"{100 * prune['unpruned']['test_accuracy']:.1f} -> {100 * l2['test_accuracy']:.1f}" in out
+    pic = json.loads((tmp_path / "all" / "pic" / "results.json").read_text())
+    assert "PIC runs" in out and f"{pic['rows'][-1]['test_loss']:.4f}" in out
+    assert "skipped 1 sweep run: a sweep's summary" in out
+    assert "1 runs in 1 configurations, 1 prune criteria, 1 pic runs" in out
+    markdown = (tmp_path / "t.md").read_text()
+    assert "**Prune runs (a row per criterion)**" in markdown and "skipped 1 sweep run" in markdown
+
+
+def test_margin_tta_default_matches_the_recipes():
+    from fexprune.recipes.best import BestRecipe
+    from fexprune.recipes.transfer import TransferRecipe
+    from fexprune.report.compare import MARGIN_TTA_DEFAULT
+
+    assert BestRecipe.margin_tta == TransferRecipe.margin_tta == MARGIN_TTA_DEFAULT

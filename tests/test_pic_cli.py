@@ -30,13 +30,26 @@ def test_pic_command_on_an_sfew_like_table(tmp_path, capsys):
     code = main(["pic", "--features", str(table), "--epochs", "200", "--retrain-epochs", "30",
                  "--normalize", "none", "--out", str(out)])
     assert code == 0
-    assert "10 -> 2 hidden units" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "10 -> 2 hidden units" in captured.out
+    assert "pic (progressive)" in captured.err  # the progress bar
     config = json.loads((out / "config.json").read_text())
     assert config["normalize"] == "none" and config["epochs"] == 200 and config["include_label"] is True
     with open(out / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["hidden_units"]) for r in rows] == list(range(10, 1, -1))
-    assert "(raw values)" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "(raw values)" in report
+    assert "label, LPQ 1, LPQ 2, LPQ 3, LPQ 4, LPQ 5, PHOG 1" in report  # not the sheet's raw header
+    assert main(["pic", "--features", str(table), "--epochs", "20", "--retrain-epochs", "2", "--quiet",
+                 "--out", str(tmp_path / "quiet")]) == 0
+    assert "pic (" not in capsys.readouterr().err
+
+
+def test_pic_features_naming_a_folder_says_so(tmp_path, capsys):
+    assert main(["pic", "--features", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder, not a feature table" in err[0] and "file not found" not in err[0]
 
 
 def test_pic_command_rejects_bad_input(tmp_path, capsys):

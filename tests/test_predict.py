@@ -106,6 +106,16 @@ def test_folder_with_non_images_skips_and_reports_them(runs, small_folder, tmp_p
     assert {Path(row["path"]).name for row in skipped} == {"notes.txt", "broken.png"}
 
 
+def test_no_skipped_companion_when_nothing_was_skipped(runs, small_folder, tmp_path):
+    predictions = predict(runs.train, [small_folder], face_detect=False)
+    out = tmp_path / "predictions.csv"
+    assert write_predictions(out, predictions) == tmp_path / "predictions.skipped.csv"
+    assert (tmp_path / "predictions.skipped.csv").is_file()
+    predictions.skipped = []
+    assert write_predictions(out, predictions) is None
+    assert out.is_file() and not (tmp_path / "predictions.skipped.csv").exists()  # the stale one is gone too
+
+
 def test_nothing_readable_or_missing_path_is_one_clear_error(runs, tmp_path, capsys):
     (tmp_path / "only.txt").write_text("x")
     with pytest.raises(InputError, match="no readable image among 1 files"):

@@ -56,7 +56,7 @@ def test_prune_every_criterion_with_removal(train_run, tmp_path):
     test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test)
     assert test_loss == pytest.approx(results["criteria"]["l2"]["test_loss"], abs=1e-5)
     assert test_accuracy == results["criteria"]["l2"]["test_accuracy"]
-    assert "| pruned | channel |" in (run_dir / "report.md").read_text()
+    assert "| pruned | kernel |" in (run_dir / "report.md").read_text()
 
 
 def test_finetune_keeps_masks_and_cli_refuses_bad_input(train_run, tmp_path, capsys):
@@ -70,3 +70,54 @@ def test_finetune_keeps_masks_and_cli_refuses_bad_input(train_run, tmp_path, cap
     assert main(["prune", "--run", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
     assert main(["prune", "--run", str(train_run), "--max-loss-increase", "-1", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_near_chance_and_criterion_warnings():
+    from fexprune.experiments.prune import criterion_warnings, near_chance
+
+    # the network: train loss 1.83 against ln 7 = 1.95
+    assert "near chance" in near_chance(1.83, 0.30, 7)
+    assert "near chance" in near_chance(1.0, 0.20, 7)  # accuracy under 1.5x chance
+    assert near_chance(1.0, 0.6, 7) is None
+    base = {"train_accuracy": 0.30, "test_accuracy": 0.274}
+    ran_out = {"stopped_because": {"conv1": "1 channel(s) left"}, "pruned_channels": {"conv1": list(range(15))},
+               "train_accuracy": 0.29, "test_accuracy": 0.237}
+    warnings = criterion_warnings(base, ran_out, 0.1)
+    assert any("stop rule never fired on conv1" in w and "15 of 16" in w for w in warnings)
+    assert any("test accuracy fell more than train accuracy" in w and "27.4% -> 23.7%" in w for w in warnings)
+    fired = {"stopped_because": {"conv1": "train loss +0.2000 > 0.1"}, "pruned_channels": {"conv1": [3]},
+             "train_accuracy": 0.25, "test_accuracy": 0.27}
+    assert criterion_warnings(base, fired, 0.1) == []
+
+
+def test_prune_cli_says_the_rule_never_fired_which_model_is_kept_and_shows_progress(train_run, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["prune", "--run", str(train_run), "--criterion", "all", "--max-loss-increase", "100",
+                 "--sample-size", "8", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: l2: the +100 train-loss stop rule never fired on conv1" in captured.out
+    assert "model.pt: the l2 criterion's pruned model, pruned kernels zeroed (masked)" in captured.out
+    assert "prune (distinctiveness)" in captured.err  # the progress bar, one per criterion
+    results = json.loads((out / "results.json").read_text())
+    assert results["model_criterion"] == "l2" and isinstance(results["warnings"], list)
+    assert all(any("never fired" in w for w in s["warnings"]) for s in results["criteria"].values())
+    report = (out / "report.md").read_text()
+    assert "Warnings: read these before the numbers" in report and "stop rule never fired on conv1" in report
+    assert main(["prune", "--run", str(train_run), "--quiet", "--out", str(tmp_path / "quiet")]) == 0
+    assert "prune (l2)" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_prune_on_a_pic_run_says_it_is_a_pic_run(tmp_path, capsys, finished):
+    from fexprune import runs
+    from fexprune.schema import stamp
+
+    pic = tmp_path / "pic"
+    pic.mkdir()
+    runs.write_json(pic / "config.json", {"command": "pic", "mode": "progressive"})
+    if finished:
+        runs.write_json(pic / "results.json", stamp({"mode": "progressive", "rows": []}, "pic"))
+    assert main(["prune", "--run", str(pic), "--quiet", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a pic run; prune needs a finished `fexprune train` run" in err[0], err
+    assert "resume" not in err[0]

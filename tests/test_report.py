@@ -81,3 +81,22 @@ def test_markdown_has_the_same_tables_and_relative_figure_links(crafted, tmp_pat
     assert link == "figures/plot.png" and (tmp_path / link).is_file()
     assert "- **torch**: 2.x" in text
     assert render_markdown(crafted).startswith("# Title & co\n")
+
+
+def test_training_curve_spans_the_run_and_marks_a_lone_test_point():
+    from fexprune.report.training import training_curve_figure
+
+    rows = [{"epoch": e, "train_loss": 2 - e / 10, "train_accuracy": e / 10} for e in range(6)]
+    rows[-1].update(test_loss=1.7, test_accuracy=0.3)
+    figure = training_curve_figure(rows)
+    for axis in figure.axes:
+        low, high = axis.get_xlim()
+        assert -1 < low <= 0 and 5 <= high < 6  # not 0-700: the paper's log beyond epoch 5 is left out
+        lines = {line.get_label(): line for line in axis.get_lines()}
+        assert list(lines["train (paper)"].get_xdata()) == [0]
+        assert lines["test (ours)"].get_marker() not in ("None", None, "", " ")
+    long_rows = [{"epoch": e, "train_loss": 1.0, "train_accuracy": 0.5} for e in range(0, 301, 10)]
+    paper_points = {line.get_label(): line for line in training_curve_figure(long_rows).axes[0].get_lines()}["train (paper)"]
+    assert list(paper_points.get_xdata()) == [0, 100, 200, 300]
+    late = [{"epoch": e, "train_loss": 1.0, "train_accuracy": 0.5} for e in range(1, 6)]  # no paper epoch inside
+    assert "train (paper)" not in [line.get_label() for line in training_curve_figure(late).axes[0].get_lines()]

@@ -88,3 +88,20 @@ def test_cli_prints_the_table_and_rejects_bad_input(tiny_data, tmp_path, capsys)
     assert main(["sweep", "--address", "x:1", "--data", str(tiny_data), "--out", str(tmp_path / "t")]) == 2
     assert "--address only applies" in capsys.readouterr().err
     assert main(["sweep", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "u"), "--quiet"]) == 2
+
+
+def test_sweep_figure_legend_covers_no_bar_and_stays_in_the_figure():
+    from fexprune.report.sweep import sweep_figure
+
+    rows = [{"channels": [c1, c2], **{f"{k}_{m}": v for k in ("train", "test") for m, v in
+             (("accuracy", 1.0 if k == "train" else 0.4), ("accuracy_std", 0.0), ("loss", 0.1), ("loss_std", 0.0))}}
+            for c1, c2 in ((4, 8), (8, 16), (16, 32))]
+    figure = sweep_figure(rows)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    whole = figure.bbox
+    for axis in figure.axes:
+        legend = axis.get_legend().get_window_extent(renderer)
+        assert whole.x0 <= legend.x0 and legend.x1 <= whole.x1 and whole.y0 <= legend.y0 and legend.y1 <= whole.y1
+        for bar in axis.patches:
+            assert not legend.overlaps(bar.get_window_extent(renderer))

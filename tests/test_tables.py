@@ -33,10 +33,45 @@ def write_sfew_like(path: Path, holes: dict[tuple[int, int], object] | None = No
     return path
 
 
+def test_the_real_sheets_one_multi_line_header_row_gives_lpq_and_phog_names(tmp_path):
+    """SFEW.xlsx as distributed: one header row, the group titles (multi-line) over the first column of
+    each group only; the inputs are named as the reproduce report names them, not by the raw header."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([None, "label", "First 5 Principal Components of Local Phase Quantization (LPQ) features\n"
+                  "Local Phase Quantization (LPQ) features", None, None, None, None,
+                  "First 5 Principal Components of Pyramid of Histogram of Gradients (PHOG) features", None, None, None, None])
+    for i in range(30):
+        sheet.append([f"Movie_{i:03d}.mat", int(LABELS[i])] + VALUES[i].tolist())
+    book.save(tmp_path / "SFEW.xlsx")
+    table = read_feature_table(tmp_path / "SFEW.xlsx")
+    assert table.input_names() == ["label", *(f"LPQ {i}" for i in range(1, 6)), *(f"PHOG {i}" for i in range(1, 6))]
+
+
+def test_openpyxls_unknown_extension_warning_is_silenced_and_others_kept(tmp_path, monkeypatch):
+    import warnings
+
+    import pandas as pd
+
+    path = write_sfew_like(tmp_path / "SFEW.xlsx")
+    real = pd.read_excel
+
+    def noisy(*args, **kwargs):
+        warnings.warn("Unknown extension is not supported and will be removed", UserWarning)
+        warnings.warn("some other trouble", UserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_excel", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_feature_table(path)
+    assert [str(w.message) for w in caught] == ["some other trouble"]
+
+
 def test_reads_two_line_headers_and_keeps_label_as_input(tmp_path):
     table = read_feature_table(write_sfew_like(tmp_path / "SFEW.xlsx"))
     assert table.features.shape == (30, 10)
-    assert table.feature_names[0] == "LPQ features 1" and table.feature_names[5] == "PHOG features 1"
+    assert table.feature_names == [f"LPQ {i}" for i in range(1, 6)] + [f"PHOG {i}" for i in range(1, 6)]
     assert table.names[3] == "Movie_003_3.png"
     assert np.array_equal(table.labels, LABELS)
     assert np.allclose(table.features, VALUES)

@@ -49,6 +49,25 @@ def test_run_folder_holds_everything(tiny_data, tmp_path):
     assert results["n_train"] + results["n_test"] == 140
     lines = (folder / "metrics.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + 9  # header + epochs 0..8
+    report = (folder / "report.md").read_text()
+    for setting in ("**recipe**: paper", "**learning rate**: 0.002", "**batch size**: full batch", "**epochs**: 8",
+                    "**seed**: 1", "**split, test fraction**: random, 0.2", "**face crop**: no (whole frames)",
+                    f"**data**: {tiny_data}"):
+        assert setting in report, setting
+    assert "**Not like for like with the paper**" in report and "8, the paper trained 700" in report
+    assert "Not like for like with the paper: epochs 8, the paper trained 700" in report  # beside the log table
+
+
+def test_settings_say_where_the_paper_comparison_is_not_like_for_like():
+    from fexprune.report.training import settings_items, unlike_the_paper
+
+    paper_like = {"data": "/sfew", "epochs": 700, "lr": 3e-5, "split": "random", "test_fraction": 0.25}
+    assert unlike_the_paper(paper_like) == []
+    builtin = {**paper_like, "data": None, "split": "movie", "face_crop": True, "detectors": ["haar-default"]}
+    notes = dict(unlike_the_paper(builtin))
+    assert "built-in synthetic data, not SFEW" in notes["data"] and "movie" in notes["split"]
+    items = dict(settings_items(builtin))
+    assert items["data"] == "built-in synthetic data" and items["face crop"] == "yes, margin 0.2, detectors haar-default"
 
 
 def test_same_seed_same_numbers(tiny_data, tmp_path):
@@ -150,3 +169,44 @@ def test_test_fraction_outside_0_1_is_refused_by_every_command(command, capsys):
         main([command, "--test-fraction", "1.5"])
     assert stopped.value.code == 2
     assert "strictly between 0 and 1" in capsys.readouterr().err
+
+
+def _bar_text(rows) -> str:
+    import io
+
+    from tqdm import tqdm
+
+    from fexprune.experiments.train import epoch_progress
+
+    out = io.StringIO()
+    bar = tqdm(total=len([r for r in rows if r["epoch"] > 0]), file=out, mininterval=0, ascii=True)
+    on_epoch = epoch_progress(bar)
+    for row in rows:
+        on_epoch(row)
+    return out.getvalue().split("\r")[-1]
+
+
+def test_best_recipe_progress_bar_shows_no_validation_it_does_not_have():
+    """The best recipe without early stopping keeps no validation part: its rows carry no val scores
+    (transfer's carry NaN), and the bar must not show val=0.000 or val=nan."""
+    from fexprune.recipes.best import BestRecipe, fit_best
+
+    torch.manual_seed(0)
+    x, y = torch.rand(14, 1, 24, 20), torch.arange(14) % 7
+    empty = x[:0], y[:0]
+    _, rows, _ = fit_best(x, y, *empty, n_classes=7, epochs=2, lr=1e-3, batch_size=8, seed=0,
+                          recipe=BestRecipe(channels=(2, 2), members=1, tta=False))
+    assert not any("val_accuracy" in row for row in rows)
+    shown = _bar_text(rows)
+    assert "val" not in shown and f"loss={rows[-1]['train_loss']:.4f}" in shown
+    nan_val = [{**row, "val_loss": float("nan"), "val_accuracy": float("nan")} for row in rows]
+    assert "val" not in _bar_text(nan_val)
+    with_val = [{**row, "val_accuracy": 0.5} for row in rows]
+    assert "val=0.500" in _bar_text(with_val)
+
+
+def test_progress_bar_shows_the_epoch_it_counts():
+    """The numbers beside "2/2" are epoch 2's, not epoch 1's."""
+    rows = [{"epoch": e, "train_loss": 2.0 - e / 10, "train_accuracy": e / 10} for e in range(3)]
+    shown = _bar_text(rows)
+    assert "2/2" in shown and "loss=1.8000" in shown, shown

@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,7 +52,10 @@ def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
         if not base.is_dir():
             raise InputError("output path exists and is not a folder", base)
         if (base / "config.json").exists():
-            return _free_sibling(base)
+            sibling = _free_sibling(base)
+            print(f"fexprune: {base} is an existing run, left as it is; this run goes to {sibling}",
+                  file=sys.stderr)
+            return sibling
         parent = base
     else:
         parent = Path("runs")

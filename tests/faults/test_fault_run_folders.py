@@ -82,6 +82,7 @@ def test_new_run_never_writes_into_a_finished_run(cli, images, tmp_path):
     assert outcome.code == 0
     assert _tree_digest(finished) == before  # not one file added, changed or removed, no subfolder
     assert f"run folder: {tmp_path / 'run-2'}" in outcome.out
+    assert f"{finished} is an existing run, left as it is; this run goes to {tmp_path / 'run-2'}" in outcome.err
     assert (tmp_path / "run-2" / "results.json").is_file()
 
 

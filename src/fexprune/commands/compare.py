@@ -12,7 +12,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         help="tabulate finished runs: mean and spread over seeds of each configuration",
         description="Reopen finished train, baseline and sweep runs and compare them: runs whose settings differ "
         "only in the seed form one row, with the mean and standard deviation of their test accuracy and macro-F1. "
-        "Only the settings that differ between rows are shown.",
+        "Only the settings that differ between rows are shown. Prune runs get a row per criterion, pic runs one each.",
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders to search for them (recursively)")
     parser.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
@@ -20,14 +20,15 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fexprune.report.compare import collect_runs, group_runs, render_markdown, render_text
+    from fexprune.report.compare import collect, group_runs, render_markdown, render_text
     from fexprune.runs import atomic_write_bytes
 
-    records = collect_runs(args.runs)
-    groups = group_runs(records)
-    print(render_text(groups), end="")
-    print(f"{len(records)} runs in {len(groups)} configurations")
+    found = collect(args.runs)
+    groups = group_runs(found.records)
+    print(render_text(groups, found), end="")
+    others = f", {len(found.prune_rows)} prune criteria, {len(found.pic_rows)} pic runs" if found.prune_rows or found.pic_rows else ""
+    print(f"{len(found.records)} runs in {len(groups)} configurations{others}")
     if args.out:
-        atomic_write_bytes(Path(args.out), render_markdown(groups).encode())
+        atomic_write_bytes(Path(args.out), render_markdown(groups, found).encode())
         print(f"wrote {args.out}")
     return 0

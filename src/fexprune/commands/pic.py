@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
                         help="two hidden units further apart than this angle (degrees) are complementary: both are removed")
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
     add_tracking_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input,
         similar_below=args.similar_below, complementary_above=args.complementary_above,
     )
-    result = run_pic(config, args.out)
+    result = run_pic(config, args.out, progress=not args.quiet)
     last = result.rows[-1]
     print(f"pic ({config.mode}, {config.normalize}): {result.rows[0]['hidden_units']} -> {last['hidden_units']} "
           f"hidden units, train loss {last['train_loss']:.4f}, test loss {last['test_loss']:.4f}, "

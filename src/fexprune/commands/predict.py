@@ -28,7 +28,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     detect.add_argument("--no-face-detect", dest="face_detect", action="store_false",
                         help="classify whole frames (default when the run was trained on whole frames)")
     parser.add_argument("--out", default="predictions.csv", help="CSV to write; "
-                        "skipped files go to <name>.skipped.csv beside it, a video's track figure to <name>.tracks.png")
+                        "skipped files go to <name>.skipped.csv beside it (written only when files were skipped), a video's track figure to <name>.tracks.png")
     parser.add_argument("--annotate", metavar="DIR|FILE", help="write copies of the images with boxes and labels drawn "
                         "into DIR; for a video, the frames taken with boxes, track ids and labels drawn into FILE (.mp4)")
     parser.add_argument("--overwrite", action="store_true",

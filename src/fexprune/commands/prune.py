@@ -32,6 +32,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     add_tracking_arguments(parser)
     parser.add_argument("--device", default="cpu", metavar="DEVICE",
                         help="where the network is evaluated and fine-tuned: cpu, auto, cuda, cuda:N or mps (latency is measured there)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS
     from fexprune.report.markdown import render_table
-    from fexprune.report.pruning import criteria_table
+    from fexprune.report.pruning import criteria_table, model_file_note, prune_warnings
 
     config = PruneConfig(
         run=args.run,
@@ -55,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         sample_size=args.sample_size,
     )
-    result = run_pruning(config, out=args.out)
+    result = run_pruning(config, out=args.out, progress=not args.quiet)
     print(render_table(criteria_table(result.results)), end="")
+    for warning in prune_warnings(result.results):
+        print(f"warning: {warning}")
+    print(f"model.pt: {model_file_note(result.results)}")
     print(f"run folder: {result.run_dir}")
     return 0

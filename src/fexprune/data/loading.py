@@ -126,7 +126,7 @@ def load_image_set(
             decoded = pool.map(lambda sample: _decode(sample.path, size), found.samples)
         else:  # the same, cut to the face first; boxes come from (and go to) the box cache
             decoded = pool.map(lambda sample: cropper.decode(sample.path), found.samples)
-        bar = tqdm(decoded, total=len(found.samples), desc="decoding images", unit="img", file=sys.stderr,
+        bar = tqdm(decoded, total=len(found.samples), desc="decoding images" if cropper is None else "detecting faces", unit="img", file=sys.stderr,
                    disable=not progress, leave=False)
         for sample, (pixels, digest, reason) in zip(found.samples, bar):
             if pixels is None:

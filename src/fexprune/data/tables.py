@@ -10,6 +10,7 @@ imputed with the column mean; rows without a label are dropped and listed, never
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -137,7 +138,7 @@ def read_feature_table(
         names=row_names,
         labels=labels.astype(np.int64),
         features=values,
-        feature_names=[names[k] for k in chosen],
+        feature_names=sfew_feature_names([names[k] for k in chosen]),
         label_name=names[label_index],
         source=str(path),
         missing=missing,
@@ -145,15 +146,28 @@ def read_feature_table(
     )
 
 
+def sfew_feature_names(names: list[str]) -> list[str]:
+    """SFEW.xlsx's layout (five LPQ columns, then five PHOG, under group titles spanning them) gets the
+    names LPQ 1..5, PHOG 1..5 as features computed from images have; other tables keep their header."""
+    if len(names) == 10 and "LPQ" in " ".join(names[:5]) and "PHOG" in " ".join(names[5:]) \
+            and "PHOG" not in " ".join(names[:5]) and "LPQ" not in " ".join(names[5:]):
+        return [f"LPQ {i}" for i in range(1, 6)] + [f"PHOG {i}" for i in range(1, 6)]
+    return names
+
+
 def _read_raw(path: Path, sheet: int | str, delimiter: str | None) -> pd.DataFrame:
     """Every cell as read, no header interpretation; empty rows and columns removed."""
+    if path.is_dir():
+        raise InputError("is a folder, not a feature table (give SFEW.xlsx or a CSV file; --data takes an image folder)", path)
     if not path.is_file():
         raise InputError("file not found", path)
     with open(path, "rb") as handle:
         head = handle.read(8)
     if path.suffix.lower() in EXCEL_SUFFIXES or head.startswith(b"PK\x03\x04"):
         try:
-            raw = pd.read_excel(path, sheet_name=sheet, header=None)
+            with warnings.catch_warnings():  # SFEW.xlsx holds an extension openpyxl skips; its cells read all the same
+                warnings.filterwarnings("ignore", message="Unknown extension is not supported")
+                raw = pd.read_excel(path, sheet_name=sheet, header=None)
         except Exception as error:  # openpyxl/zipfile raise many kinds
             raise InputError(f"not a readable spreadsheet ({type(error).__name__}: {error})", path) from None
     else:

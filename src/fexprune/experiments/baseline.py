@@ -5,12 +5,15 @@ CNN is above it.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from fexprune import runs
 from fexprune.config import ImageDataConfig
@@ -38,16 +41,20 @@ def hog_features(images: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray
 
 def svm_baseline(
     images: np.ndarray, labels: np.ndarray, train_index: np.ndarray, test_index: np.ndarray, classes: list[str],
-    C: float = 10.0,
+    C: float = 10.0, on_stage: Callable[[str], None] = lambda stage: None,
 ) -> dict:
-    """Fit on the training indices, score on the test ones: accuracy, macro-F1, per class, confusion."""
+    """Fit on the training indices, score on the test ones: accuracy, macro-F1, per class, confusion.
+    `on_stage(name)` hears each stage begin (progress only)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    on_stage("HOG descriptors")
     features = hog_features(images)
     model = make_pipeline(StandardScaler(), SVC(kernel="rbf", C=C, gamma="scale", class_weight="balanced"))
+    on_stage("fitting the SVM")
     model.fit(features[train_index], labels[train_index])
+    on_stage("scoring")
     predictions = model.predict(features[test_index])
     metrics = classification_metrics(labels[test_index], predictions, classes)
     metrics["train_accuracy"] = float((model.predict(features[train_index]) == labels[train_index]).mean())
@@ -62,9 +69,17 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     classes = list(image_set.classes)
     run_dir = runs.new_run_dir(out, "baseline")
     runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": METHOD})
+    bar = tqdm(total=int(config.cv or 1), desc="HOG + SVM", unit="fit", file=sys.stderr, disable=not progress, leave=False)
+
+    def fitted(train_index, test_index) -> dict:
+        metrics = svm_baseline(image_set.images, image_set.labels, train_index, test_index, classes,
+                               on_stage=bar.set_postfix_str)
+        bar.update(1)
+        return metrics
+
     if config.cv:
         folds = fold_indices(image_set, int(config.cv), config.split, config.seed)
-        per_fold = [svm_baseline(image_set.images, image_set.labels, *f, classes) for f in folds]
+        per_fold = [fitted(*f) for f in folds]
         matrix = np.sum([m["confusion_matrix"] for m in per_fold], axis=0)
         results = {
             "protocol": fold_protocol(int(config.cv), config.split),
@@ -74,11 +89,12 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
         results["test_accuracy"] = results["summary"]["accuracy"]["mean"]
     else:
         train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
-        metrics = svm_baseline(image_set.images, image_set.labels, train_index, test_index, classes)
+        metrics = fitted(train_index, test_index)
         matrix = np.asarray(metrics["confusion_matrix"])
         results = {"protocol": describe_split(image_set, config.split), "test_accuracy": metrics["accuracy"],
                    "macro_f1": metrics["macro_f1"], "train_accuracy": metrics["train_accuracy"],
                    "n_train": len(train_index), "n_test": len(test_index), "classification": metrics}
+    bar.close()
     results.update({"method": "hog-svm", "split": config.split, "face_crop": config.face_crop, "classes": classes,
                     "confusion_matrix": np.asarray(matrix).tolist(), "data": image_set.summary(),
                     "seconds": time.perf_counter() - started})

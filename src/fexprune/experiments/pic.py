@@ -11,12 +11,15 @@ normalised inputs. Training: full-batch Adam (seeded), normaliser fitted on the 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from fexprune import paper, runs
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
@@ -137,12 +140,21 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny network: threads only add overhead on shared cores
     try:
-        torch.manual_seed(config.seed)
-        model = Autoencoder(inputs.shape[1], config.hidden)
-        fit(model, x_train, TrainSettings(config.epochs, config.learning_rate))
-        initial_angles = pairwise_angles(hidden_activations(model, x_train))
-        step = progressive_reduce if config.mode == "progressive" else threshold_prune
-        rows, model = step(model, x_train, x_test, config)
+        # steps: the first training, then each pruning action and its retraining (at most one per unit pruned)
+        with tqdm(total=1 + max(0, config.hidden - config.min_units), desc=f"pic ({config.mode})", unit="step",
+                  file=sys.stderr, disable=not progress, leave=False) as bar:
+            torch.manual_seed(config.seed)
+            model = Autoencoder(inputs.shape[1], config.hidden)
+            fit(model, x_train, TrainSettings(config.epochs, config.learning_rate))
+            bar.update(1)
+            initial_angles = pairwise_angles(hidden_activations(model, x_train))
+            step = progressive_reduce if config.mode == "progressive" else threshold_prune
+
+            def on_step(row: dict) -> None:
+                bar.set_postfix({"units": row["hidden_units"], "loss": f"{row['train_loss']:.4f}"}, refresh=False)
+                bar.update(1)
+
+            rows, model = step(model, x_train, x_test, config, on_step)
         final_angles = pairwise_angles(hidden_activations(model, x_train))
     finally:
         torch.set_num_threads(threads)
@@ -169,7 +181,8 @@ def _state(model: Autoencoder, x_train: torch.Tensor, x_test: torch.Tensor) -> d
     }
 
 
-def progressive_reduce(model, x_train, x_test, config: PICConfig) -> tuple[list[dict], Autoencoder]:
+def progressive_reduce(model, x_train, x_test, config: PICConfig,
+                       on_step: Callable[[dict], None] | None = None) -> tuple[list[dict], Autoencoder]:
     """Merge the most similar pair, retrain, record: the paper's table."""
     rows = [{**_state(model, x_train, x_test), "merged": "", "merged_angle": float("nan"),
              "loss_before_retrain": float("nan")}]
@@ -181,10 +194,13 @@ def progressive_reduce(model, x_train, x_test, config: PICConfig) -> tuple[list[
         fit(model, x_train, settings)
         rows.append({**_state(model, x_train, x_test), "merged": f"{i}+{j}", "merged_angle": angle,
                      "loss_before_retrain": before})
+        if on_step is not None:
+            on_step(rows[-1])
     return rows, model
 
 
-def threshold_prune(model, x_train, x_test, config: PICConfig) -> tuple[list[dict], Autoencoder]:
+def threshold_prune(model, x_train, x_test, config: PICConfig,
+                    on_step: Callable[[dict], None] | None = None) -> tuple[list[dict], Autoencoder]:
     """Gedeon & Harris's rules, one action at a time: dead, then complementary, then similar."""
     rows = [{"step": 0, "action": "trained", "units": "", "angle": float("nan"),
              "loss_before_retrain": float("nan"), **_state(model, x_train, x_test)}]
@@ -213,6 +229,8 @@ def threshold_prune(model, x_train, x_test, config: PICConfig) -> tuple[list[dic
             fit(model, x_train, settings)
         rows.append({"step": len(rows), "action": action, "units": units, "angle": angle,
                      "loss_before_retrain": before, **_state(model, x_train, x_test)})
+        if on_step is not None:
+            on_step(rows[-1])
     return rows, model
 
 

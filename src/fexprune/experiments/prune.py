@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from fexprune import paper, runs
 from fexprune.errors import InputError
@@ -30,6 +33,7 @@ from fexprune.pruning.measure import cost_change, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
+from fexprune.schema import run_kind
 from fexprune.training.loop import evaluate, fit
 
 
@@ -92,7 +96,37 @@ def step_rows(outcomes: dict[str, CriterionOutcome]) -> list[dict]:
     return rows
 
 
-def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: torch.Tensor, base: dict) -> CriterionOutcome:
+def near_chance(train_loss: float, train_accuracy: float, n_classes: int) -> str | None:
+    """Why the unpruned network is near chance (train loss within 10% of ln(n_classes), or train accuracy
+    under 1.5x chance), or None: pruning such a network says little about which kernels matter."""
+    chance_loss, chance_accuracy = math.log(n_classes), 1 / n_classes
+    if train_loss < 0.9 * chance_loss and train_accuracy >= 1.5 * chance_accuracy:
+        return None
+    return (f"the unpruned network is near chance: train loss {train_loss:.4f} (chance ln {n_classes} = "
+            f"{chance_loss:.4f}), train accuracy {100 * train_accuracy:.1f}% (chance {100 * chance_accuracy:.1f}%); "
+            "train it longer before reading anything into its pruning")
+
+
+def criterion_warnings(base: dict, summary: dict, max_loss_increase: float) -> list[str]:
+    """What a reader of one criterion's numbers must know: the stop rule never fired on a layer (it ran out
+    of kernels instead), or the test accuracy fell more than the train accuracy."""
+    warnings = []
+    for layer, because in summary["stopped_because"].items():
+        if because.endswith("channel(s) left"):
+            pruned = len(summary["pruned_channels"][layer])
+            warnings.append(f"the +{max_loss_increase:g} train-loss stop rule never fired on {layer}: every candidate "
+                            f"kernel was pruned ({pruned} of {pruned + int(because.split()[0])}; stopped because {because})")
+    test_drop = base["test_accuracy"] - summary["test_accuracy"]
+    train_drop = base["train_accuracy"] - summary["train_accuracy"]
+    if test_drop > 0 and test_drop > train_drop:
+        warnings.append(f"test accuracy fell more than train accuracy: test {100 * base['test_accuracy']:.1f}% -> "
+                        f"{100 * summary['test_accuracy']:.1f}%, train {100 * base['train_accuracy']:.1f}% -> "
+                        f"{100 * summary['train_accuracy']:.1f}%; the pruned kernels mattered more on unseen images than the train-loss rule could see")
+    return warnings
+
+
+def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: torch.Tensor, base: dict,
+               progress: bool = False) -> CriterionOutcome:
     torch.manual_seed(config.seed)
     model = copy.deepcopy(trained.model)
     masks = ChannelMasks.for_model(model, config.layers)
@@ -108,11 +142,19 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
                 batch_size=trained.config.batch_size, seed=config.seed, after_step=net_masks.apply)
             net.eval()
 
-    layers = [
-        prune_until(model, layer, criterion, evaluate_train, sample_x, masks=masks,
-                    max_loss_increase=config.max_loss_increase, base_loss=base["train_loss"], finetune=finetune)
-        for layer in config.layers
-    ]
+    most = sum(getattr(model, layer).out_channels - 1 for layer in config.layers)  # steps if the rule never fires
+    with tqdm(total=most, desc=f"prune ({name})", unit="step", file=sys.stderr, disable=not progress, leave=False) as bar:
+
+        def on_step(step) -> None:
+            bar.set_postfix({"layer": step.layer, "loss": f"{step.train_loss:.4f}"}, refresh=False)
+            bar.update(1)
+
+        layers = [
+            prune_until(model, layer, criterion, evaluate_train, sample_x, masks=masks,
+                        max_loss_increase=config.max_loss_increase, base_loss=base["train_loss"], finetune=finetune,
+                        on_step=on_step)
+            for layer in config.layers
+        ]
     model.eval()
     train_loss, train_accuracy = evaluate(model, trained.x_train, trained.y_train)
     test_loss, test_accuracy = evaluate(model, trained.x_test, trained.y_test)
@@ -133,7 +175,21 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
     return CriterionOutcome(name, layers, model, removed, summary)
 
 
-def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResult:
+def _refuse_other_kinds(run_dir: Path) -> None:
+    """A finished run of another command is named as such, not taken for an unfinished train run."""
+    try:
+        results = runs.read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
+        config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    except (OSError, InputError):
+        return  # load_run says what is wrong with the folder
+    if not isinstance(config, dict):
+        return
+    kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
+    if kind != "train":
+        raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
+
+
+def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bool = False) -> PruneResult:
     """Prune the trained model of `config.run` with each criterion; writes and returns the run."""
     config.check()
     started = time.perf_counter()
@@ -141,7 +197,8 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        trained = load_run(config.run, device=config.device)
+        _refuse_other_kinds(Path(config.run))
+        trained = load_run(config.run, progress=progress, device=config.device)
         if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
             raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
                              f"({type(trained.model).__name__})", config.run)
@@ -155,14 +212,19 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
         test_loss, test_accuracy = evaluate(trained.model, trained.x_test, trained.y_test)
         base = {"train_loss": base_loss, "train_accuracy": base_accuracy, "test_loss": test_loss,
                 "test_accuracy": test_accuracy, "channels": list(trained.model.config.channels)}
-        outcomes = {name: _prune_one(name, trained, config, sample_x, base) for name in config.criteria}
+        outcomes = {name: _prune_one(name, trained, config, sample_x, base, progress) for name in config.criteria}
         if config.remove:  # all latencies in one interleaved measurement, so machine drift cancels
+            if progress:
+                print("prune: measuring size and latency of the unpruned and pruned models", file=sys.stderr)
             costs = model_costs([trained.model, *(o.removed for o in outcomes.values())], trained.x_train,
                                 config.latency_repeats)
             base["cost"] = costs[0]
             for outcome, cost in zip(outcomes.values(), costs[1:]):
                 outcome.summary["cost"] = cost
                 outcome.summary["cost_change"] = cost_change(costs[0], cost)
+        for outcome in outcomes.values():
+            outcome.summary["warnings"] = criterion_warnings(base, outcome.summary, config.max_loss_increase)
+        chance = near_chance(base_loss, base_accuracy, len(trained.classes))
         first = outcomes[config.criteria[0]]
         models = {"model.pt": (first.removed or first.model, preprocessing)}
         for name, outcome in outcomes.items():
@@ -175,6 +237,9 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None) -> PruneResu
             "unpruned": base,
             "criteria": {name: outcome.summary for name, outcome in outcomes.items()},
             "model": f"model.pt = {config.criteria[0]}, {'removed' if first.removed is not None else 'masked'}",
+            "model_criterion": config.criteria[0],
+            "n_classes": len(trained.classes),
+            "warnings": [chance] if chance else [],
             "n_train": len(trained.x_train), "n_test": len(trained.x_test),
             "paper": {"table": paper.PRUNING_TABLE, **paper.PRUNING_TEST},
             "seconds": time.perf_counter() - started,

@@ -7,6 +7,7 @@ report; checkpoint.pt (weights, optimizer and RNG state every `checkpoint_every`
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from dataclasses import dataclass
@@ -90,14 +91,11 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
                unit="epoch", disable=not progress, leave=False)
 
+    show = epoch_progress(bar)
+
     def on_epoch(row: dict) -> None:
         log.epoch({**row, "lr": row.get("lr", config.lr)})
-        if row["epoch"] > 0:
-            bar.update(1)
-        shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
-        if row.get("val_accuracy") is not None:
-            shown["val"] = f"{row['val_accuracy']:.3f}"
-        bar.set_postfix(shown, refresh=False)
+        show(row)
 
     with _StopRequest() as stop:
 
@@ -148,6 +146,26 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     ))
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)
+
+
+def epoch_postfix(row: dict) -> dict[str, str]:
+    """What the progress bar shows after an epoch; no `val` where the run has no validation part."""
+    shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
+    val = row.get("val_accuracy")
+    if val is not None and not math.isnan(val):
+        shown["val"] = f"{val:.3f}"
+    return shown
+
+
+def epoch_progress(bar: tqdm):
+    """The on_epoch callback: the numbers first, then the step, so the bar shows the epoch it counts."""
+
+    def on_epoch(row: dict) -> None:
+        bar.set_postfix(epoch_postfix(row), refresh=row["epoch"] == 0)
+        if row["epoch"] > 0:
+            bar.update(1)
+
+    return on_epoch
 
 
 def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:

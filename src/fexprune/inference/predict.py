@@ -199,14 +199,17 @@ def prediction_rows(predictions: Predictions) -> list[dict]:
     return rows
 
 
-def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path:
-    """Writes the CSV and, beside it, `<name>.skipped.csv` (path, reason; header only when none); returns
-    the companion's path."""
+def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path | None:
+    """Writes the CSV and, where files were skipped, `<name>.skipped.csv` beside it (path, reason); returns
+    the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
     out = Path(out)
     columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
     companion = out.with_name(out.stem + ".skipped.csv")
     try:
         runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
+        if not predictions.skipped:
+            companion.unlink(missing_ok=True)
+            return None
         runs.atomic_write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None

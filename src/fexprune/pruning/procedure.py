@@ -81,12 +81,14 @@ def prune_until(
     finetune: FineTune | None = None,
     max_steps: int | None = None,
     min_channels: int = 1,
+    on_step: Callable[[PruneStep], None] | None = None,
 ) -> LayerPruning:
     """Prunes `layer` of `model` in place, kernel by kernel, until the next step would cost too much.
 
     `masks` carries pruning already done (other layers) and is updated in place. `base_loss` is the loss
     the limit is measured from; by default the model's loss when called. `finetune(model, masks)` runs
     after each zeroing and before evaluating. At least `min_channels` channels are always kept.
+    `on_step(step)` sees each step tried (progress only).
     """
     masks = masks if masks is not None else ChannelMasks()
     if layer not in masks.alive:
@@ -122,6 +124,8 @@ def prune_until(
             layer, int((~masks.alive[layer]).sum()), channel, loss, accuracy,
             _least(after_scores, masks.alive[layer]), removed_score, False, before_finetune,
         )
+        if on_step is not None:
+            on_step(step)
         if exceeds_limit(base, loss, max_loss_increase):
             step.over_limit = True
             result.steps.append(step)

@@ -1,6 +1,7 @@
 """Reopen finished runs and compare them: runs whose settings differ only in the seed are one group,
 reported as the mean and spread of their test accuracy and macro-F1. This is how a protocol over seeds is
-read, and how a sweep's trials add up to its table.
+read, and how a sweep's trials add up to its table. Prune runs get a row per criterion and PIC runs a row
+each; other kinds are counted and said to be skipped, with why.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ from pathlib import Path
 from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.errors import InputError
+from fexprune.schema import run_kind
 
 # Settings that never change a result: left out of a group's key.
 _NOT_SETTINGS = ("seed", "checkpoint_every", "eval_every")
 # The paper network's shape: the best and transfer recipes build their own and refuse these options.
 _PAPER_NETWORK = ("channels", "kernel_size", "pools")
 # The CNN's own settings: a baseline run's config.json carries them too, but the SVM never reads them.
-_CNN_SETTINGS = ("channels", "kernel_size", "pools", "normalize", "epochs", "lr", "batch_size", "recipe", "members", "hog")
+_CNN_SETTINGS = ("channels", "kernel_size", "pools", "normalize", "epochs", "lr", "batch_size", "recipe", "members", "hog",
+                 "margin_tta")
+# --margin-tta's default in the best and transfer recipes (report/ does not import recipes/; a test checks they agree)
+MARGIN_TTA_DEFAULT = 0.05
+BUILTIN_DATA = "built-in synthetic data"
+# why a kind of run has no row of its own
+_SKIPPED_BECAUSE = {
+    "sweep": "a sweep's summary; its trials are read as runs of their own",
+    "reproduce": "a reproduce summary; its stages (train, prune, pic, sweep) are read as runs of their own",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,11 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
         ignored += _PAPER_NETWORK
     config = {**_config_defaults(), **config}  # a run from before a setting existed ran with its default
     settings = {"method": method, **{key: _hashable(value) for key, value in config.items() if key not in ignored}}
-    if method == "cnn":  # how the test split was scored: runs from before margin cuts were averaged stand apart
+    settings["data"] = data_name(config)
+    if method == "cnn":
+        if "margin_tta" in settings:
+            settings["margin_tta"] = user_margin_tta(config)
+        # how the test split was scored: runs from before margin cuts were averaged stand apart
         settings["tta_margins"] = _hashable((results.get("training") or {}).get("tta_margins"))
     macro_f1 = results.get("macro_f1")
     if macro_f1 is None and isinstance(results.get("summary"), dict):  # a --cv run: the mean over its folds
@@ -88,18 +103,100 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
                      provenance=str(results.get("provenance") or ""))
 
 
-def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
+def data_name(config: dict) -> str:
+    return str(config["data"]) if config.get("data") else BUILTIN_DATA
+
+
+def user_margin_tta(config: dict) -> float | None:
+    """--margin-tta as the user set it (its default where left out); None where the recipe has no such
+    option or the run cut no faces."""
+    if config.get("recipe", "paper") not in ("best", "transfer") or not config.get("face_crop"):
+        return None
+    value = config.get("margin_tta")
+    return MARGIN_TTA_DEFAULT if value is None else value
+
+
+@dataclass
+class Collection:
+    """What `collect` found: train, cv and baseline runs (grouped later), a row per prune criterion, a row
+    per PIC run, and how many runs of each other kind were skipped."""
+
+    records: list[RunRecord] = field(default_factory=list)
+    prune_rows: list[dict] = field(default_factory=list)
+    pic_rows: list[dict] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def prune_rows(folder: Path, results: dict) -> list[dict]:
+    """A prune run: per criterion, kernels pruned, test accuracy before and after, and the MACs left."""
+    base = results["unpruned"]
+    rows = []
+    for name, summary in results["criteria"].items():
+        ratio = "-"  # masked only: the network still computes every channel
+        if "cost" in summary and "cost" in base and base["cost"].get("macs_per_image"):
+            ratio = f"{summary['cost']['macs_per_image'] / base['cost']['macs_per_image']:.3f}"
+        rows.append({"run": str(folder), "criterion": name, "kernels pruned": str(summary["kernels_pruned"]),
+                     "test accuracy %": f"{100 * base['test_accuracy']:.1f} -> {100 * summary['test_accuracy']:.1f}",
+                     "MACs ratio": ratio, "warnings": str(len(summary.get("warnings", [])) + len(results.get("warnings", [])))})
+    return rows
+
+
+def pic_row(folder: Path, results: dict) -> dict:
+    rows = results.get("rows") or [{}]
+    first, last = rows[0], rows[-1]
+    units = f"{first.get('hidden_units', '?')} -> {last.get('hidden_units', '?')}"
+    loss = last.get("test_loss")
+    return {"run": str(folder), "mode": str(results.get("mode", "")), "hidden units": units,
+            "final test loss": f"{loss:.4f}" if isinstance(loss, (int, float)) else "-"}
+
+
+def collect(paths: list[str | os.PathLike]) -> Collection:
     """Every run in `paths`: each path is a run folder or a folder searched (recursively) for them."""
-    records = []
+    found = Collection()
     for path in paths:
         path = Path(path)
         if not path.is_dir():
             raise InputError("no such run folder" if not path.exists() else "not a folder", path)
-        found = sorted(p.parent for p in path.rglob("results.json"))
-        records += [r for r in (read_run(folder) for folder in found) if r is not None]
+        for folder in sorted(p.parent for p in path.rglob("results.json")):
+            record = read_run(folder)
+            if record is not None:
+                found.records.append(record)
+                continue
+            results = runs.read_json(folder / "results.json")
+            kind = run_kind(results) if isinstance(results, dict) else "unreadable"
+            if kind == "prune" and isinstance(results.get("criteria"), dict):
+                found.prune_rows += prune_rows(folder, results)
+            elif kind == "pic":
+                found.pic_rows.append(pic_row(folder, results))
+            else:
+                found.skipped[kind] = found.skipped.get(kind, 0) + 1
+    if not (found.records or found.prune_rows or found.pic_rows):
+        raise InputError(f"no finished runs (results.json with a test accuracy, or prune and pic runs) under "
+                         f"{', '.join(map(str, paths))}")
+    return found
+
+
+def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
+    """The runs with one test accuracy (train, cv, baseline) in `paths`."""
+    records = collect(paths).records
     if not records:
         raise InputError(f"no finished runs (results.json with a test accuracy) under {', '.join(map(str, paths))}")
     return records
+
+
+def skipped_lines(skipped: dict[str, int]) -> list[str]:
+    return [f"skipped {count} {kind} run{'s' if count > 1 else ''}: {_SKIPPED_BECAUSE.get(kind, 'no test accuracy to compare')}"
+            for kind, count in sorted(skipped.items())]
+
+
+def other_tables(found: Collection) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for the prune and PIC runs found."""
+    tables = []
+    for title, rows in (("Prune runs (a row per criterion)", found.prune_rows), ("PIC runs", found.pic_rows)):
+        if rows:
+            header = list(rows[0])
+            tables.append((title, header, [[row[k] for k in header] for row in rows]))
+    return tables
 
 
 def group_runs(records: list[RunRecord]) -> list[RunGroup]:
@@ -117,6 +214,9 @@ def varying_settings(groups: list[RunGroup]) -> list[str]:
         keys += [k for k in group.settings if k not in keys]
     always = ("method", "split")
     return [k for k in keys if k in always or len({g.settings.get(k) for g in groups}) > 1]
+
+
+_LABELS = {"tta_margins": "scored margins"}
 
 
 def _value(value) -> str:
@@ -138,9 +238,14 @@ def _spread(values: list[float]) -> str:
 
 
 def comparison_rows(groups: list[RunGroup]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the comparison table: the settings that differ, then the scores."""
+    """(header, rows) of the comparison table: the settings that differ, then the scores. The margins a
+    run scored its test faces at show only where the options as typed (margin_tta) do not tell rows apart."""
     keys = varying_settings(groups)
-    header = keys + ["runs", "seeds", "test accuracy %", "macro-F1 %", "range %"]
+    if "tta_margins" in keys:
+        others = [k for k in keys if k != "tta_margins"]
+        if len({tuple(g.settings.get(k) for k in others) for g in groups}) == len(groups):
+            keys = others
+    header = [_LABELS.get(k, k) for k in keys] + ["runs", "seeds", "test accuracy %", "macro-F1 %", "range %"]
     rows = []
     for group in groups:
         seeds = sorted({r.seed for r in group.records}, key=str)
@@ -157,18 +262,32 @@ def provenance_notes(groups: list[RunGroup]) -> list[str]:
     return [f"Not trained from scratch: the transfer rows start from {source}" for source in sources]
 
 
-def render_markdown(groups: list[RunGroup]) -> str:
-    header, rows = comparison_rows(groups)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+def render_markdown(groups: list[RunGroup], found: Collection | None = None) -> str:
+    lines = _markdown_table(*comparison_rows(groups)) if groups else []
     notes = provenance_notes(groups)
     lines += ["", *notes] if notes else []
-    return "\n".join(lines) + "\n"
+    if found is not None:
+        for title, header, rows in other_tables(found):
+            lines += ["", f"**{title}**", "", *_markdown_table(header, rows)]
+        lines += ["", *skipped_lines(found.skipped)] if found.skipped else []
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def render_text(groups: list[RunGroup]) -> str:
-    """The table with aligned columns, for a terminal, and where pretrained weights came from."""
-    header, rows = comparison_rows(groups)
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    return "\n".join(lines + provenance_notes(groups)) + "\n"
+def render_text(groups: list[RunGroup], found: Collection | None = None) -> str:
+    """The table with aligned columns, for a terminal, where pretrained weights came from, then the prune
+    and PIC runs and what was skipped."""
+    lines = (_text_table(*comparison_rows(groups)) if groups else []) + provenance_notes(groups)
+    if found is not None:
+        for title, header, rows in other_tables(found):
+            lines += ["", title, *_text_table(header, rows)]
+        lines += skipped_lines(found.skipped)
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -17,10 +17,11 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
        padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2rem; } .subtitle { color: #666; margin-top: 0; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2.2rem; }
-table { border-collapse: collapse; margin: 0.6rem 0 0.3rem; font-size: 0.92rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
-td { white-space: nowrap; }
-td.key { white-space: normal; }
+table { border-collapse: collapse; margin: 0.6rem 0 0.3rem; font-size: 0.84rem; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.2rem 0.4rem; text-align: right; }
+th { font-weight: 600; white-space: normal; overflow-wrap: break-word; vertical-align: bottom; }
+td { white-space: normal; } /* a wide table (the sweep's 14 columns) wraps "mean ± sd" rather than widen the page */
+td.key { overflow-wrap: anywhere; }
 th { background: #f3f3f3; } td.key, th.key { text-align: left; }
 td.paper { color: #555; background: #fafafa; } td.difference { font-style: italic; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
@@ -76,7 +77,7 @@ def _block(block) -> str:
 def _table(table: Table) -> str:
     head = "".join(f'<th class="{c.kind}">{_e(c.label)}</th>' for c in table.columns)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{c.kind}">{_e(cell)}</td>' for c, cell in zip(table.columns, row)) + "</tr>"
+        "<tr>" + "".join(f'<td class="{c.kind}">{_e(cell).replace(" pp", "&nbsp;pp")}</td>' for c, cell in zip(table.columns, row)) + "</tr>"
         for row in table.cells()
     )
     note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""

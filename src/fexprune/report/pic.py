@@ -153,10 +153,16 @@ def threshold_section(folder: Path, results: dict, config: dict) -> Section:
         table, Figure("Hidden units and losses after each action", folder / "figures" / "threshold.png"), _setup(results)])
 
 
+def _normalisation(normalizer: dict) -> str:
+    method = normalizer.get("method", "?")
+    return "none (raw values)" if method == "none" else f"{method} (fitted on the training rows)"
+
+
 def _setup(results: dict) -> KeyValues:
     return KeyValues("PIC setup", [
         ("train / test rows", f"{results.get('n_train')} / {results.get('n_test')}"),
         ("inputs", ", ".join(results.get("inputs", []))),
+        ("normalisation", _normalisation(results.get("normalizer") or {})),
         ("missing values", str(results.get("missing", ""))),
         ("loss", str(results.get("loss_definition", ""))),
         ("seconds", f"{results.get('seconds', 0):.1f}"),

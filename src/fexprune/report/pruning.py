@@ -249,6 +249,21 @@ def criteria_table(results: dict) -> Table:
                  f"test accuracy {100 * paper.PRUNING_TEST['test_accuracy']:.2f}%.")
 
 
+def prune_warnings(results: dict) -> list[str]:
+    """The run's warnings (results.json "warnings"), then each criterion's, named by it."""
+    return [*results.get("warnings", []),
+            *(f"{name}: {warning}" for name, summary in results["criteria"].items() for warning in summary.get("warnings", []))]
+
+
+def model_file_note(results: dict) -> str:
+    """Which criterion's model model.pt holds; the others are under models/."""
+    name = results.get("model_criterion") or next(iter(results["criteria"]))
+    removed = "channels_after" in results["criteria"][name]
+    state = "pruned channels removed" if removed else "pruned kernels zeroed (masked)"
+    others = ", every criterion's" if len(results["criteria"]) > 1 else ""
+    return f"the {name} criterion's pruned model, {state} (models/ holds the masked and removed models{others})"
+
+
 def build_prune_report(run_dir: Path, results: dict) -> Report:
     run_dir = Path(run_dir)
     config = runs.read_json(run_dir / "config.json")
@@ -258,7 +273,9 @@ def build_prune_report(run_dir: Path, results: dict) -> Report:
         ("images", f"{results['n_train']} train / {results['n_test']} test"),
         ("unpruned", f"channels {base['channels']}, train loss {base['train_loss']:.4f}, train accuracy "
                      f"{100 * base['train_accuracy']:.2f}%, test accuracy {100 * base['test_accuracy']:.2f}%"),
-        ("model.pt", str(results.get("model", ""))),
+        ("model.pt", model_file_note(results)),
     ])
-    sections = [Section("Criteria", [about, criteria_table(results)]), pruning_section(run_dir, results, config)]
+    warnings = prune_warnings(results)
+    read_first = [KeyValues("Warnings: read these before the numbers", [("warning", w) for w in warnings])] if warnings else []
+    sections = [Section("Criteria", [*read_first, about, criteria_table(results)]), pruning_section(run_dir, results, config)]
     return Report("fexprune prune", sections, subtitle=str(run_dir.resolve()))

@@ -92,7 +92,8 @@ def sweep_figure(rows: list[dict]):
         axis.set_xticks(list(positions), labels)
         axis.set_xlabel("conv1/conv2 channels")
         axis.grid(alpha=0.3, axis="y")
-        axis.legend(fontsize=8)
+        # below the axes: inside, it covers the tall bars (16/32 reaches 100% train accuracy)
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     figure.tight_layout()
     return figure
 

@@ -28,26 +28,31 @@ from fexprune.report.tables import (  # noqa: E402
 
 
 def training_curve_figure(rows: list[dict], show_paper: bool = True):
-    """Train loss and accuracy per epoch (test where evaluated), with the paper's log as markers."""
+    """Train loss and accuracy per epoch (test where evaluated), with the paper's log as markers where
+    its epochs fall inside this run's; the axes span this run's epochs."""
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = [row["epoch"] for row in rows]
-    loss_axis.plot(epochs, [row["train_loss"] for row in rows], label="train (ours)")
-    accuracy_axis.plot(epochs, [100 * row["train_accuracy"] for row in rows], label="train (ours)")
+    epochs = [int(row["epoch"]) for row in rows]
+    loss_axis.plot(epochs, [float(row["train_loss"]) for row in rows], label="train (ours)")
+    accuracy_axis.plot(epochs, [100 * float(row["train_accuracy"]) for row in rows], label="train (ours)")
     tested = [row for row in rows if row.get("test_loss") not in (None, "")]
     if tested:
-        loss_axis.plot([r["epoch"] for r in tested], [float(r["test_loss"]) for r in tested], label="test (ours)")
+        style = "o-" if len(tested) == 1 else "-"  # a lone point has no line to show
+        loss_axis.plot([int(r["epoch"]) for r in tested], [float(r["test_loss"]) for r in tested], style, label="test (ours)")
         accuracy_axis.plot(
-            [r["epoch"] for r in tested], [100 * float(r["test_accuracy"]) for r in tested], label="test (ours)"
+            [int(r["epoch"]) for r in tested], [100 * float(r["test_accuracy"]) for r in tested], style, label="test (ours)"
         )
-    if show_paper:
-        log = paper.TRAINING_LOG
+    first, last = (min(epochs), max(epochs)) if epochs else (0, 1)
+    log = [r for r in paper.TRAINING_LOG if first <= r["epoch"] <= last] if show_paper else []
+    if log:
         loss_axis.plot([r["epoch"] for r in log], [r["train_loss"] for r in log], "ko", ms=4, label="train (paper)")
         accuracy_axis.plot(
             [r["epoch"] for r in log], [100 * r["train_accuracy"] for r in log], "ko", ms=4, label="train (paper)"
         )
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy", ylim=(0, 100))
+    margin = max(0.5, 0.02 * (last - first))  # room for the markers at both ends
     for axis in (loss_axis, accuracy_axis):
+        axis.set_xlim(first - margin, last + margin)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
@@ -93,7 +98,10 @@ def test_fraction_note(test_fraction: float, n_train: int | None = None, n_test:
 
 
 def training_section(folder: Path, results: dict) -> Section:
-    channels = runs.read_json(folder / "config.json")["channels"]
+    config = runs.read_json(folder / "config.json")
+    channels = config["channels"]
+    unlike = unlike_the_paper(config)
+    caveat = (" Not like for like with the paper: " + "; ".join(f"{k} {v}" for k, v in unlike) + ".") if unlike else ""
     title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
     if results.get("recipe", "paper") != "paper":
         title = f"Training log, --recipe {results['recipe']} (beyond the paper; its numbers beside section 3.2's)"
@@ -103,7 +111,7 @@ def training_section(folder: Path, results: dict) -> Section:
         Column("epoch", "epoch", kind="key"),
         *comparison_columns("train_loss", "train loss"),
         *comparison_columns("train_accuracy", "train acc", "accuracy"),
-    ], rows, "The paper logs every 100 epochs of a 700-epoch run; shorter runs are compared where the epochs meet.")
+    ], rows, "The paper logs every 100 epochs of a 700-epoch run; shorter runs are compared where the epochs meet." + caveat)
     final = with_differences([{
         "what": "after training", "test_loss": results["test_loss"], "test_accuracy": results["test_accuracy"],
         "paper_test_accuracy": paper.TRAINING_TEST_ACCURACY,
@@ -111,7 +119,7 @@ def training_section(folder: Path, results: dict) -> Section:
     test = Table("Test loss and accuracy", [
         Column("what", "", kind="key"), Column("test_loss", "test loss", number(4)),
         *comparison_columns("test_accuracy", "test acc", "accuracy"),
-    ], final, test_fraction_note(results["test_fraction"], results.get("n_train"), results.get("n_test")))
+    ], final, test_fraction_note(results["test_fraction"], results.get("n_train"), results.get("n_test")) + caveat)
     blocks = [log, test, Figure("Training curve", folder / "figures" / "training_curve.png",
                                 "train and test loss and accuracy per epoch; black dots: the paper's log")]
     if "macro_f1" in results:  # beyond the paper: how the errors spread over the classes
@@ -148,8 +156,54 @@ def scoring_summary(training: dict) -> str:
     return ", ".join(views) + (" (probabilities averaged; predict does the same)" if len(views) > 1 else "")
 
 
+def data_name(config: dict) -> str:
+    return str(config["data"]) if config.get("data") else "built-in synthetic data"
+
+
+def settings_items(config: dict) -> list[tuple[str, str]]:
+    """A train run's settings as config.json keeps them, in words."""
+    batch = config.get("batch_size")
+    if config.get("face_crop"):
+        detectors = ", ".join(config["detectors"]) if config.get("detectors") else "the default chain"
+        faces = f"yes, margin {config.get('face_margin', 0.2):g}, detectors {detectors}" + (", eyes levelled" if config.get("eye_align") else "")
+    else:
+        faces = "no (whole frames)"
+    return [
+        ("recipe", str(config.get("recipe", "paper"))),
+        ("learning rate", f"{config['lr']:g}"),
+        ("batch size", "full batch (one step per epoch)" if batch is None else str(batch)),
+        ("epochs", str(config["epochs"])),
+        ("seed", str(config.get("seed"))),
+        ("split, test fraction", f"{config.get('split', 'random')}, {config.get('test_fraction', 0.2):g}"),
+        ("face crop", faces),
+        ("data", data_name(config)),
+    ]
+
+
+def unlike_the_paper(config: dict) -> list[tuple[str, str]]:
+    """Where this run's comparison with the paper is not like for like, and why."""
+    notes = []
+    if int(config["epochs"]) != 700:
+        notes.append(("epochs", f"{config['epochs']}, the paper trained 700: its log is compared only at the epochs both have"))
+    if not config.get("data"):
+        notes.append(("data", "the built-in synthetic data, not SFEW: the paper's numbers are beside ours for their form only"))
+    if config.get("split", "random") != "random" or float(config.get("test_fraction", 0.2)) not in (0.2, 0.25):
+        notes.append(("split", f"{config.get('split')} with test fraction {config.get('test_fraction'):g}; the paper "
+                               "split its frames at random, 0.2 by its text (0.25 by its counts)"))
+    return notes
+
+
+def settings_section(config: dict) -> Section:
+    blocks: list = [KeyValues("Settings (config.json)", settings_items(config))]
+    notes = unlike_the_paper(config)
+    if notes:
+        blocks.append(KeyValues("Not like for like with the paper", notes))
+    return Section("Settings", blocks)
+
+
 def build_train_report(run_dir: str | Path, results: dict) -> Report:
-    """One `fexprune train` run: its curve, test split, classes and data."""
+    """One `fexprune train` run: its settings, curve, test split, classes and data."""
     run_dir = Path(run_dir)
-    sections = [training_section(run_dir, results), data_section(results, run_dir)]
+    config = runs.read_json(run_dir / "config.json")
+    sections = [settings_section(config), training_section(run_dir, results), data_section(results, run_dir)]
     return Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
