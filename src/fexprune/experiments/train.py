@@ -90,7 +90,6 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     log = EpochLog(run_dir)
     bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
                unit="epoch", disable=not progress, leave=False)
-
     show = epoch_progress(bar)
 
     def on_epoch(row: dict) -> None:
