@@ -6,7 +6,6 @@ bytes are identical under two or more classes are listed in `duplicates` (the re
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections import Counter, defaultdict
@@ -19,7 +18,7 @@ from tqdm import tqdm
 
 from fexprune.data import cache
 from fexprune.data.layouts import Sample, discover
-from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
+from fexprune.data.preprocess import read_image, to_gray_resized
 from fexprune.errors import InputError
 
 
@@ -179,13 +178,8 @@ def _mark_given_faces(image_set: ImageSet) -> ImageSet:
 
 def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray | None, str, str]:
     """(pixels, content hash, "") or (None, "", reason the file is skipped)."""
-    try:
-        data = path.read_bytes()
-        return to_gray_resized(decode_image(data), size), hashlib.sha1(data).hexdigest(), ""
-    except DecodeError as error:
-        return None, "", str(error)
-    except OSError as error:
-        return None, "", f"cannot read ({error.strerror or error})"
+    image, digest, reason = read_image(path)
+    return (None if image is None else to_gray_resized(image, size)), digest, reason
 
 
 def find_duplicates(samples: list[Sample], digests: list[str], classes: list[str]) -> list[dict]:

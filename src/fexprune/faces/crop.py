@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fexprune.data.preprocess import DecodeError, decode_image, to_gray
+from fexprune.data.preprocess import decode_image, read_image, to_gray
 from fexprune.errors import InputError
 from fexprune.faces.align import eye_roll
 from fexprune.faces.chain import (CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECT_HEIGHT, DETECTORS, FALLBACK, FaceBox,
@@ -144,20 +144,16 @@ class FaceCropper:
         return levelled(image, box) if self.eye_align else box
 
     def decode(self, path: Path):
-        """((pixels, box), content hash, "") or (None, "", reason), as loading._decode answers."""
-        try:
-            data = Path(path).read_bytes()
-            image = decode_image(data)
-        except DecodeError as error:
-            return None, "", str(error)
-        except OSError as error:
-            return None, "", f"cannot read ({error.strerror or error})"
+        """((pixels, box), content hash, "") or (None, "", the reason the file is skipped), as read_image answers."""
+        image, digest, reason = read_image(path)
+        if image is None:
+            return None, digest, reason
         box = self.boxes.get(path)
         if box is None:
             box = face_or_fallback(image, self.detectors)
             self.boxes.put(path, box)
         box = self._levelled(image, box)
-        return (crop_face(image, box, self.margin, self.size), box), hashlib.sha1(data).hexdigest(), ""
+        return (crop_face(image, box, self.margin, self.size), box), digest, ""
 
     def recrop(self, path: Path, box: FaceBox) -> tuple[np.ndarray, FaceBox]:
         """The file cut with a box found elsewhere (a clip neighbour's), and that box as it was cut."""
