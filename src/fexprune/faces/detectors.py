@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -41,6 +42,13 @@ class Found:
     box: Box
     roll: float | None = None  # the turn the frame was at when it was found (haar-rotated)
     landmark_roll: float | None = None  # the slope of the eyes it marked (mtcnn)
+
+
+class Detector(Protocol):
+    name: str
+    last_resort: bool  # run only when nothing before it in the chain found a face
+
+    def detect(self, small: np.ndarray, image: np.ndarray, scale: float) -> list[Found]: ...
 
 
 _per_thread = threading.local()  # detectors keep scratch state: one of each per thread, never shared
@@ -188,4 +196,6 @@ class Mtcnn:
         return found
 
 
-FRAME_DETECTORS = {d.name: d for d in (HAAR_DEFAULT, HAAR_ALT2, HAAR_PROFILE, DlibHog(), Mtcnn(), Rotated(), Relaxed())}
+FRAME_DETECTORS: dict[str, Detector] = {
+    d.name: d for d in (HAAR_DEFAULT, HAAR_ALT2, HAAR_PROFILE, DlibHog(), Mtcnn(), Rotated(), Relaxed())
+}
