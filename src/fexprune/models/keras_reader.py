@@ -63,7 +63,8 @@ def _layer_spec(layer: dict, path: Path) -> dict:
     return spec
 
 
-def read_keras_model(path: str | Path, h5py_missing: str = "reading a Keras HDF5 model needs h5py: pip install h5py") -> KerasModel:
+def read_keras_model(path: str | Path,
+                     h5py_missing: str = "reading a Keras HDF5 model needs h5py: pip install h5py") -> KerasModel:
     """Parse the Keras HDF5 file (architecture from `model_config`, weights from `model_weights`);
     `h5py_missing`: the InputError's message where h5py is not installed."""
     path = Path(path)
