@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fexprune.data.align import eye_pair_roll
-from fexprune.data.faces import FaceBox, best_face, crop_face, levelled
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
+from fexprune.faces import FaceBox, best_face, crop_face, levelled
+from fexprune.faces.align import eye_pair_roll
 
 
 def _orientation(image: np.ndarray) -> float:

@@ -13,10 +13,10 @@ from data_trees import make_tree, write_png
 
 
 def forbid_decoding(monkeypatch):
-    def refuse(data):
+    def refuse(path):
         raise AssertionError("decoded an image on a cache hit")
 
-    monkeypatch.setattr(loading, "decode_image", refuse)
+    monkeypatch.setattr(loading, "read_image", refuse)
 
 
 def test_second_load_decodes_no_image(tmp_path, monkeypatch):

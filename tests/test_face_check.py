@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fexprune.data.face_check import check_faces, read_true_boxes
+from fexprune.faces.check import check_faces, read_true_boxes
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError

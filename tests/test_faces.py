@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fexprune.data.faces import FULL_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
+from fexprune.faces import FULL_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
 
@@ -55,7 +55,7 @@ def test_relaxed_pass_finds_faces_the_strict_chain_missed(frames):
 
 
 def test_rotated_pass_finds_tilted_faces_the_upright_chain_missed(tmp_path):
-    from fexprune.data.faces import DEFAULT_CHAIN, ROTATED, ROTATIONS
+    from fexprune.faces import DEFAULT_CHAIN, ROTATED, ROTATIONS
 
     images = write_synthetic(tmp_path, per_class=10, seed=5, progress=False)
     rows = list(csv.DictReader(open(images.parent / "faces.csv")))
@@ -131,7 +131,7 @@ def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, mo
     def no_detection(*args, **kwargs):
         raise AssertionError("detector ran although the boxes are cached")
 
-    monkeypatch.setattr("fexprune.data.faces.face_or_fallback", no_detection)
+    monkeypatch.setattr("fexprune.faces.crop.face_or_fallback", no_detection)
     again = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
     assert again.from_cache and again.faces == first.faces
     wider = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, face_margin=0.4, progress=False, cache_dir=tmp_path)
@@ -139,7 +139,7 @@ def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, mo
 
 
 def test_frames_without_a_face_borrow_the_nearest_clip_neighbours_box():
-    from fexprune.data.faces import borrow_clip_boxes
+    from fexprune.faces import borrow_clip_boxes
     from fexprune.data.layouts import Sample
 
     def sample(name):

@@ -23,7 +23,7 @@ if importlib.util.find_spec("fer") is None:
 
 from fexprune.data.classes import EXPRESSIONS  # noqa: E402
 from fexprune.errors import InputError  # noqa: E402
-from fexprune.models import fer_transfer  # noqa: E402
+from fexprune.models import fer_transfer, keras_reader  # noqa: E402
 from fexprune.models.fer_transfer import FER2013_CLASSES, class_mapping, pretrained_model, weights_path  # noqa: E402
 
 FER_DIR = Path(list(importlib.util.find_spec("fer").submodule_search_locations)[0])
@@ -118,8 +118,8 @@ def test_torch_rebuild_matches_numpy_keras_forward(fer_model):
 
 def test_odd_sizes_pad_like_tensorflow(fer_model):
     """15 -> 8 in the third block: the pooling pads one pixel each side; 60 -> 30 pads only after."""
-    assert fer_transfer._same_padding(60, 3, 2) == (0, 1) and fer_transfer._same_padding(15, 3, 2) == (1, 1)
-    assert fer_transfer._same_padding(15, 1, 2) == (0, 0) and fer_transfer._same_padding(8, 3, 1) == (1, 1)
+    assert keras_reader._same_padding(60, 3, 2) == (0, 1) and keras_reader._same_padding(15, 3, 2) == (1, 1)
+    assert keras_reader._same_padding(15, 1, 2) == (0, 0) and keras_reader._same_padding(8, 3, 1) == (1, 1)
     x = np.random.default_rng(1).uniform(-1, 1, size=(1, 64, 64, 1))
     with torch.no_grad():
         maps = fer_model.network(torch.from_numpy(x.transpose(0, 3, 1, 2)).float(), until="add_3")
@@ -190,7 +190,7 @@ def test_missing_fer_or_bad_file_is_one_clear_line(monkeypatch, tmp_path):
     bad = tmp_path / "emotion_model.hdf5"
     bad.write_bytes(b"not hdf5")
     with pytest.raises(InputError, match="emotion_model.hdf5: not a readable Keras HDF5 model"):
-        fer_transfer.read_keras_model(bad)
+        fer_transfer.read_fer_model(bad)
 
 
 def test_saved_model_reloads_without_the_weight_file(fer_model, monkeypatch):

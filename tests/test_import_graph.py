@@ -24,6 +24,7 @@ NEVER = {
     "fexprune.inference": ("fexprune.experiments", "fexprune.commands", "fexprune.cli"),
     "fexprune.models": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
     "fexprune.data": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
+    "fexprune.faces": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
     "fexprune.training": ("fexprune.experiments", "fexprune.report", "fexprune.commands"),
     "fexprune.pruning": ("fexprune.experiments", "fexprune.report", "fexprune.commands"),
 }

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from fexprune.data import mtcnn
-from fexprune.data.faces import DEFAULT_CHAIN, MTCNN, BoxCache, FaceBox, FaceCropper, detect_faces, iou, levelled
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
+from fexprune.faces import DEFAULT_CHAIN, MTCNN, BoxCache, FaceBox, FaceCropper, detect_faces, iou, levelled, mtcnn
 
 needs_weights = pytest.mark.skipif(not mtcnn.available(), reason=f"needs {mtcnn.WEIGHTS_PACKAGE} (--no-deps)")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from fexprune.cli import main
-from fexprune.data.faces import crop_face, detect_faces, fallback_box
+from fexprune.faces import crop_face, detect_faces, fallback_box
 from fexprune.data.preprocess import decode_image
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
@@ -236,7 +236,7 @@ def test_real_sample_frames_have_faces_found(runs, sfew_images, tmp_path):
 def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
     """A face-crop run's checkpoint stores the chain as FaceCropper.options() writes it (comma-joined);
     predict on such a run (any recipe) needs the detector names back."""
-    from fexprune.data.faces import FaceCropper
+    from fexprune.faces import FaceCropper
     from fexprune.inference.run_model import face_crop_settings
 
     options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()

@@ -18,7 +18,7 @@ def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def detector_chain(text: str) -> tuple[str, ...]:
     """'haar-default,haar-alt2' -> ("haar-default", "haar-alt2"), each a known step."""
-    from fexprune.data.faces import DETECTORS
+    from fexprune.faces import DETECTORS
 
     chain = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [name for name in chain if name not in DETECTORS]
@@ -30,7 +30,7 @@ def detector_chain(text: str) -> tuple[str, ...]:
 
 def add_face_arguments(parser: argparse.ArgumentParser) -> None:
     """--face-crop and how: the detector chain and the margin around the box."""
-    from fexprune.data.faces import DEFAULT_CHAIN
+    from fexprune.faces import DEFAULT_CHAIN
 
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",

@@ -77,8 +77,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_faces(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
-    from fexprune.data.face_check import check_faces, crop_kind, read_true_boxes
-    from fexprune.data.faces import DEFAULT_CHAIN, chain_name
+    from fexprune.faces import DEFAULT_CHAIN, chain_name, check_faces, crop_kind, read_true_boxes
     from fexprune.data.loading import load_image_set
 
     data = resolve_data(args.data, not args.quiet)

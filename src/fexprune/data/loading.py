@@ -6,7 +6,6 @@ bytes are identical under two or more classes are listed in `duplicates` (the re
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections import Counter, defaultdict
@@ -19,7 +18,7 @@ from tqdm import tqdm
 
 from fexprune.data import cache
 from fexprune.data.layouts import Sample, discover
-from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
+from fexprune.data.preprocess import read_image, to_gray_resized
 from fexprune.errors import InputError
 
 
@@ -43,7 +42,7 @@ class ImageSet:
     @property
     def given_faces(self) -> bool:
         """Face-cropped by the layout itself (its aligned faces, used whole by load_image_set): nothing was cut."""
-        from fexprune.data.faces import LAYOUT_ALIGNED
+        from fexprune.faces.crop import LAYOUT_ALIGNED
 
         return bool(self.faces) and self.faces[0]["detector"] == LAYOUT_ALIGNED
 
@@ -69,7 +68,7 @@ class ImageSet:
         if subsets:
             summary["subsets"] = dict(sorted(subsets.items()))
         if self.faces is not None:
-            from fexprune.data.faces import face_summary
+            from fexprune.faces.check import face_summary
 
             summary["face_crop"] = face_summary(self.faces, self.samples, self.eye_align)
         return summary
@@ -92,8 +91,8 @@ def load_image_set(
 
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
     does not exist or holds no readable image. `face_crop`: cut each frame to its detected face (plus
-    `face_margin`) before resizing, with `detectors` (default fexprune.data.faces.DEFAULT_CHAIN);
-    `eye_align`: turn each detected face so its eyes are level (fexprune.data.align). The aligned-faces
+    `face_margin`) before resizing, with `detectors` (default fexprune.faces.DEFAULT_CHAIN);
+    `eye_align`: turn each detected face so its eyes are level (fexprune.faces.align). The aligned-faces
     layout holds faces its makers cut and aligned already: they are used whole, not detected and cut again
     (on such images the typical-frame fallback region would be the eyes alone), and marked LAYOUT_ALIGNED.
     """
@@ -107,7 +106,7 @@ def load_image_set(
     face_crop = face_crop and not given_faces
     cropper = None
     if face_crop:
-        from fexprune.data.faces import CLIP_NEIGHBOUR, FaceCropper
+        from fexprune.faces.crop import FaceCropper
 
         cropper = FaceCropper(size, face_margin, detectors, eye_align=eye_align)
         options["face_crop"] = cropper.options()
@@ -138,8 +137,9 @@ def load_image_set(
             images.append(pixels)
             kept.append(sample)
             digests.append(digest)
-    if cropper is not None and CLIP_NEIGHBOUR in cropper.detectors:  # faceless frames take a clip neighbour's box
-        from fexprune.data.faces import FaceBox, borrow_clip_boxes
+    if cropper is not None and cropper.borrows_clip_boxes:  # faceless frames take a clip neighbour's box
+        from fexprune.faces.chain import FaceBox
+        from fexprune.faces.clip_neighbour import borrow_clip_boxes
 
         for index, box in borrow_clip_boxes(kept, [FaceBox.from_dict(f) for f in faces]).items():
             images[index], box = cropper.recrop(kept[index].path, box)
@@ -170,7 +170,7 @@ def load_image_set(
 
 
 def _mark_given_faces(image_set: ImageSet) -> ImageSet:
-    from fexprune.data.faces import LAYOUT_ALIGNED
+    from fexprune.faces.crop import LAYOUT_ALIGNED
 
     image_set.faces = [{"detector": LAYOUT_ALIGNED} for _ in image_set.samples]
     return image_set
@@ -178,13 +178,8 @@ def _mark_given_faces(image_set: ImageSet) -> ImageSet:
 
 def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray | None, str, str]:
     """(pixels, content hash, "") or (None, "", reason the file is skipped)."""
-    try:
-        data = path.read_bytes()
-        return to_gray_resized(decode_image(data), size), hashlib.sha1(data).hexdigest(), ""
-    except DecodeError as error:
-        return None, "", str(error)
-    except OSError as error:
-        return None, "", f"cannot read ({error.strerror or error})"
+    image, digest, reason = read_image(path)
+    return (None if image is None else to_gray_resized(image, size)), digest, reason
 
 
 def find_duplicates(samples: list[Sample], digests: list[str], classes: list[str]) -> list[dict]:

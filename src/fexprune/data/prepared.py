@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from fexprune.data.builtin import resolve_data
-from fexprune.data.faces import crop_options
+from fexprune.faces import crop_options
 from fexprune.data.loading import ImageSet, load_image_set
 from fexprune.data.preprocess import normalize_images
 from fexprune.data.splits import split_indices

@@ -6,10 +6,13 @@ so `normalize_images` offers per-image and data-set statistics and the config re
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import struct
 import warnings
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -40,6 +43,18 @@ def decode_image(data: bytes) -> np.ndarray:
     if pixels is not None and pixels.size:
         return _from_opencv(pixels)
     return _decode_with_pillow(data)
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str, str]:
+    """(pixels as decode_image gives them, the file's SHA-1, "") or (None, "", the reason the file is skipped)."""
+    try:
+        data = Path(path).read_bytes()
+        image = decode_image(data)
+    except DecodeError as error:
+        return None, "", str(error)
+    except OSError as error:
+        return None, "", f"cannot read ({error.strerror or error})"
+    return image, hashlib.sha1(data).hexdigest(), ""
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -2,7 +2,7 @@
 
 Like fer's `detect_emotions`, the result is one record per image: `{"path", "faces": [{"box": (x, y,
 w, h), "emotions": {class: p}, "label", "detector"}]}`. Faces are found with the detector chain of
-`fexprune.data.faces` (the run's own chain and margin when it was trained on face crops); a frame where
+`fexprune.faces` (the run's own chain and margin when it was trained on face crops); a frame where
 none is found is classified on the typical face region (detector "fallback"), as in training, and
 counted. Files that are not readable images are skipped and listed, never raised.
 """
@@ -27,7 +27,7 @@ from fexprune.inference.annotate import write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
 
 WHOLE_FRAME = "whole-frame"
-FALLBACK = "fallback"  # fexprune.data.faces.FALLBACK
+FALLBACK = "fallback"  # fexprune.faces.FALLBACK
 
 
 class Predictions(list):
@@ -83,7 +83,7 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
     height, width = image.shape[:2]
     if not face_detect:
         return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size)[None])]
-    from fexprune.data.faces import crop_face, detect_faces, fallback_box, levelled
+    from fexprune.faces import crop_face, detect_faces, fallback_box, levelled
 
     settings = run.face_crop or face_crop_settings(True)
     boxes = detect_faces(image, tuple(settings["detectors"])) or [fallback_box(width, height)]

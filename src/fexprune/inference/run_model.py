@@ -109,7 +109,7 @@ def face_crop_settings(value: object) -> dict | None:
     """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors", "eye_align"}."""
     if value is None or value is False or value == "none":
         return None
-    from fexprune.data.faces import DEFAULT_CHAIN
+    from fexprune.faces import DEFAULT_CHAIN
 
     settings = {"margin": 0.2, "detectors": list(DEFAULT_CHAIN), "eye_align": False}
     if isinstance(value, dict):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, RELAXED
+from fexprune.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, RELAXED
 
 PER_ROW = 8
 _KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CLIP_NEIGHBOUR),

@@ -104,7 +104,7 @@ class Detection:
     @property
     def roll(self) -> float:
         """Degrees the line through the eyes slopes (positive: the eye on the image's right is lower),
-        as fexprune.data.align measures it."""
+        as fexprune.faces.align measures it."""
         (lx, ly), (rx, ry) = self.landmarks[0], self.landmarks[1]
         return math.degrees(math.atan2(ry - ly, rx - lx))
 

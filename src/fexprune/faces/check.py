@@ -1,4 +1,5 @@
-"""How well a detector chain cuts a data set's faces, before any network is trained (`fexprune data faces`).
+"""How a detector chain cut a data set's faces: the counts a face-cropped run reports (face_summary), and how
+well it cuts them, before any network is trained (`fexprune data faces`).
 
 Training one seed of one split takes minutes and moves by several points from seed to seed; detection
 takes seconds and answers the first question directly: how many frames got a face, from which step, and,
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import statistics
+from collections import Counter
 from pathlib import Path
 
-from fexprune.data.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, iou
 from fexprune.errors import InputError
+from fexprune.faces.chain import CLIP_NEIGHBOUR, FALLBACK, iou
+from fexprune.faces.crop import LAYOUT_ALIGNED
 
 ON_FACE_IOU = 0.3  # a crop "on the face": its box overlaps the true one this much
 TRUTH_COLUMNS = ("path", "cx", "cy", "width", "height")  # and, optionally, "tilt" (degrees, as FaceBox.roll)
@@ -46,6 +49,31 @@ def read_true_boxes(path: str | Path) -> dict[Path, tuple[float, float, float, f
 def crop_kind(detector: str) -> str:
     """"detected" for a face some detector found, else how the frame was cut (fallback, clip-neighbour, layout-aligned)."""
     return detector if detector in (FALLBACK, CLIP_NEIGHBOUR, LAYOUT_ALIGNED) else "detected"
+
+
+def face_summary(faces: list[dict], samples: list, eye_align: bool = False) -> dict:
+    """Counts for results.json: how many frames had a face, by which detector, which borrowed a clip
+    neighbour's box, which fell back to the typical face region, and which were cut turned level (by their eyes
+    with `eye_align`, or at the turn haar-rotated found them);
+    `n_layout_aligned` counts the aligned-faces layout's images, used whole."""
+    fallback = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == FALLBACK]
+    borrowed = [str(s.path) for s, f in zip(samples, faces) if f["detector"] == CLIP_NEIGHBOUR]
+    given = sum(f["detector"] == LAYOUT_ALIGNED for f in faces)
+    detected = len(faces) - len(fallback) - len(borrowed) - given
+    by_detector = Counter(f["detector"] for f in faces)
+    return {
+        "n_images": len(faces),
+        "n_detected": detected,
+        "n_layout_aligned": given,
+        "eye_align": eye_align,
+        "n_turned": sum(f.get("roll") is not None for f in faces),
+        "n_clip_neighbour": len(borrowed),
+        "n_fallback": len(fallback),
+        "detection_rate": detected / len(faces) if faces else 0.0,
+        "by_detector": dict(sorted(by_detector.items())),
+        "clip_neighbour": borrowed,
+        "fallback": fallback,
+    }
 
 
 def check_faces(image_set, truth: dict | None = None) -> dict:
