@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fexprune.cli import main
-from fexprune.data.faces import detect_faces
+from fexprune.faces.chain import detect_faces
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 from fexprune.inference.predict import predict

@@ -23,11 +23,11 @@ from fexprune import runs
 from fexprune.data.layouts import IMAGE_EXTENSIONS
 from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
 from fexprune.errors import InputError
+from fexprune.faces import FALLBACK, crop_face, detect_faces, fallback_box, levelled
 from fexprune.inference.annotate import write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
 
 WHOLE_FRAME = "whole-frame"
-FALLBACK = "fallback"  # fexprune.faces.FALLBACK
 
 
 class Predictions(list):
@@ -83,8 +83,6 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
     height, width = image.shape[:2]
     if not face_detect:
         return [((0, 0, width, height), WHOLE_FRAME, to_gray_resized(image, run.image_size)[None])]
-    from fexprune.faces import crop_face, detect_faces, fallback_box, levelled
-
     settings = run.face_crop or face_crop_settings(True)
     boxes = detect_faces(image, tuple(settings["detectors"])) or [fallback_box(width, height)]
     if settings.get("eye_align"):  # as training cut them: each found face turned to level its eyes

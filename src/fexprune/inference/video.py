@@ -23,8 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from fexprune import runs
-from fexprune.data.faces import iou  # the one name taken from the face module (it is moving to fexprune.faces)
 from fexprune.errors import InputError
+from fexprune.faces.chain import iou
 from fexprune.inference.annotate import draw_faces
 from fexprune.inference.predict import FALLBACK, classify, csv_bytes, face_crops, mismatch_warnings
 from fexprune.inference.run_model import load_run_model
