@@ -12,6 +12,7 @@ from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.reproduce import QUICK, ReproduceConfig, run_reproduce
 from fexprune.report.build import build_run_report as build_report
+from fexprune.report.reproduce import build_reproduce_report
 
 
 def tiny_config(data) -> ReproduceConfig:
@@ -37,7 +38,7 @@ def test_every_stage_writes_its_folder_and_the_report_has_every_table_and_figure
     report = build_report(run_dir)
     titles = [t.title for t in report.tables()]
     for expected in ("Progressive reduction", "PIC test loss", "Channel sweep", "Train loss and accuracy",
-                     "Test loss and accuracy", "Kernels pruned one by one (l2)", "Test after pruning (l2)",
+                     "Test loss and accuracy", "Kernels pruned one by one (l2, conv1)", "Test after pruning (l2)",
                      "Images per class", "Time per stage"):
         assert any(title.startswith(expected) for title in titles), expected
     assert all(f.path.is_file() for f in report.figures())
@@ -103,7 +104,8 @@ def test_resume_reruns_only_unfinished_stages(tiny_run):
 def test_unfinished_stages_are_reported_as_such(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.json").write_text(json.dumps({"quick": True, **QUICK}))
-    text = "\n".join(b.body for s in build_report(tmp_path / "r").sections for b in s.blocks if hasattr(b, "body"))
+    report = build_reproduce_report(tmp_path / "r", {})  # no results.json yet: the run has not finished
+    text = "\n".join(b.body for s in report.sections for b in s.blocks if hasattr(b, "body"))
     assert text.count("This stage has not finished") == 4
 
 

@@ -47,14 +47,14 @@ def _summary(config: dict, train_results: dict | None) -> Section:
     lines = [
         f"Settings: {settings} (PIC {config['pic_epochs']} + {config['pic_retrain_epochs']} retrain epochs; sweep "
         f"{config['sweep_repeats']} repeats x {config['sweep_epochs']} epochs at lr {config['sweep_lr']:g}; single run "
-        f"{config['train_epochs']} epochs at lr {config['train_lr']:g}; Adam, {batches}; pruning criteria {', '.join(config['criteria'])}).",
+        f"{config['train_epochs']} epochs at lr {config['train_lr']:g}; Adam, {batches}; pruning criteria {', '.join(config.get('criteria', ['l2']))}).",
         f"Data: {config.get('data') or 'the built-in synthetic data set'}; PIC features: "
         f"{config.get('features') or 'LPQ + PHOG computed from the images'}.",
     ]
     if train_results is not None:
-        lines.append(test_fraction_note(config["test_fraction"], train_results.get("n_train"), train_results.get("n_test")))
+        lines.append(test_fraction_note(config.get("test_fraction", 0.2), train_results.get("n_train"), train_results.get("n_test")))
     else:
-        lines.append(test_fraction_note(config["test_fraction"]))
+        lines.append(test_fraction_note(config.get("test_fraction", 0.2)))
     lines.append("Every table shows the paper's number beside ours and Δ = ours − paper (accuracies in percentage points).")
     return Section("Summary", [Text("\n\n".join(lines))])
 
