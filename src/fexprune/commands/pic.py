@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
     add_tracking_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default=defaults.device, metavar="DEVICE", help="cpu, auto, cuda, cuda:N or mps")
     parser.set_defaults(func=run)
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     config = PICConfig(
         features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,
         min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,
-        test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input,
+        test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input, device=args.device,
         similar_below=args.similar_below, complementary_above=args.complementary_above,
     )
     result = run_pic(config, args.out, progress=not args.quiet)

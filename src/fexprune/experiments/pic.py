@@ -24,6 +24,7 @@ from tqdm import tqdm
 from fexprune import paper, runs
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 from fexprune.data.tables import FeatureTable, read_feature_table
+from fexprune.device import resolve_device
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.models.autoencoder import Autoencoder, TrainSettings, fit, hidden_activations, reconstruction_loss
@@ -67,6 +68,7 @@ class PICConfig:
     complementary_above: float = 165.0
     dead_tolerance: float = 1e-3
     image_size: tuple[int, int] = (180, 144)  # (width, height) for descriptors from images
+    device: str = "cpu"  # the autoencoder is tiny: a GPU only pays with many runs at once (fexprune.device)
 
     def check(self) -> None:
         if self.normalize not in NORMALIZERS:
@@ -134,8 +136,9 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         raise InputError(f"need at least 5 rows, the table has {len(inputs)}", table.source)
     train_rows, test_rows = split(len(inputs), config.test_fraction, config.seed)
     x_train, x_test, normalizer = normalise(inputs[train_rows], inputs[test_rows], config.normalize)
-    x_train = torch.as_tensor(x_train, dtype=torch.float32)
-    x_test = torch.as_tensor(x_test, dtype=torch.float32)
+    device = resolve_device(config.device)
+    x_train = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    x_test = torch.as_tensor(x_test, dtype=torch.float32, device=device)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny network: threads only add overhead on shared cores
@@ -144,7 +147,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         with tqdm(total=1 + max(0, config.hidden - config.min_units), desc=f"pic ({config.mode})", unit="step",
                   file=sys.stderr, disable=not progress, leave=False) as bar:
             torch.manual_seed(config.seed)
-            model = Autoencoder(inputs.shape[1], config.hidden)
+            model = Autoencoder(inputs.shape[1], config.hidden).to(device)
             fit(model, x_train, TrainSettings(config.epochs, config.learning_rate))
             bar.update(1)
             initial_angles = pairwise_angles(hidden_activations(model, x_train))

@@ -45,21 +45,21 @@ class TrainSettings:
 
 def reconstruction_loss(model: Autoencoder, x: np.ndarray | torch.Tensor) -> float:
     """Mean squared error over all patterns and all outputs (the "loss" of every table)."""
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = torch.as_tensor(x, dtype=torch.float32, device=model.encoder.weight.device)
     with torch.no_grad():
         return float(torch.mean((model(x) - x) ** 2))
 
 
 def hidden_activations(model: Autoencoder, x: np.ndarray | torch.Tensor) -> np.ndarray:
     """(patterns, hidden) sigmoid outputs, float64, for distinctiveness."""
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = torch.as_tensor(x, dtype=torch.float32, device=model.encoder.weight.device)
     with torch.no_grad():
-        return model.hidden(x).double().numpy()
+        return model.hidden(x).double().cpu().numpy()
 
 
 def fit(model: Autoencoder, x_train: np.ndarray | torch.Tensor, settings: TrainSettings) -> list[float]:
     """Full-batch Adam on MSE; returns the loss before each step. Deterministic given torch's seed."""
-    x = torch.as_tensor(x_train, dtype=torch.float32)
+    x = torch.as_tensor(x_train, dtype=torch.float32, device=model.encoder.weight.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     losses = []
     for _ in range(settings.epochs):

@@ -27,14 +27,14 @@ def remove_units(model: Autoencoder, units: Sequence[int], bias_shift: torch.Ten
         raise ValueError(f"bad units {list(units)} for {model.n_hidden} hidden units")
     if not keep:
         raise ValueError("cannot remove every hidden unit")
-    smaller = Autoencoder(model.n_inputs, len(keep))
+    smaller = Autoencoder(model.n_inputs, len(keep)).to(model.encoder.weight.device)
     with torch.no_grad():
         smaller.encoder.weight.copy_(model.encoder.weight[keep])
         smaller.encoder.bias.copy_(model.encoder.bias[keep])
         smaller.decoder.weight.copy_(model.decoder.weight[:, keep])
         smaller.decoder.bias.copy_(model.decoder.bias)
         if bias_shift is not None:
-            smaller.decoder.bias.add_(bias_shift.to(smaller.decoder.bias.dtype))
+            smaller.decoder.bias.add_(bias_shift.to(smaller.decoder.bias.device, smaller.decoder.bias.dtype))
     return smaller
 
 
@@ -53,7 +53,7 @@ def remove_complementary(model: Autoencoder, i: int, j: int, activations: np.nda
     """Drop units i and j; their mean joint contribution over `activations` (patterns, hidden) moves to the bias."""
     if i == j:
         raise ValueError("a complementary pair needs two different units")
-    mean = torch.as_tensor(np.asarray(activations, dtype=np.float64).mean(axis=0))
+    mean = torch.as_tensor(np.asarray(activations, dtype=np.float64).mean(axis=0), device=model.decoder.weight.device)
     w = model.decoder.weight.detach().double()
     shift = w[:, i] * mean[i] + w[:, j] * mean[j]
     return remove_units(model, [i, j], bias_shift=shift)
