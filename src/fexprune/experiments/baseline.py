@@ -60,10 +60,10 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     started = time.perf_counter()
     image_set = load_images(config, progress)
     classes = list(image_set.classes)
+    folds = fold_indices(image_set, int(config.cv), config.split, config.seed) if config.cv else None  # before the folder: a bad --cv leaves none
     run_dir = runs.new_run_dir(out, "baseline")
     runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": METHOD})
     if config.cv:
-        folds = fold_indices(image_set, int(config.cv), config.split, config.seed)
         per_fold = [svm_baseline(image_set.images, image_set.labels, *f, classes) for f in folds]
         matrix = np.sum([m["confusion_matrix"] for m in per_fold], axis=0)
         results = {
