@@ -27,6 +27,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="predictions.csv", help="CSV to write; "
                         "skipped files go to <name>.skipped.csv beside it")
     parser.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels drawn")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write over an existing --out CSV or annotated copy (refused otherwise)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="faces classified per forward pass")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="auto", metavar="DEVICE", help="where the network runs: auto (CUDA, then MPS, else the CPU), cpu, cuda, cuda:N or mps")
@@ -34,11 +36,14 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fexprune.inference.predict import predict, write_predictions
+    from fexprune.inference.predict import companion_path, predict, write_predictions
+    from fexprune.runs import refuse_overwrite
 
+    for target in (args.out, companion_path(args.out)):  # before any work: a run's results.json is not ours to replace
+        refuse_overwrite(target, args.overwrite)
     predictions = predict(
         args.run, args.paths, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, progress=not args.quiet, device=args.device,
+        annotate=args.annotate, progress=not args.quiet, device=args.device, overwrite=args.overwrite,
     )
     companion = write_predictions(args.out, predictions)
     for warning in predictions.warnings:

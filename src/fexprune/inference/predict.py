@@ -23,7 +23,7 @@ from fexprune import runs
 from fexprune.data.layouts import IMAGE_EXTENSIONS
 from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
 from fexprune.errors import InputError
-from fexprune.inference.annotate import write_annotated
+from fexprune.inference.annotate import annotated_path, write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
 
 WHOLE_FRAME = "whole-frame"
@@ -105,6 +105,7 @@ def predict(
     annotate: str | os.PathLike | None = None,
     progress: bool = False,
     device: str = "cpu",
+    overwrite: bool = False,
 ) -> Predictions:
     """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
 
@@ -122,6 +123,10 @@ def predict(
     result = Predictions(classes=run.classes, skipped=skipped, warnings=_mismatch_warnings(run, face_detect),
                          source=run.source)
     annotate_dir = Path(annotate) if annotate is not None else None
+    if annotate_dir is not None and not overwrite:  # before any work: an input image is never drawn over unasked
+        planned: set[Path] = set()
+        for _, relative in files:
+            runs.refuse_overwrite(annotated_path(annotate_dir, relative, planned), overwrite)
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
     shown: list[tuple[Path, np.ndarray, dict]] = []  # images waiting to be annotated
     used: set[Path] = set()
@@ -137,7 +142,7 @@ def predict(
         pending.clear()
         for relative, image, record in shown:
             try:
-                write_annotated(annotate_dir, relative, image, record["faces"], used)
+                write_annotated(annotate_dir, relative, image, record["faces"], used, overwrite)
             except OSError as error:
                 raise InputError(f"cannot write annotated copy ({error.strerror or error})", annotate_dir / relative) from None
         shown.clear()
@@ -198,13 +203,18 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path:
     the companion's path."""
     out = Path(out)
     columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
-    companion = out.with_name(out.stem + ".skipped.csv")
+    companion = companion_path(out)
     try:
         runs.atomic_write_bytes(out, _csv_bytes(columns, prediction_rows(predictions)))
         runs.atomic_write_bytes(companion, _csv_bytes(["path", "reason"], predictions.skipped))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
     return companion
+
+
+def companion_path(out: str | os.PathLike) -> Path:
+    """Where write_predictions lists the skipped files: `<name>.skipped.csv` beside the CSV."""
+    return Path(out).with_name(Path(out).stem + ".skipped.csv")
 
 
 def _csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
