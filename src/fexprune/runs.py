@@ -175,7 +175,7 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, printable(buffer.getvalue()).encode())
 
 
 def read_config(run_dir: Path, what: str) -> dict:

@@ -64,12 +64,14 @@ def collect_images(paths: Iterable[str | os.PathLike]) -> tuple[list[tuple[Path,
         path = Path(raw)
         if path.is_dir():
             label = Path(path.resolve().name or "images")
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if file.suffix.lower() in IMAGE_EXTENSIONS:
+            for file in sorted(p for p in path.rglob("*") if not p.is_dir()):
+                if not file.is_file():  # a broken link, a FIFO, a socket: listed, as train lists them
+                    skipped.append({"path": runs.printable(file), "reason": "not a regular file (broken link?)"})
+                elif file.suffix.lower() in IMAGE_EXTENSIONS:
                     add(file, label / file.relative_to(path))
                 elif file.resolve() not in seen:
                     seen.add(file.resolve())
-                    skipped.append({"path": str(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
+                    skipped.append({"path": runs.printable(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
         elif path.is_file():
             add(path, Path(path.name))  # named explicitly: the contents decide, whatever the extension
         else:
@@ -151,18 +153,18 @@ def predict(
         try:
             image = decode_image(path.read_bytes())
         except DecodeError as error:
-            result.skipped.append({"path": str(path), "reason": str(error)})
+            result.skipped.append({"path": runs.printable(path), "reason": str(error)})
             continue
         except OSError as error:
-            result.skipped.append({"path": str(path), "reason": f"cannot read ({error.strerror or error})"})
+            result.skipped.append({"path": runs.printable(path), "reason": f"cannot read ({error.strerror or error})"})
             continue
-        record = {"path": str(path), "faces": []}
+        record = {"path": runs.printable(path), "faces": []}  # a non-UTF-8 name escaped: the CSV stays UTF-8
         for box, detector, crop in face_crops(image, run, face_detect):
             face = {"box": box, "detector": detector}
             record["faces"].append(face)
             pending.append((face, crop))
         if any(face["detector"] == FALLBACK for face in record["faces"]):
-            result.no_face.append(str(path))
+            result.no_face.append(runs.printable(path))
         result.append(record)
         if annotate_dir is not None:
             shown.append((relative, image, record))
