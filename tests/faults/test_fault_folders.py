@@ -132,7 +132,7 @@ def test_data_path_that_is_a_file_is_one_line_and_exit_2(cli, images, tmp_path):
 
 def test_nonexistent_resume_folder_is_one_line_and_exit_2(cli, tmp_path):
     outcome = cli("train", "--resume", tmp_path / "nowhere", "--quiet")
-    outcome.one_error_line(f"{tmp_path / 'nowhere' / 'config.json'}: file not found")
+    outcome.one_error_line(f"{tmp_path / 'nowhere'}: not a train run folder (no config.json)")
 
 
 def test_bad_data_in_a_real_process_is_one_line_and_exit_2(tmp_path):
