@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -48,12 +49,23 @@ def margin(text: str) -> float:
     return value
 
 
-def positive_number(text: str) -> float:
-    """A finite number above 0, e.g. frames a second."""
+def positive_float(text: str) -> float:
+    """A finite number above 0, e.g. a learning rate: nan, inf or -1 would train to NaN or not at all."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0: {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """A seed NumPy and PyTorch both take: a whole number 0 .. 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 4294967295: {text}")
     return value

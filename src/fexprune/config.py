@@ -9,6 +9,28 @@ import dataclasses
 from dataclasses import dataclass
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),)}
+
+
+def _check_type(key: str, value, annotation: str) -> None:
+    """A config.json edited by hand (or by another program) fails here with the key's name, not later in
+    a traceback. `annotation` is the field's type as written ("int | None", "tuple[int, int]", ...)."""
+    for part in (p.strip() for p in annotation.split("|")):
+        if part.startswith("tuple["):
+            inner = part[len("tuple["):-1].split(",")[0].strip()
+            if isinstance(value, (list, tuple)) and all(_is(item, inner) for item in value):
+                return
+        elif _is(value, part):
+            return
+    raise TypeError(f"{key} must be {annotation}, not {value!r}")
+
+
+def _is(value, name: str) -> bool:
+    if isinstance(value, bool) and name != "bool":  # JSON true is not the number 1 here
+        return False
+    return isinstance(value, _TYPES.get(name, (object,)))
+
+
 @dataclass
 class ImageDataConfig:
     """The images, how they are cut and how they are split: the same for a network and the SVM baseline."""
@@ -35,6 +57,9 @@ class ImageDataConfig:
     def from_dict(cls, values: dict):
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in values.items() if k in known}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in values.items():
+            _check_type(key, value, str(fields[key].type))
         for key in ("channels", "pools", "image_size", "detectors"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])

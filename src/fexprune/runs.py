@@ -124,9 +124,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException as error:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(error, OSError) and error.filename is None:
+        if isinstance(error, OSError) and error.filename != str(path):  # not the temporary file's name, nor a folder's
             raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
+
+
+def refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
+    """A command writes over no existing file (a run's results, a checkpoint, an input image) unless the
+    user asked with --overwrite: it cannot know the file is its own output from an earlier run."""
+    if not overwrite and os.path.lexists(path):
+        raise InputError("exists; not writing over it (choose another name, or add --overwrite)", path)
+
+
+def printable(text: str | os.PathLike) -> str:
+    """A path as UTF-8 text: a file name that is not UTF-8 (Python keeps its bytes as surrogates) comes out
+    with those bytes escaped (\\xff), so a CSV or report can still be written and read."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -166,7 +179,7 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, printable(buffer.getvalue()).encode())
 
 
 def read_config(run_dir: Path, what: str) -> dict:

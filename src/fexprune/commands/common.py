@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.argtypes import channels_pair, fraction, margin, positive_int, positive_number  # noqa: F401  (the commands' argument types)
+from fexprune.argtypes import channels_pair, fraction, margin, positive_float, positive_int, seed_number  # noqa: F401  (the commands' argument types)
 
 
 def add_image_data_arguments(parser: argparse.ArgumentParser) -> None:

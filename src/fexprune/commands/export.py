@@ -17,13 +17,14 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--run", required=True, metavar="RUN_DIR", help="train or prune run folder (or a model .pt file)")
     parser.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write, e.g. model.onnx")
     parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset")
+    parser.add_argument("--overwrite", action="store_true", help="write over an existing --onnx file and its .json")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fexprune.inference.export import export_onnx
 
-    info = export_onnx(args.run, args.onnx, opset=args.opset)
+    info = export_onnx(args.run, args.onnx, opset=args.opset, overwrite=args.overwrite)
     width, height = info["image_size"]
     print(
         f"wrote {args.onnx} (input batch x 1 x {height} x {width}, {len(info['classes'])} classes, "

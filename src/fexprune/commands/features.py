@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data, table_rows
 from fexprune.errors import InputError
-from fexprune.runs import write_csv
+from fexprune.runs import refuse_overwrite, write_csv
 
 
 def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
                         help="orientation bins of each PHOG histogram")
     parser.add_argument("--phog-levels", type=int, default=defaults.phog_levels,
                         help="PHOG pyramid depth L: histograms of the whole image (level 0) and of its 2^l x 2^l cells up to level L")
+    parser.add_argument("--overwrite", action="store_true", help="write over an existing --out file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -35,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--phog-bins must be >= 1 and --phog-levels >= 0")
     settings = DescriptorSettings(lpq_window=args.lpq_window, phog_bins=args.phog_bins,
                                   phog_levels=args.phog_levels, image_size=(args.size[0], args.size[1]))
-    table = feature_table_from_data(args.data, settings, progress=not args.quiet)
     out = Path(args.out)
     if out.is_dir():
         raise InputError("--out is a folder; give a .csv file name", out)
+    refuse_overwrite(out, args.overwrite)
+    table = feature_table_from_data(args.data, settings, progress=not args.quiet)
     write_csv(out, table_rows(table))
     print(f"features: {len(table.labels)} images -> {out} (name, label, 5 LPQ, 5 PHOG)")
     return 0

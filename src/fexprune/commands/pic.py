@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_tracking_arguments, apply_tracking
+from fexprune.commands.common import add_tracking_arguments, apply_tracking, positive_float, seed_number
 from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
 
 
@@ -24,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser.add_argument("--min-units", type=int, default=defaults.min_units, help="progressive mode stops at this many hidden units")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="full-batch Adam steps for the first training")
     parser.add_argument("--retrain-epochs", type=int, default=defaults.retrain_epochs, help="full-batch Adam steps after each pruning action")
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
+    parser.add_argument("--lr", type=positive_float, default=defaults.learning_rate, help="Adam learning rate")
     parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction,
                         help="share of the table's rows held out for the test loss (random split)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and the initial weights")
+    parser.add_argument("--seed", type=seed_number, default=defaults.seed, help="seed of the split and the initial weights")
     parser.add_argument("--no-label-input", action="store_true",
                         help="leave the label out of the inputs (10 instead of the paper's 11 columns)")
     parser.add_argument("--similar-below", type=float, default=defaults.similar_below,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fexprune.commands.common import positive_int, positive_number
+from fexprune.commands.common import positive_float, positive_int
 
 _LISTED = 20  # skipped files listed on stderr; all of them are in the companion CSV
 
@@ -32,8 +32,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--annotate", metavar="DIR|FILE", help="write copies of the images with boxes and labels drawn "
                         "into DIR; for a video, the frames taken with boxes, track ids and labels drawn into FILE (.mp4)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="let a video's --annotate FILE replace an existing file (default: refuse)")
-    parser.add_argument("--fps", type=positive_number, default=5.0,
+                        help="write over an existing --out CSV, annotated copy or annotated video (refused otherwise)")
+    parser.add_argument("--fps", type=positive_float, default=5.0,
                         help="a video's frames taken a second (default: %(default)s; "
                         "every frame where the video's own rate is lower)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="faces classified per forward pass")
@@ -44,9 +44,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fexprune.errors import InputError
-    from fexprune.inference.predict import predict, write_predictions
+    from fexprune.inference.predict import companion_path, predict, write_predictions
     from fexprune.inference.video import is_video
+    from fexprune.runs import refuse_overwrite
 
+    for target in (args.out, companion_path(args.out)):  # before any work: a run's results.json is not ours to replace
+        refuse_overwrite(target, args.overwrite)
     videos = [path for path in args.paths if is_video(path)]
     if videos and len(args.paths) > 1:
         raise InputError("a video is predicted on its own: give one video per call (images and folders in another)", videos[0])
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return run_video(args)
     predictions = predict(
         args.run, args.paths, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, progress=not args.quiet, device=args.device,
+        annotate=args.annotate, progress=not args.quiet, device=args.device, overwrite=args.overwrite,
     )
     companion = write_predictions(args.out, predictions)
     for warning in predictions.warnings:

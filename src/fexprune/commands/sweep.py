@@ -11,7 +11,9 @@ from fexprune.commands.common import (
     add_tracking_arguments,
     apply_tracking,
     channels_pair,
+    positive_float,
     positive_int,
+    seed_number,
 )
 
 
@@ -29,10 +31,10 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="channel combinations (default: the paper's 16,32 12,24 20,40 6,12)")
     parser.add_argument("--repeats", type=positive_int, default=5, help="runs per combination")
     parser.add_argument("--epochs", type=positive_int, default=700, help="training epochs of every trial (the paper's 700)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-5, the paper's curve)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default 3e-5, the paper's curve)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
     add_image_data_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="base seed; repeat r uses seed + r")
+    parser.add_argument("--seed", type=seed_number, default=0, help="base seed; repeat r uses seed + r")
     add_backend_arguments(parser)
     parser.add_argument("--out", help="sweep folder (default: a new folder under ./runs)")
     parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept")

@@ -13,7 +13,9 @@ from fexprune.commands.common import (
     add_tracking_arguments,
     apply_tracking,
     face_settings,
+    positive_float,
     positive_int,
+    seed_number,
 )
 
 
@@ -45,13 +47,13 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     defaults = recipe.defaults
     batch = "full batch" if defaults["batch_size"] is None else defaults["batch_size"]
     parser.add_argument("--epochs", type=positive_int, default=None, help=f"epochs (default for --recipe {recipe.name}: {defaults['epochs']})")
-    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})")
+    parser.add_argument("--lr", type=positive_float, default=None, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})")
     parser.add_argument("--batch-size", type=positive_int, default=None, help=f"mini-batch size (default for --recipe {recipe.name}: {batch})")
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
                         help="per-image scaling, the training split's mean and sd, none (x / 255), or clahe (local "
                              f"histogram equalisation, then per-image) (default for --recipe {recipe.name}: {defaults['normalize']})")
     parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
-    parser.add_argument("--seed", type=int, default=0, help="the split's and the network's seed")
+    parser.add_argument("--seed", type=seed_number, default=0, help="the split's and the network's seed")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
                         help="which images of a data set that has both frames and aligned faces")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
@@ -61,7 +63,22 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     _refuse_other_recipes_options(parser, recipe.name)
     add_tracking_arguments(parser)
     add_device_arguments(parser)
-    parser.set_defaults(func=run, recipe_options=recipe.options)
+    parser.set_defaults(func=run, recipe_options=recipe.options, given=_given_options(parser, list(argv or [])))
+
+
+def _given_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """The options typed on the command line (as argparse matches them, abbreviations included): --resume
+    refuses the ones it would otherwise ignore without a word."""
+    given = []
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        matches = [o for a in parser._actions for o in a.option_strings if o == name or (o.startswith(name) and len(name) > 2)]
+        exact = name if name in matches else (matches[0] if len(matches) == 1 else None)
+        if exact is not None:
+            given.append(exact)
+    return given
 
 
 def _refuse_other_recipes_options(parser: argparse.ArgumentParser, chosen: str) -> None:
@@ -124,11 +141,19 @@ def train_config(args: argparse.Namespace):
     )
 
 
+_RESUME_OPTIONS = {"--resume", "--quiet", "--no-tensorboard", "--mlflow"}  # what a resume may say: how, not what
+
+
 def run(args: argparse.Namespace) -> int:
     apply_tracking(args)
+    from fexprune.errors import InputError
     from fexprune.experiments.train import train
     from fexprune.report.training import table_epochs, training_log_rows
 
+    conflicting = [o for o in dict.fromkeys(getattr(args, "given", [])) if o not in _RESUME_OPTIONS]
+    if args.resume is not None and conflicting:  # the run's config.json decides them all
+        raise InputError(f"{', '.join(conflicting)} cannot change a run being resumed: it continues with its own "
+                         "config.json; leave them out (or start a new run)", args.resume)
     config = train_config(args)
     result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
     if config.cv and args.resume is None:

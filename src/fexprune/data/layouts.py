@@ -168,15 +168,16 @@ def _holds_images(folder: Path) -> bool:
     return any(True for _ in _walk_files(folder, images_only=True))
 
 
-def _walk_files(folder: Path, images_only: bool = False):
+def _walk_files(folder: Path, images_only: bool = False, errors: list[OSError] | None = None):
     """Files under `folder` in sorted order; follows symlinks but never a folder twice (no loops).
+    A folder that cannot be read goes to `errors` (os.walk would drop it without a word).
 
     A link to a folder that encloses `folder` (`Happy/up -> ..`) is not followed either: it would
     bring the other classes' images in under this class's label.
     """
     seen: set[str] = set()
     top = os.path.realpath(folder)
-    for current, dirnames, filenames in os.walk(folder, followlinks=True):
+    for current, dirnames, filenames in os.walk(folder, followlinks=True, onerror=None if errors is None else errors.append):
         real = os.path.realpath(current)
         encloses_top = real != top and (top + os.sep).startswith(real + os.sep)
         if real in seen or encloses_top:
@@ -202,7 +203,8 @@ def _collect(root: Path, layout: str, class_dirs: list[tuple[str | None, dict[st
     skipped: list[dict] = []
     for subset, dirs in class_dirs:
         for name, folder in sorted(dirs.items(), key=lambda item: classes.index(item[0])):
-            for file in _walk_files(folder):
+            errors: list[OSError] = []
+            for file in _walk_files(folder, errors=errors):
                 if file.suffix.lower() not in IMAGE_EXTENSIONS:
                     skipped.append({"path": str(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
                     continue
@@ -211,6 +213,7 @@ def _collect(root: Path, layout: str, class_dirs: list[tuple[str | None, dict[st
                     continue
                 movie, clip = movie_and_clip(file)
                 samples.append(Sample(file, classes.index(name), movie, clip, subset))
+            skipped.extend(_unreadable(errors))
     for holder in dict.fromkeys(folder.parent for _, dirs in class_dirs for folder in dirs.values()):
         skipped.extend(_strays(holder, {folder for _, dirs in class_dirs for folder in dirs.values()}))
     if not samples:
@@ -238,7 +241,14 @@ def _strays(holder: Path, class_folders: set[Path]) -> list[dict]:
             same = match_expression(entry.name)
             named = f"repeats class {same!r}" if same else "names no class"
             reason = f"not in a class folder (folder {entry.name!r} {named})"
-            strays.extend({"path": str(file), "reason": reason} for file in _walk_files(entry))
+            errors: list[OSError] = []
+            strays.extend({"path": str(file), "reason": reason} for file in _walk_files(entry, errors=errors))
+            strays.extend(_unreadable(errors))
         else:
             strays.append({"path": str(entry), "reason": "not in a class folder"})
     return strays
+
+
+def _unreadable(errors: list[OSError]) -> list[dict]:
+    """Folders os.walk could not list, as skipped entries: their files are neither kept nor counted."""
+    return [{"path": str(error.filename), "reason": f"cannot read folder ({error.strerror or error})"} for error in errors]

@@ -39,8 +39,13 @@ def load_images(config, progress: bool = True, face_margin: float | None = None)
     faces = config.face_options()
     if faces and face_margin is not None:
         faces["face_margin"] = face_margin
-    return load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                          progress=progress, **faces)
+    image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
+                               progress=progress, **faces)
+    present = sorted({image_set.classes[int(label)] for label in image_set.labels})
+    if len(present) < 2:  # one class trains to 100% test accuracy and says nothing
+        raise InputError(f"holds images of {len(present)} class only ({', '.join(present)}); "
+                         "a classifier needs at least 2 classes", image_set.root)
+    return image_set
 
 
 def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,

@@ -39,6 +39,7 @@ def decode_image(data: bytes) -> np.ndarray:
         raise DecodeError("truncated JPEG (no end-of-image marker)")
     if data[:8] == _PNG_SIGNATURE:
         _check_png_chunks(data)
+    _check_pixel_count(data)
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is not None and pixels.size:
         return _from_opencv(pixels)
@@ -58,6 +59,28 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str, str]:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+MAX_PIXELS = 50_000_000  # 7x a 4K frame; a 0.9 MB PNG can declare 30000x30000 and take 2.1 GB to decode
+
+
+def _check_pixel_count(data: bytes) -> None:
+    """Refuse, from the header alone, an image whose decoded pixels would exceed MAX_PIXELS."""
+    if data[:8] == _PNG_SIGNATURE and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])  # IHDR, the first chunk (checked above)
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                    width, height = image.size
+        except Image.DecompressionBombError as error:
+            raise DecodeError(f"image too large to decode ({error})") from None
+        except Exception:  # not a format Pillow knows: OpenCV decides, and sizes nothing huge unseen
+            return
+    if width * height > MAX_PIXELS:
+        raise DecodeError(f"image too large to decode ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+                          f"the limit is {MAX_PIXELS / 1e6:.0f})")
 
 
 def _check_png_chunks(data: bytes) -> None:

@@ -37,6 +37,7 @@ class FeatureTable:
     source: str = ""
     missing: list[tuple[int, str]] = field(default_factory=list)  # (file row, 1-based; column) imputed
     dropped_rows: list[int] = field(default_factory=list)  # file rows (1-based) without a label
+    left_out: list[str] = field(default_factory=list)  # columns neither name, label nor feature (why, in words)
 
     def inputs(self, include_label: bool = True) -> np.ndarray:
         """The autoencoder's inputs: label first (as the paper's 11 columns), then the features."""
@@ -48,7 +49,7 @@ class FeatureTable:
         return ([self.label_name] if include_label else []) + list(self.feature_names)
 
     def missing_summary(self) -> str:
-        if not self.missing and not self.dropped_rows:
+        if not self.missing and not self.dropped_rows and not self.left_out:
             return "no missing values"
         parts = []
         if self.missing:
@@ -57,6 +58,8 @@ class FeatureTable:
             parts.append(f"{len(self.missing)} missing value(s) imputed with the column mean: {cells}{more}")
         if self.dropped_rows:
             parts.append(f"{len(self.dropped_rows)} row(s) without a label dropped: {self.dropped_rows[:20]}")
+        if self.left_out:
+            parts.append(f"column(s) left out: {'; '.join(self.left_out)}")
         return "; ".join(parts)
 
 
@@ -102,6 +105,12 @@ def read_feature_table(
                 raise InputError(f"column {names[k]!r} is not numeric", path)
     if not chosen:
         raise InputError("no numeric feature columns found", path)
+    left_out = []  # a column dropped without a word once read as "no missing values"
+    for k in columns if feature_columns is None else []:  # columns asked for by name are the user's choice
+        if k not in (label_index, name_index) and k not in chosen:
+            filled = body[k].map(lambda v: not _blank(v)).sum()
+            left_out.append(f"{names[k]!r} (no values)" if filled == 0 else
+                            f"{names[k]!r} ({int(numeric[k].notna().sum())} of {int(filled)} values numeric)")
 
     file_rows = body.index.to_numpy() + 1  # 1-based, as a spreadsheet or editor shows them
     labels = numeric[label_index].to_numpy()
@@ -128,6 +137,10 @@ def read_feature_table(
     empty = [names[chosen[c]] for c in np.flatnonzero(np.isnan(values).all(axis=0))]
     if empty:
         raise InputError(f"column(s) {empty} have no numeric values", path)
+    infinite = np.argwhere(np.isinf(values))
+    if infinite.size:  # the network would train to NaN losses on it
+        cells = ", ".join(f"row {int(kept_rows[r])} {names[chosen[c]]!r}" for r, c in infinite[:10])
+        raise InputError(f"infinite value(s) in the table: {cells}; every value must be a finite number", path)
     if holes.size:
         values[holes[:, 0], holes[:, 1]] = np.nanmean(values, axis=0)[holes[:, 1]]
     if name_index is not None:
@@ -143,6 +156,7 @@ def read_feature_table(
         source=str(path),
         missing=missing,
         dropped_rows=[int(r) for r in file_rows[no_label]],
+        left_out=left_out,
     )
 
 

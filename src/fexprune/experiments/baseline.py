@@ -67,6 +67,7 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     started = time.perf_counter()
     image_set = load_images(config, progress)
     classes = list(image_set.classes)
+    folds = fold_indices(image_set, int(config.cv), config.split, config.seed) if config.cv else None  # before the folder: a bad --cv leaves none
     run_dir = runs.new_run_dir(out, "baseline")
     runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": METHOD})
     bar = tqdm(total=int(config.cv or 1), desc="HOG + SVM", unit="fit", file=sys.stderr, disable=not progress, leave=False)
@@ -78,7 +79,6 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
         return metrics
 
     if config.cv:
-        folds = fold_indices(image_set, int(config.cv), config.split, config.seed)
         per_fold = [fitted(*f) for f in folds]
         matrix = np.sum([m["confusion_matrix"] for m in per_fold], axis=0)
         results = {

@@ -24,6 +24,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and the report."""
     k = int(config.cv)
     recipe = recipe_for(config)
+    recipe.check(config)
     device = resolve_device(config.device)
     set_deterministic(config.deterministic)
     image_set = load_images(config, progress)

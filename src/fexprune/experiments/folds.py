@@ -22,6 +22,10 @@ def fold_indices(image_set: ImageSet, k: int, method: str = "random", seed: int 
         forced = {i for i, s in enumerate(image_set.samples) if getattr(s, method) in held}
     eligible = np.array([i for i in range(len(image_set.samples)) if i not in forced], dtype=np.int64)
     labels = image_set.labels[eligible]
+    largest = int(np.bincount(labels).max()) if len(labels) else 0
+    if k > largest:  # scikit-learn's ValueError would come as a traceback
+        raise InputError(f"--cv {k} is more folds than the data set allows ({len(eligible)} images, "
+                         f"at most {largest} of one class): use --cv {max(2, largest)} or fewer", image_set.root)
     if method == "random":
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         parts = splitter.split(eligible, labels)

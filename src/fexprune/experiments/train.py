@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from fexprune import runs
 from fexprune.config import TrainConfig
+from fexprune.data.fingerprint import data_fingerprint
 from fexprune.data.prepared import PreparedData, prepare_data
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.errors import InputError
@@ -79,14 +80,18 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     if resume is not None:
         run_dir, config, state = _reopen(Path(resume))
     recipe = recipe_for(config)
+    recipe.check(config)
     device = resolve_device(config.device)
     set_deterministic(config.deterministic)
     if progress:
         print(f"fexprune train: computing on {describe(device)}", file=sys.stderr, flush=True)
     data = prepare_data(config, progress=progress).to(device)
+    fingerprint = data_fingerprint(data.image_set)
     if run_dir is None:
         run_dir = runs.new_run_dir(out, "train")
-        runs.write_json(run_dir / "config.json", runs.config_record(config))
+        runs.write_json(run_dir / "config.json", {**runs.config_record(config), "data_fingerprint": fingerprint})
+    else:
+        _check_resumable(run_dir, config, state, recipe, data, fingerprint)
     log = EpochLog(run_dir)
     bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
                unit="epoch", disable=not progress, leave=False)
@@ -169,7 +174,10 @@ def epoch_progress(bar: tqdm):
 
 def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
     """An interrupted run's folder, config and last checkpoint (None: it stopped before the first)."""
-    config = TrainConfig.from_dict(runs.read_config(run_dir, "a train run folder"))
+    try:
+        config = TrainConfig.from_dict(runs.read_config(run_dir, "a train run folder"))
+    except TypeError as error:  # a hand-edited config.json: its key named, not a traceback later
+        raise InputError(f"cannot resume: {error}", run_dir / "config.json") from None
     if (run_dir / "results.json").exists():
         raise InputError("run already finished; nothing to resume", run_dir)
     if not recipe_for(config).checkpoints or config.cv:
@@ -178,6 +186,21 @@ def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
         stale.unlink()
     state = runs.load_checkpoint(run_dir / "checkpoint.pt") if (run_dir / "checkpoint.pt").exists() else None
     return run_dir, config, state
+
+
+def _check_resumable(run_dir: Path, config: TrainConfig, state: dict | None, recipe, data: PreparedData,
+                     fingerprint: str) -> None:
+    """Before a resumed run writes anything: its data set must be the one it started on (else the split,
+    and so every number, would silently change) and its checkpoint must fit its network."""
+    recorded = runs.read_json(run_dir / "config.json").get("data_fingerprint")
+    if recorded is not None and recorded != fingerprint:
+        raise InputError("the data set changed since this run started (files, sizes or labels differ from its "
+                         "config.json's data_fingerprint); start a new run", data.image_set.root)
+    if state is not None:
+        try:
+            recipe.check_resume(config, state, len(data.image_set.classes))
+        except ValueError as error:
+            raise InputError(f"cannot resume: {error}", run_dir / "checkpoint.pt") from None
 
 
 def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -> TrainedRun:

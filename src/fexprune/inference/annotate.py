@@ -34,8 +34,21 @@ def draw_faces(image: np.ndarray, faces: list[dict]) -> np.ndarray:
     return canvas
 
 
-def write_annotated(out_dir: Path, relative: Path, image: np.ndarray, faces: list[dict], used: set[Path]) -> Path:
-    """Writes the drawn copy at `out_dir/relative` (PNG where the format is not one cv2 writes)."""
+def write_annotated(out_dir: Path, relative: Path, image: np.ndarray, faces: list[dict], used: set[Path],
+                    overwrite: bool = False) -> Path:
+    """Writes the drawn copy at `out_dir/relative` (PNG where the format is not one cv2 writes); an existing
+    file there (an input image, when out_dir holds the inputs) only with `overwrite`."""
+    target = annotated_path(out_dir, relative, used)
+    runs.refuse_overwrite(target, overwrite)
+    ok, encoded = cv2.imencode(target.suffix, draw_faces(image, faces))
+    if not ok:
+        raise OSError(f"OpenCV could not encode {target.name}")
+    runs.atomic_write_bytes(target, encoded.tobytes())
+    return target
+
+
+def annotated_path(out_dir: Path, relative: Path, used: set[Path]) -> Path:
+    """Where the drawn copy of `relative` goes, a name not in `used` (which it joins)."""
     target = Path(out_dir) / relative
     if target.suffix.lower() not in _KEEP_SUFFIXES:
         target = target.with_name(target.name + ".png")
@@ -44,8 +57,4 @@ def write_annotated(out_dir: Path, relative: Path, image: np.ndarray, faces: lis
         target = stem.with_name(f"{stem.stem}-{k}{stem.suffix}")
         k += 1
     used.add(target)
-    ok, encoded = cv2.imencode(target.suffix, draw_faces(image, faces))
-    if not ok:
-        raise OSError(f"OpenCV could not encode {target.name}")
-    runs.atomic_write_bytes(target, encoded.tobytes())
     return target

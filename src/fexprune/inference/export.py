@@ -61,12 +61,16 @@ def parity(model: torch.nn.Module, onnx_model: bytes, height: int, width: int, b
 
 
 def export_onnx(
-    run: str | os.PathLike, out: str | os.PathLike, opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE
+    run: str | os.PathLike, out: str | os.PathLike, opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE,
+    overwrite: bool = False,
 ) -> dict:
     """Export, check with onnxruntime, then write `out` and `out.json`; returns what the json holds.
 
-    Nothing is written when the outputs differ by more than `tolerance`.
+    Nothing is written when the outputs differ by more than `tolerance`, nor over an existing file (a run's
+    model.pt, say) unless `overwrite`.
     """
+    for target in (Path(out), Path(str(out) + ".json")):
+        runs.refuse_overwrite(target, overwrite)
     for package in ("onnx", "onnxruntime"):  # torch's exporter needs onnx; the check needs onnxruntime
         if importlib.util.find_spec(package) is None:
             raise InputError(f"{package} is not installed: pip install 'fexprune[onnx]'")

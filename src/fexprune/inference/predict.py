@@ -24,7 +24,7 @@ from fexprune.data.layouts import IMAGE_EXTENSIONS
 from fexprune.data.preprocess import DecodeError, decode_image, to_gray_resized
 from fexprune.errors import InputError
 from fexprune.faces import FALLBACK, crop_face, detect_faces, fallback_box, levelled
-from fexprune.inference.annotate import write_annotated
+from fexprune.inference.annotate import annotated_path, write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
 
 WHOLE_FRAME = "whole-frame"
@@ -64,12 +64,14 @@ def collect_images(paths: Iterable[str | os.PathLike]) -> tuple[list[tuple[Path,
         path = Path(raw)
         if path.is_dir():
             label = Path(path.resolve().name or "images")
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if file.suffix.lower() in IMAGE_EXTENSIONS:
+            for file in sorted(p for p in path.rglob("*") if not p.is_dir()):
+                if not file.is_file():  # a broken link, a FIFO, a socket: listed, as train lists them
+                    skipped.append({"path": runs.printable(file), "reason": "not a regular file (broken link?)"})
+                elif file.suffix.lower() in IMAGE_EXTENSIONS:
                     add(file, label / file.relative_to(path))
                 elif file.resolve() not in seen:
                     seen.add(file.resolve())
-                    skipped.append({"path": str(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
+                    skipped.append({"path": runs.printable(file), "reason": f"not an image file (extension {file.suffix or 'none'!r})"})
         elif path.is_file():
             add(path, Path(path.name))  # named explicitly: the contents decide, whatever the extension
         else:
@@ -110,6 +112,7 @@ def predict(
     annotate: str | os.PathLike | None = None,
     progress: bool = False,
     device: str = "cpu",
+    overwrite: bool = False,
 ) -> Predictions:
     """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
 
@@ -127,6 +130,10 @@ def predict(
     result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
                          source=run.source)
     annotate_dir = Path(annotate) if annotate is not None else None
+    if annotate_dir is not None and not overwrite:  # before any work: an input image is never drawn over unasked
+        planned: set[Path] = set()
+        for _, relative in files:
+            runs.refuse_overwrite(annotated_path(annotate_dir, relative, planned), overwrite)
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
     shown: list[tuple[Path, np.ndarray, dict]] = []  # images waiting to be annotated
     used: set[Path] = set()
@@ -140,7 +147,7 @@ def predict(
         pending.clear()
         for relative, image, record in shown:
             try:
-                write_annotated(annotate_dir, relative, image, record["faces"], used)
+                write_annotated(annotate_dir, relative, image, record["faces"], used, overwrite)
             except OSError as error:
                 raise InputError(f"cannot write annotated copy ({error.strerror or error})", annotate_dir / relative) from None
         shown.clear()
@@ -149,18 +156,18 @@ def predict(
         try:
             image = decode_image(path.read_bytes())
         except DecodeError as error:
-            result.skipped.append({"path": str(path), "reason": str(error)})
+            result.skipped.append({"path": runs.printable(path), "reason": str(error)})
             continue
         except OSError as error:
-            result.skipped.append({"path": str(path), "reason": f"cannot read ({error.strerror or error})"})
+            result.skipped.append({"path": runs.printable(path), "reason": f"cannot read ({error.strerror or error})"})
             continue
-        record = {"path": str(path), "faces": []}
+        record = {"path": runs.printable(path), "faces": []}  # a non-UTF-8 name escaped: the CSV stays UTF-8
         for box, detector, crop in face_crops(image, run, face_detect):
             face = {"box": box, "detector": detector}
             record["faces"].append(face)
             pending.append((face, crop))
         if any(face["detector"] == FALLBACK for face in record["faces"]):
-            result.no_face.append(str(path))
+            result.no_face.append(runs.printable(path))
         result.append(record)
         if annotate_dir is not None:
             shown.append((relative, image, record))
@@ -202,7 +209,7 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path 
     the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
     out = Path(out)
     columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
-    companion = out.with_name(out.stem + ".skipped.csv")
+    companion = companion_path(out)
     try:
         runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
         if not predictions.skipped:
@@ -212,6 +219,11 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path 
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
     return companion
+
+
+def companion_path(out: str | os.PathLike) -> Path:
+    """Where write_predictions lists the skipped files: `<name>.skipped.csv` beside the CSV."""
+    return Path(out).with_name(Path(out).stem + ".skipped.csv")
 
 
 def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:

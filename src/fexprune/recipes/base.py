@@ -48,6 +48,12 @@ class Recipe(ABC):
     def from_config(cls, config) -> "Recipe":
         """The recipe as a TrainConfig asks for it (its own fields over the recipe's defaults)."""
 
+    def check(self, config) -> None:
+        """Refuse (InputError) settings this recipe cannot train, before any run folder is made."""
+
+    def check_resume(self, config, state: dict, n_classes: int) -> None:
+        """Refuse (ValueError, the reason) a checkpoint this run cannot continue from."""
+
     @abstractmethod
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
         """Train on `data` (fexprune.data.prepared.PreparedData); the test split is looked at only to

@@ -11,7 +11,8 @@ from typing import Callable, ClassVar
 import torch
 
 from fexprune.argtypes import channels_pair, positive_int
-from fexprune.models.cnn import CNNConfig, ExpressionCNN
+from fexprune.errors import InputError
+from fexprune.models.cnn import CNNConfig, ExpressionCNN, _feature_size
 from fexprune.models.views import predict_logits
 from fexprune.recipes.base import Fitted, Recipe
 from fexprune.training.loop import fit, make_optimizer
@@ -40,6 +41,34 @@ class PaperRecipe(Recipe):
     @classmethod
     def from_config(cls, config) -> "PaperRecipe":
         return cls(channels=tuple(config.channels), kernel_size=config.kernel_size)
+
+    def check(self, config) -> None:
+        try:
+            _feature_size(cnn_config(config, 2))
+        except ValueError:
+            width, height = config.image_size
+            raise InputError(f"--kernel-size {config.kernel_size} is too large for {width}x{height} images "
+                             f"(two convolutions and pools {config.pools[0]},{config.pools[1]} leave no pixel)") from None
+
+    def check_resume(self, config, state: dict, n_classes: int) -> None:
+        missing = [key for key in ("epochs_done", "model", "optimizer", "generator", "metrics") if key not in state]
+        if missing:
+            raise ValueError(f"checkpoint lacks {', '.join(missing)}")
+        model = ExpressionCNN(cnn_config(config, n_classes))
+        expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+        found = {key: tuple(getattr(value, "shape", ())) for key, value in dict(state["model"]).items()}
+        if found != expected:
+            key = sorted(key for key in {*expected, *found} if expected.get(key) != found.get(key))[0]
+            raise ValueError(f"checkpoint holds another network than config.json describes ({key}: "
+                             f"{found.get(key, 'missing')} in the checkpoint, {expected.get(key, 'none')} in the run)")
+        try:  # the same loads fit does, on a throwaway network: a mismatch is named here, not in a traceback
+            model.load_state_dict(state["model"])
+            make_optimizer(model, config.lr).load_state_dict(state["optimizer"])
+            torch.Generator().set_state(state["generator"])
+            int(state["epochs_done"]), list(state["metrics"])
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"checkpoint does not fit this run's network ({first})") from None
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,
             end_of_epoch: Callable[[int, Callable[[], dict]], None] | None = None) -> Fitted:

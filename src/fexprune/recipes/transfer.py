@@ -16,7 +16,7 @@ from fexprune.data.augment import AugmentConfig
 from fexprune.recipes.base import Fitted, Recipe, scores
 from fexprune.recipes.best import BATCH, add_margin_tta_argument
 from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
-from fexprune.training.minibatch import train_epoch
+from fexprune.training.minibatch import check_finite_loss, train_epoch
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def fit_transfer(
         row["val_loss"], row["val_accuracy"] = scores(model, x_val, y_val, recipe.tta) if len(x_val) else (float("nan"), float("nan"))
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["test_loss"], row["test_accuracy"] = scores(model, x_test, y_test, recipe.tta)
+        check_finite_loss(row)
         rows.append(row)
         if on_epoch is not None:
             on_epoch(row)

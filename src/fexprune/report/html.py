@@ -57,7 +57,7 @@ def render_html(report: Report) -> str:
 
 
 def write_html(path: Path, report: Report) -> Path:
-    runs.atomic_write_bytes(Path(path), render_html(report).encode("utf-8"))
+    runs.atomic_write_bytes(Path(path), runs.printable(render_html(report)).encode("utf-8"))  # non-UTF-8 file names escaped
     return Path(path)
 
 

@@ -23,7 +23,7 @@ def render_markdown(report: Report, base: Path | None = None) -> str:
 
 def write_markdown(path: Path, report: Report) -> Path:
     path = Path(path)
-    runs.atomic_write_bytes(path, render_markdown(report, path.parent).encode("utf-8"))
+    runs.atomic_write_bytes(path, runs.printable(render_markdown(report, path.parent)).encode("utf-8"))  # non-UTF-8 file names escaped
     return path
 
 

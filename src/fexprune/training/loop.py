@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fexprune.training.minibatch import train_epoch
+from fexprune.training.minibatch import check_finite_loss, train_epoch
 from fexprune.training.speed import fast_input, prepare_training
 
 FULL_BATCH_CHUNK = 20  # images per chunk; 20 measured fastest of 5-540 on the 2-core machine
@@ -127,6 +127,7 @@ def fit(
 
     def record(epoch: int, loss: float, accuracy: float) -> None:
         row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy}
+        check_finite_loss(row)
         if x_test is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
         rows.append(row)

@@ -7,6 +7,7 @@ generator, and a knob that is off draws nothing, so a seed gives the same batche
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fexprune.data.augment import AugmentConfig, augment
+from fexprune.errors import InputError
 
 
 def train_epoch(
@@ -50,3 +52,12 @@ def train_epoch(
         total += loss.item() * len(index)
         correct += (logits.argmax(1) == y[index]).sum().item()
     return {"train_loss": total / len(x), "train_accuracy": correct / len(x)}
+
+
+def check_finite_loss(row: dict) -> None:
+    """Stop a training whose loss became NaN or infinite: every later epoch would be NaN too, and a run
+    that finishes so reports a meaningless accuracy. Reads a number already computed; changes none."""
+    loss = row["train_loss"]
+    if not math.isfinite(loss):
+        raise InputError(f"training diverged: the training loss is {loss} at epoch {row['epoch']} "
+                         "(a smaller --lr, or check the inputs for extreme values)")
