@@ -148,7 +148,7 @@ def test_cli_writes_csv_figure_and_annotated_video_and_refuses_to_overwrite(face
 
     before = drawn.read_bytes()
     assert main(args) == 2
-    assert "walk.drawn.mp4: already exists; add --overwrite" in one_line_error(capsys)
+    assert "walk.csv: exists; not writing over it" in one_line_error(capsys)  # the CSV is refused first, before any work
     assert drawn.read_bytes() == before
     assert main(args + ["--overwrite", "--fps", "10"]) == 0
     assert len(decoded(drawn)) == 20
