@@ -50,7 +50,7 @@ def main() -> int:
     for split in args.splits:
         mine = [r for r in rows if r["split"] == split]
         probe, zero = [100 * r["test"] for r in mine], [100 * r["zero_shot"] for r in mine]
-        sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+        sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
         diff = [a - b for a, b in zip(probe, zero)]
         lines.append(f"| {split} | {statistics.mean(probe):.1f} +- {sd(probe):.1f} | {statistics.mean(zero):.1f} +- {sd(zero):.1f} | "
                      f"{statistics.mean(diff):+.1f} ({sd(diff) / len(diff) ** 0.5:.1f}) |")

@@ -43,8 +43,9 @@ def main() -> int:
             probe, _ = load_model(args.probe_runs / f"probe-{split}-{seed}" / "model.pt")
             p_probe = predict_logits(probe, data.x_test, True, views=views).exp()
             p_tuned = predict_logits(tuned.model, data.x_test, True, views=views).exp()
-            y = data.y_test
-            accuracy = lambda p: float((p.argmax(1) == y).float().mean())  # noqa: E731
+            def accuracy(p, y=data.y_test):
+                return float((p.argmax(1) == y).float().mean())
+
             probe_results = json.loads((args.probe_runs / f"probe-{split}-{seed}" / "results.json").read_text())
             row = {"split": split, "seed": seed, "probe": accuracy(p_probe), "transfer": accuracy(p_tuned),
                    "ensemble": accuracy((p_probe + p_tuned) / 2), "zero_shot": tuned.results["zero_shot_test_accuracy"],
@@ -59,7 +60,7 @@ def main() -> int:
         for name in ("zero_shot", "transfer", "probe", "ensemble"):
             values = [100 * r[name] for r in mine]
             diff = [100 * (r[name] - r["probe"]) for r in mine]
-            sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+            sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
             print(f"{split} {name}: {statistics.mean(values):.1f} +- {sd(values):.1f}; vs probe {statistics.mean(diff):+.1f} "
                   f"(se {sd(diff) / len(diff) ** 0.5:.1f})")
     return 0

@@ -1,7 +1,12 @@
 """Mean +- sd per split of each column of probe_variants*.py's JSON lines, and its paired difference (se) from
 a base column (default: the zero-shot classifier scored on the 6 views). Usage: probe_summary.py LOG [BASE]"""
-import json, sys, numpy as np
-rows=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+import json
+import sys
+
+import numpy as np
+
+with open(sys.argv[1]) as handle:
+    rows=[json.loads(l) for l in handle if l.startswith("{")]
 base=sys.argv[2] if len(sys.argv)>2 else "zero-shot (6 views)"
 keys=[k for k in rows[0] if k not in ("split","seed","n_test") and not k.endswith(" C")]
 for split in ("random","movie"):

@@ -4,8 +4,14 @@ paired per split and seed (0-4) with the zero-shot classifier; every variant sco
 (mirror + margin cuts 0.15 / 0.25, probabilities averaged). Only numbers are printed (JSON lines); nothing made from
 the frames is written. Usage: FEXPRUNE_SFEW=~/sfew/Images PYTHONPATH=src python3 benchmarks/probe_variants.py > /tmp/x.log; then
 python3 benchmarks/probe_summary.py /tmp/x.log"""
-import os, sys, time, json, itertools
-import numpy as np, torch
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
 torch.set_num_threads(1)
 from fexprune.config import TrainConfig
 from fexprune.data.prepared import load_images
@@ -15,7 +21,7 @@ from fexprune.models.fer_transfer import pretrained_model
 from fexprune.models.hog import HOGFeatures
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold
 import warnings; warnings.filterwarnings("ignore")
 
 t0 = time.time()

@@ -3,8 +3,14 @@ offset, so the L2 penalty shrinks towards the zero-shot classifier), fitted with
 with HOG of the crop and with the mirror and margin cuts as training rows. Same data, seeds, splits and scoring as
 probe_variants.py; prints JSON lines only. Usage: FEXPRUNE_SFEW=~/sfew/Images PYTHONPATH=src python3 benchmarks/probe_variants_prior.py > /tmp/y.log;
 then python3 benchmarks/probe_summary.py /tmp/y.log"""
-import os, sys, time, json
-import numpy as np, torch
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
 torch.set_num_threads(1)
 from fexprune.config import TrainConfig
 from fexprune.data.prepared import load_images

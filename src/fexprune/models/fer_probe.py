@@ -48,7 +48,7 @@ class FERProbeConfig:
                 "n_classes": self.n_classes, "prior": list(self.prior), "provenance": self.provenance}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "FERProbeConfig":
+    def from_dict(cls, values: dict) -> FERProbeConfig:
         return cls(fer=FERTransferConfig.from_dict(values["fer"]), features=tuple(values["features"]),
                    n_classes=int(values["n_classes"]), prior=tuple(values.get("prior", ())),
                    provenance=str(values.get("provenance", "")))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ class ProbeRecipe(Recipe):
         add_margin_tta_argument(parser, cls.margin_tta)
 
     @classmethod
-    def from_config(cls, config) -> "ProbeRecipe":
+    def from_config(cls, config) -> ProbeRecipe:
         return cls() if config.margin_tta is None else cls(margin_tta=config.margin_tta)
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
