@@ -84,4 +84,4 @@ class TrainConfig(ImageDataConfig):
     checkpoint_every: int = 50  # paper
     members: int | None = None  # best: networks averaged (None: the recipe's default)
     hog: bool = False  # best: a HOG branch beside the conv blocks
-    margin_tta: float | None = None  # best, transfer with face crops (None: the recipe's default)
+    margin_tta: float | None = None  # best, transfer, probe with face crops (None: the recipe's default)

@@ -36,7 +36,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     recipe = RECIPES.get(name, RECIPES["paper"])
     parser = subparsers.add_parser(
         "train",
-        help="train a network on an image data set (--recipe paper, best or transfer)",
+        help="train a network on an image data set (--recipe paper, best, transfer or probe)",
         description="Train a recipe on one split (or K folds with --cv). "
                     + " ".join(f"{n}: {r.summary}." for n, r in RECIPES.items())
                     + " Each recipe has options of its own: fexprune train --recipe NAME --help lists them.",

@@ -17,7 +17,7 @@ from torch import nn
 
 from fexprune.models.hog import HOGFeatures
 
-ARCHITECTURES = ("paper", "best", "fer_transfer")
+ARCHITECTURES = ("paper", "best", "fer_transfer", "fer_probe")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ def build_model(config: dict) -> nn.Module:
         from fexprune.models.fer_transfer import FERTransfer, FERTransferConfig  # h5py-free, but large: only when asked
 
         return FERTransfer(FERTransferConfig.from_dict(config))
+    if architecture == "fer_probe":  # the frozen FER network's layer list and the linear probe: no fer, h5py or scikit-learn
+        from fexprune.models.fer_probe import FERProbe, FERProbeConfig
+
+        return FERProbe(FERProbeConfig.from_dict(config))
     return ExpressionCNN(CNNConfig.from_dict(config))
 
 

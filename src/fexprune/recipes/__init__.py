@@ -6,9 +6,10 @@ from fexprune.errors import InputError
 from fexprune.recipes.base import Fitted, Recipe
 from fexprune.recipes.best import BestRecipe
 from fexprune.recipes.paper import PaperRecipe
+from fexprune.recipes.probe import ProbeRecipe
 from fexprune.recipes.transfer import TransferRecipe
 
-RECIPES: dict[str, type[Recipe]] = {"paper": PaperRecipe, "best": BestRecipe, "transfer": TransferRecipe}
+RECIPES: dict[str, type[Recipe]] = {"paper": PaperRecipe, "best": BestRecipe, "transfer": TransferRecipe, "probe": ProbeRecipe}
 
 
 def recipe_class(name: str) -> type[Recipe]:
@@ -28,4 +29,4 @@ def recipe_defaults(name: str) -> dict:
     return dict(recipe_class(name).defaults)
 
 
-__all__ = ["RECIPES", "BestRecipe", "Fitted", "PaperRecipe", "Recipe", "TransferRecipe", "recipe_class", "recipe_defaults", "recipe_for"]
+__all__ = ["RECIPES", "BestRecipe", "Fitted", "PaperRecipe", "ProbeRecipe", "Recipe", "TransferRecipe", "recipe_class", "recipe_defaults", "recipe_for"]

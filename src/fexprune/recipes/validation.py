@@ -53,7 +53,8 @@ def score_fitted(recipe, config, data, model, rows: list[dict], info: dict, star
     views = tuple(view.to(data.x_test.device) for view in margin_views(config, data, margins))
     test_loss, test_accuracy = scores(model, data.x_test, data.y_test, recipe.tta, views)
     predictions = predict_logits(model, data.x_test, recipe.tta, views=views).argmax(1).cpu().numpy()
-    info.update({"recipe": config.recipe, "tta": "hflip" if recipe.tta else None, "tta_margins": margins or None,
-                 "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
+    info.update({"recipe": config.recipe, "tta": "hflip" if recipe.tta else None, "tta_margins": margins or None})
+    if hasattr(recipe, "augment"):  # recipes that train the network by gradient; the probe recipe does not
+        info.update({"weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment.to_dict()})
     final = {"train_loss": train_loss, "train_accuracy": train_accuracy, "test_loss": test_loss, "test_accuracy": test_accuracy}
     return Fitted(model, rows, final, predictions, info, time.perf_counter() - started)
