@@ -139,12 +139,7 @@ def predict(
     used: set[Path] = set()
 
     def flush() -> None:
-        for start in range(0, len(pending), batch_size):
-            chunk = pending[start : start + batch_size]
-            for (face, _), row in zip(chunk, classify(run, [crop for _, crop in chunk])):
-                face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
-                face["label"] = run.classes[int(np.argmax(row))]
-        pending.clear()
+        score_faces(run, pending, batch_size)
         for relative, image, record in shown:
             try:
                 write_annotated(annotate_dir, relative, image, record["faces"], used, overwrite)
@@ -224,6 +219,17 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path 
 def companion_path(out: str | os.PathLike) -> Path:
     """Where write_predictions lists the skipped files: `<name>.skipped.csv` beside the CSV."""
     return Path(out).with_name(Path(out).stem + ".skipped.csv")
+
+
+def score_faces(run: RunModel, pending: list[tuple[dict, np.ndarray]], batch_size: int) -> None:
+    """Classify the waiting (face record, crops) pairs a batch at a time, filling each record's emotions and
+    label; `pending` is emptied."""
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start : start + batch_size]
+        for (face, _), row in zip(chunk, classify(run, [crop for _, crop in chunk])):
+            face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
+            face["label"] = run.classes[int(np.argmax(row))]
+    pending.clear()
 
 
 def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:

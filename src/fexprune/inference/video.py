@@ -26,7 +26,7 @@ from fexprune import runs
 from fexprune.errors import InputError
 from fexprune.faces.chain import iou
 from fexprune.inference.annotate import draw_faces
-from fexprune.inference.predict import FALLBACK, classify, csv_bytes, face_crops, mismatch_warnings
+from fexprune.inference.predict import FALLBACK, csv_bytes, face_crops, mismatch_warnings, score_faces
 from fexprune.inference.run_model import load_run_model
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"})
@@ -186,12 +186,7 @@ def predict_video(
     writer, partial = None, None
 
     def flush() -> None:
-        for start in range(0, len(pending), batch_size):
-            chunk = pending[start : start + batch_size]
-            for (face, _), row in zip(chunk, classify(run, [crop for _, crop in chunk])):
-                face["emotions"] = {name: float(p) for name, p in zip(run.classes, row)}
-                face["label"] = run.classes[int(np.argmax(row))]
-        pending.clear()
+        score_faces(run, pending, batch_size)
         for frame, faces in held:
             writer.write(draw_faces(frame, faces))
         held.clear()
