@@ -40,6 +40,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut")
     faces.add_argument("--json", action="store_true", help="print the full report as JSON")
     faces.add_argument("--quiet", action="store_true", help="no progress bar")
+    faces.add_argument("--device", default="cpu", metavar="DEVICE", help="where mtcnn's networks run, when the chain has mtcnn: "
+                       "cpu, auto, cuda, cuda:N or mps (other detectors run on the CPU)")
     faces.set_defaults(func=run_faces)
 
 
@@ -77,9 +79,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_faces(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
-    from fexprune.faces import DEFAULT_CHAIN, chain_name, check_faces, crop_kind, read_true_boxes
     from fexprune.data.loading import load_image_set
+    from fexprune.device import resolve_device
+    from fexprune.faces import DEFAULT_CHAIN, chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
 
+    mtcnn.use_device(resolve_device(args.device))  # builds no network: only a chain that runs mtcnn uses it
     data = resolve_data(args.data, not args.quiet)
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
     truth = read_true_boxes(truth_file) if truth_file else None

@@ -18,13 +18,15 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write, e.g. model.onnx")
     parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset")
     parser.add_argument("--overwrite", action="store_true", help="write over an existing --onnx file and its .json")
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help="where PyTorch runs the network the ONNX file is checked against: cpu, auto, cuda, cuda:N or mps")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fexprune.inference.export import export_onnx
 
-    info = export_onnx(args.run, args.onnx, opset=args.opset, overwrite=args.overwrite)
+    info = export_onnx(args.run, args.onnx, opset=args.opset, overwrite=args.overwrite, device=args.device)
     width, height = info["image_size"]
     print(
         f"wrote {args.onnx} (input batch x 1 x {height} x {width}, {len(info['classes'])} classes, "

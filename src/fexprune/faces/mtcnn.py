@@ -127,6 +127,13 @@ def available() -> bool:
 
 
 _lock = threading.Lock()
+_device = torch.device("cpu")
+
+
+def use_device(device: torch.device) -> None:
+    """Where the three networks run from now on (`fexprune data faces --device`); the boxes come back as numbers."""
+    global _device
+    _device = torch.device(device)
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,21 +203,21 @@ def _patches(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.T
 
 def detect(image_rgb: np.ndarray, min_face: int = 20) -> list[Detection]:
     """Every face in `image_rgb` ((H, W, 3) uint8, RGB) at least `min_face` pixels high, surest first."""
-    pnet, rnet, onet = networks()
+    pnet, rnet, onet = (net.to(_device) for net in networks())
     height, width = image_rgb.shape[:2]
     with _lock, torch.inference_mode():  # one detection at a time: the nets are shared
-        image = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None].float()
+        image = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None].float().to(_device)
         candidates = []
         scale, side = 12.0 / min_face, min(height, width) * 12.0 / min_face
         while side >= 12:
             level = F.interpolate(image, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
             offsets, probs = pnet((level - 127.5) * 0.0078125)
-            face = probs[0, 1].numpy()
+            face = probs[0, 1].cpu().numpy()
             ys, xs = np.nonzero(face >= THRESHOLDS[0])
             if len(ys):
                 corner = np.stack([xs, ys], axis=1).astype(np.float64)
                 boxes = np.concatenate([np.floor((2 * corner + 1) / scale), np.floor((2 * corner + 12) / scale),
-                                        face[ys, xs, None], offsets[0][:, ys, xs].numpy().T], axis=1)
+                                        face[ys, xs, None], offsets[0][:, ys, xs].cpu().numpy().T], axis=1)
                 candidates.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
             scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
         if not candidates:
@@ -222,7 +229,7 @@ def detect(image_rgb: np.ndarray, min_face: int = 20) -> list[Detection]:
                                         boxes[:, 4:5]], axis=1))
 
         patches, valid = _patches(image, boxes, 24)
-        offsets, probs = (out.numpy() for out in rnet(patches))
+        offsets, probs = (out.cpu().numpy() for out in rnet(patches))
         boxes = boxes[valid]
         sure = probs[:, 1] > THRESHOLDS[1]
         boxes = np.concatenate([boxes[sure, :4], probs[sure, 1:2]], axis=1)
@@ -232,7 +239,7 @@ def detect(image_rgb: np.ndarray, min_face: int = 20) -> list[Detection]:
             return []
 
         patches, valid = _patches(image, boxes, 48)
-        offsets, points, probs = (out.numpy() for out in onet(patches))
+        offsets, points, probs = (out.cpu().numpy() for out in onet(patches))
         boxes = boxes[valid]
         sure = probs[:, 1] > THRESHOLDS[2]
         boxes = np.concatenate([boxes[sure, :4], probs[sure, 1:2]], axis=1)

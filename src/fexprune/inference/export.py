@@ -29,7 +29,7 @@ INPUT_NAME, OUTPUT_NAME = "image", "logits"
 
 def onnx_bytes(model: torch.nn.Module, height: int, width: int, opset: int = DEFAULT_OPSET) -> bytes:
     """The model as ONNX with a dynamic batch axis."""
-    example = torch.zeros(2, 1, height, width)  # batch 2, so no exporter pass can treat the batch as 1
+    example = torch.zeros(2, 1, height, width, device=next(model.parameters()).device)  # batch 2, so no exporter pass can treat the batch as 1
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "legacy TorchScript-based ONNX export"
@@ -50,7 +50,7 @@ def parity(model: torch.nn.Module, onnx_model: bytes, height: int, width: int, b
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
     x = torch.randn(batch, 1, height, width, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        expected = model.eval()(x).numpy()
+        expected = model.eval()(x.to(next(model.parameters()).device)).cpu().numpy()
     worst = 0.0
     for part, reference in ((x, expected), (x[:1], expected[:1])):
         got = session.run([OUTPUT_NAME], {INPUT_NAME: part.numpy()})[0]
@@ -62,9 +62,9 @@ def parity(model: torch.nn.Module, onnx_model: bytes, height: int, width: int, b
 
 def export_onnx(
     run: str | os.PathLike, out: str | os.PathLike, opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE,
-    overwrite: bool = False,
+    overwrite: bool = False, device: str = "cpu",
 ) -> dict:
-    """Export, check with onnxruntime, then write `out` and `out.json`; returns what the json holds.
+    """Export, check with onnxruntime (against the PyTorch model on `device`), then write `out` and `out.json`; returns what the json holds.
 
     Nothing is written when the outputs differ by more than `tolerance`, nor over an existing file (a run's
     model.pt, say) unless `overwrite`.
@@ -74,7 +74,7 @@ def export_onnx(
     for package in ("onnx", "onnxruntime"):  # torch's exporter needs onnx; the check needs onnxruntime
         if importlib.util.find_spec(package) is None:
             raise InputError(f"{package} is not installed: pip install 'fexprune[onnx]'")
-    loaded = load_run_model(run)
+    loaded = load_run_model(run, device)
     width, height = loaded.image_size
     try:
         model_bytes = onnx_bytes(loaded.model, height, width, opset)
