@@ -187,6 +187,9 @@ def _refuse_other_kinds(run_dir: Path) -> None:
     kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
     if kind != "train":
         raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
+    recipe = config.get("recipe", "paper")
+    if recipe != "paper":  # said before its images are loaded: the kernel procedure knows only the paper's CNN
+        raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
 
 def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bool = False) -> PruneResult:
