@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +112,19 @@ def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
     assert "Accuracy against cost" in (out / "report.md").read_text()
     model, _ = load_model(out / "models" / "l2-30.pt")  # a pruned model reloads like any other
     assert sum(layer_widths(model).values()) < sum(results["unpruned"]["widths"].values())
+
+
+def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
+    trained = load_run(best_run)
+    result = prune_to_macs(trained.model, trained.x_test[:1], StructuredConfig(target_macs=0.5, criterion="l1"))
+    _, preprocessing = load_model(best_run / "model.pt")
+    path = tmp_path / "pruned.pt"
+    save_model(path, result.model, preprocessing)
+    image = next(p for p in Path(json.loads((best_run / "config.json").read_text())["data"]).rglob("*") if p.suffix in (".png", ".jpg"))
+    assert main(["predict", "--run", str(path), str(image), "--no-face-detect", "--quiet", "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 1
+    if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
+        assert main(["export", "--run", str(path), "--onnx", str(tmp_path / "pruned.onnx")]) == 0
 
 
 def test_paper_path_refuses_lists_without_curve(best_run, capsys):
