@@ -114,6 +114,20 @@ def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
     assert sum(layer_widths(model).values()) < sum(results["unpruned"]["widths"].values())
 
 
+@pytest.mark.parametrize("criterion", ["distinctiveness", "l2"])
+def test_paper_cnn_pruned_structurally_reloads(criterion, tmp_path):
+    from fexprune.models.cnn import CNNConfig, ExpressionCNN
+
+    torch.manual_seed(0)
+    model = ExpressionCNN(CNNConfig(channels=(6, 8), input_size=(24, 30))).eval()
+    x = torch.randn(8, 1, 30, 24)
+    result = prune_to_macs(model, x[:1], StructuredConfig(target_macs=0.5, criterion=criterion), sample_x=x)
+    assert 0.35 <= result.macs_ratio <= 0.5
+    save_model(tmp_path / "paper.pt", result.model, {})
+    reloaded, _ = load_model(tmp_path / "paper.pt")
+    assert _close(reloaded(x), result.model(x))
+
+
 def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
     trained = load_run(best_run)
     result = prune_to_macs(trained.model, trained.x_test[:1], StructuredConfig(target_macs=0.5, criterion="l1"))
