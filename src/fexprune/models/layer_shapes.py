@@ -63,6 +63,6 @@ def resize_layers(model: nn.Module, shapes: dict[str, dict[str, int]]) -> nn.Mod
             if module.bias is not None:
                 module.bias = nn.Parameter(_empty_like(module.bias, (shape["out"],)))
         else:
-            raise ValueError(f"{name} is a {type(module).__name__}, which has no stored shape")
+            raise TypeError(f"{name} is a {type(module).__name__}, which has no stored shape")
     model.layer_shapes = dict(shapes)
     return model
