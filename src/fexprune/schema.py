@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 VERSION = 1
-KINDS = ("train", "cv", "baseline", "sweep", "prune", "pic", "reproduce")
+KINDS = ("train", "cv", "baseline", "sweep", "prune", "pic", "reproduce", "prune-curve")
 
 
 def stamp(results: dict[str, Any], kind: str) -> dict[str, Any]:

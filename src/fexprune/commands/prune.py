@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from fexprune.commands.common import add_tracking_arguments, apply_tracking
+from fexprune.commands.prune_curve import add_curve_arguments, run_curve
+from fexprune.errors import InputError
 
 CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
 LAYER_CHOICES = ["conv1", "conv2", "all"]
@@ -18,8 +20,10 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels.",
     )
     parser.add_argument("--run", required=True, metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
-    parser.add_argument("--criterion", choices=CRITERION_CHOICES, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model")
-    parser.add_argument("--layers", choices=LAYER_CHOICES, default="conv1", help="layers to prune: conv1 as the paper, or conv2, or both in turn")
+    parser.add_argument("--criterion", type=comma_list, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model "
+                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness)")
+    parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
+                        "(default conv1; with --curve: comma-separated conv module paths, default all)")
     parser.add_argument("--max-loss-increase", type=float, default=0.1,
                         help="stop before the step that raises the train loss by more than this over the unpruned network's")
     parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tuning epochs after each step (pruned kernels stay zero)")
@@ -29,6 +33,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
+    add_curve_arguments(parser)
     add_tracking_arguments(parser)
     parser.add_argument("--device", default="cpu", metavar="DEVICE",
                         help="where the network is evaluated and fine-tuned: cpu, auto, cuda, cuda:N or mps (latency is measured there)")
@@ -36,8 +41,19 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.set_defaults(func=run)
 
 
+def comma_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def run(args: argparse.Namespace) -> int:
     apply_tracking(args)
+    if args.curve is not None:
+        return run_curve(args)
+    for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
+                                    ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
+        if len(values) != 1 or values[0] not in choices:
+            raise InputError(f"{option}: choose one of {', '.join(choices)} (lists need --curve)")
+    args.criterion, args.layers = args.criterion[0], (args.layers or ("conv1",))[0]
     from fexprune.experiments.prune import PruneConfig, run_pruning
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS

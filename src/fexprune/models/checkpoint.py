@@ -11,10 +11,18 @@ from fexprune import runs
 from fexprune.errors import InputError
 from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
+from fexprune.models.layer_shapes import KEY as LAYER_SHAPES
+from fexprune.models.layer_shapes import resize_layers
 
 
 def build_model(config: dict) -> nn.Module:
-    """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another."""
+    """A model from the `model_config` a checkpoint stores: the paper's CNN unless it names another; a
+    structurally pruned one (its `layer_shapes`, fexprune.models.layer_shapes) with its layers resized."""
+    model = _build_unpruned(config)
+    return resize_layers(model, config[LAYER_SHAPES]) if config.get(LAYER_SHAPES) else model
+
+
+def _build_unpruned(config: dict) -> nn.Module:
     architecture = config.get("architecture", "paper")
     if architecture == "best":
         best = BestCNNConfig.from_dict(config)
@@ -33,9 +41,15 @@ def build_model(config: dict) -> nn.Module:
 def save_model(path: Path, model: nn.Module, preprocessing: dict) -> None:
     runs.save_checkpoint(
         path,
-        {"model_config": model.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        {"model_config": model_config(model), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
          "preprocessing": preprocessing},
     )
+
+
+def model_config(model: nn.Module) -> dict:
+    """What a checkpoint stores to rebuild `model`: its config, and its layers' shapes if it was pruned."""
+    shapes = getattr(model, "layer_shapes", None)
+    return {**model.config.to_dict(), LAYER_SHAPES: shapes} if shapes else model.config.to_dict()
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict]:

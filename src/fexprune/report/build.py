@@ -11,6 +11,7 @@ from fexprune.report.crossval import build_cv_report
 from fexprune.report.html import write_html
 from fexprune.report.markdown import write_markdown
 from fexprune.report.pic import build_pic_report
+from fexprune.report.prune_curve import build_prune_curve_report
 from fexprune.report.pruning import build_prune_report
 from fexprune.report.reproduce import build_reproduce_report
 from fexprune.report.sweep import build_sweep_report
@@ -21,6 +22,7 @@ from fexprune.schema import run_kind
 BUILDERS = {
     "train": build_train_report, "cv": build_cv_report, "baseline": build_baseline_report, "sweep": build_sweep_report,
     "prune": build_prune_report, "pic": build_pic_report, "reproduce": build_reproduce_report,
+    "prune-curve": build_prune_curve_report,
 }
 
 

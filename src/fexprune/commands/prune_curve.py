@@ -1,0 +1,58 @@
+"""`fexprune prune --curve`: the options of the accuracy-against-cost curve (fexprune.experiments.prune_curve)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fexprune.errors import InputError
+
+
+def fractions(value: str) -> tuple[float, ...]:
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions, got {value!r}") from None
+
+
+def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pruning curve (any recipe: paper, best, transfer)")
+    group.add_argument("--curve", type=fractions, default=None, metavar="R1,R2,...",
+                       help="prune structurally to each fraction of MACs REMOVED (e.g. 0.1,0.2,...,0.8), fine-tune, and plot "
+                            "test accuracy against MACs, parameters and latency, with random and from-scratch baselines (default: off)")
+    group.add_argument("--global-pruning", action="store_true", help="one channel ranking over all layers (default: the same ratio per layer)")
+    group.add_argument("--steps", type=int, default=1, help="iterative pruning steps to each point, fine-tuning after each")
+    group.add_argument("--round-to", type=int, default=None, help="keep channel counts a multiple of this (default: any)")
+    group.add_argument("--curve-finetune", type=int, default=3, metavar="EPOCHS", help="fine-tuning epochs at each point (AdamW)")
+    group.add_argument("--curve-lr", type=float, default=1e-4, help="fine-tuning learning rate")
+    group.add_argument("--batch-size", type=int, default=32, help="mini-batch of fine-tuning and scratch training")
+    group.add_argument("--scratch-epochs", type=int, default=None,
+                       help="epochs of the from-scratch baseline (default: the run's epochs + --curve-finetune); 0: no scratch baseline")
+    group.add_argument("--sensitivity", type=fractions, default=(0.25, 0.5, 0.75), metavar="F1,F2,...",
+                       help="per-layer sensitivity: fractions of one layer's channels removed (none: skip)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+
+def run_curve(args: argparse.Namespace) -> int:
+    from fexprune.experiments.prune_curve import CurveConfig, run_prune_curve
+    from fexprune.pruning.importance import IMPORTANCES
+    from fexprune.report.markdown import render_table
+    from fexprune.report.prune_curve import curve_table
+
+    criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
+    config = CurveConfig(
+        run=args.run, curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
+        global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, finetune_epochs=args.curve_finetune,
+        finetune_lr=args.curve_lr, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
+        scratch_epochs=args.scratch_epochs or None, sensitivity=args.sensitivity, sample_size=args.sample_size,
+        seed=args.seed, device=args.device, progress=not args.no_progress,
+    )
+    if config.layers == ("all",):
+        config.layers = "all"
+    if args.max_loss_increase != 0.1 or args.remove or args.finetune:
+        raise InputError("--max-loss-increase, --remove and --finetune belong to the paper's procedure, not to --curve")
+    run_dir, results = run_prune_curve(config, out=args.out)
+    print(render_table(curve_table(results)), end="")
+    print(f"run folder: {run_dir}")
+    return 0

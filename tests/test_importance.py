@@ -1,0 +1,125 @@
+"""The criteria as Torch-Pruning importances: each ranks as documented on a hand-built layer, and each
+works inside Torch-Pruning's own pruners."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig
+from fexprune.pruning.importance import (IMPORTANCES, BNScaleImportance, DistinctivenessImportance, L1Importance,
+                                         PaperL2Importance, SeededRandomImportance, elimination_scores, make_importance)
+from fexprune.pruning.structured import StructuredConfig, prune_by_ratio
+
+
+def _net(batch_norm: bool = False) -> nn.Sequential:
+    layers = [nn.Conv2d(2, 3, 3, padding=1, bias=False)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(3))
+    return nn.Sequential(*layers, nn.ReLU(), nn.Conv2d(3, 2, 1))
+
+
+def _group(model: nn.Sequential):
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, 2, 5, 5))
+    return graph.get_pruning_group(model[0], tp.prune_conv_out_channels, idxs=[0, 1, 2])
+
+
+def _weights(model: nn.Sequential) -> torch.Tensor:
+    weight = torch.zeros(3, 2, 3, 3)
+    weight[0, 0, 0, 0] = 3.0  # L2 sqrt(9/9) = 1, L1 3
+    weight[1] = 0.5  # 18 weights of 0.5: L2 sqrt(4.5/9) = 0.707, L1 9
+    weight[2, 1, :2, :2] = -2.0  # L2 sqrt(16/9) = 1.333, L1 8
+    with torch.no_grad():
+        model[0].weight.copy_(weight)
+    return weight
+
+
+def test_paper_l2_and_l1_score_each_kernel_as_documented():
+    model = _net()
+    _weights(model)
+    group = _group(model)
+    l2 = PaperL2Importance()(group)
+    assert l2.tolist() == pytest.approx([1.0, math.sqrt(0.5), 4 / 3], rel=1e-6)  # divided by k^2 = 9 only
+    assert L1Importance()(group).tolist() == pytest.approx([3.0, 9.0, 8.0])
+    assert PaperL2Importance("max")(group).max().item() == pytest.approx(1.0)  # tp's normalizers apply
+
+
+def test_random_is_seeded():
+    group = _group(_net())
+    first, again, other = (SeededRandomImportance(s)(group) for s in (0, 0, 1))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_bn_scale_ranks_by_gamma_and_skips_groups_without_batch_norm():
+    model = _net(batch_norm=True)
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.5, -2.0, 0.1]))
+    assert BNScaleImportance()(_group(model)).argsort().tolist() == [2, 0, 1]
+    assert BNScaleImportance()(_group(_net())) is None
+
+
+def test_taylor_is_weight_times_gradient():
+    model = _net()
+    _weights(model)
+    x = torch.randn(4, 2, 5, 5)
+    model(x).pow(2).sum().backward()
+    group = _group(model)
+    scores = make_importance("taylor")(group)
+    assert torch.allclose(scores, tp.importance.GroupTaylorImportance(normalizer=None)(group))  # tp's own, unnormalised
+    own = (model[0].weight * model[0].weight.grad).abs().flatten(1).sum(1)  # its output-kernel part
+    assert scores.shape == (3,) and torch.all(scores >= own * 0.999 / 2)  # the mean of the kernel and next-layer terms
+
+
+def test_distinctiveness_drops_one_of_two_maps_that_point_the_same_way():
+    model = _net()
+    with torch.no_grad():
+        weight = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+        weight[1] = 2 * weight[0]  # channel 1 is channel 0 scaled: after ReLU the same direction
+        model[0].weight.copy_(weight)
+    x = torch.randn(16, 2, 5, 5, generator=torch.Generator().manual_seed(1))
+    scores = DistinctivenessImportance(model, x)(_group(model))
+    assert scores.argmin().item() == 0  # the lower index of the identical pair goes first
+    assert scores[0] < 1e-3 and scores[1] > scores[0] and scores[2] > scores[0]  # and its twin is then kept
+
+
+def test_elimination_order_puts_dead_channels_first():
+    angles = np.array([[0, 10, 80], [10, 0, 70], [80, 70, 0]], float)
+    dead = np.array([False, False, False])
+    scores = elimination_scores(angles, dead)
+    assert scores.argsort().tolist()[0] == 0 and scores[0] == pytest.approx(10, abs=1e-6)
+    angles[2, :] = angles[:, 2] = np.nan
+    assert elimination_scores(angles, np.array([False, False, True])).argmin() == 2
+
+
+@pytest.mark.parametrize("name", IMPORTANCES)
+@pytest.mark.parametrize("pruner", [tp.pruner.MetaPruner, tp.pruner.BasePruner])
+def test_each_importance_runs_in_torch_pruning(name, pruner):
+    torch.manual_seed(0)
+    model = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(24, 30), pooled=(2, 2)))
+    x = torch.randn(4, 1, 30, 24)
+    importance = make_importance(name, model=model, sample_x=x)
+    if name == "taylor":
+        model(x).sum().backward()
+    pruner(model, x[:1], importance, pruning_ratio=0.5, ignored_layers=[model.fc]).step()
+    assert [block[0].out_channels for block in model.blocks] == [2, 3, 4]
+    assert model(x).shape == (4, 7)
+
+
+def test_removing_zeroed_channels_next_to_hog_features_changes_nothing():
+    """The flatten of the last block is concatenated with HOG features before the classifier: the removed
+    channels' columns of the linear layer must be exactly theirs."""
+    torch.manual_seed(0)
+    model = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(24, 30), pooled=(2, 2), hog=True)).eval()
+    with torch.no_grad():
+        model.blocks[2][1].weight[[1, 4, 6, 7]] = 0.0  # batch norm gamma and beta 0: these channels output 0
+        model.blocks[2][1].bias[[1, 4, 6, 7]] = 0.0
+    x = torch.randn(3, 1, 30, 24)
+    pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {"blocks.2.0": 0.5}, StructuredConfig(criterion="bn_scale"))
+    assert pruned.blocks[2][0].out_channels == 4
+    assert torch.allclose(pruned(x), model(x), atol=1e-6)

