@@ -6,11 +6,16 @@ import argparse
 import math
 
 
-def positive_int(text: str) -> int:
+def _parsed(text: str, cast, message: str):
+    """`cast(text)`, or the one line argparse prints when it is not a number."""
     try:
-        value = int(text)
+        return cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def positive_int(text: str) -> int:
+    value = _parsed(text, int, f"not a whole number: {text!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
     return value
@@ -30,20 +35,14 @@ def channels_pair(text: str) -> tuple[int, int]:
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1, e.g. a test fraction."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _parsed(text, float, f"not a number: {text!r}")
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1: {text}")
     return value
 
 
 def margin(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
+    value = _parsed(text, float, f"expected a number like 0.2, got {text!r}")
     if not 0 <= value <= 2:
         raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
     return value
@@ -51,10 +50,7 @@ def margin(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number above 0, e.g. a learning rate: nan, inf or -1 would train to NaN or not at all."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _parsed(text, float, f"not a number: {text!r}")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text}")
     return value
@@ -62,10 +58,7 @@ def positive_float(text: str) -> float:
 
 def seed_number(text: str) -> int:
     """A seed NumPy and PyTorch both take: a whole number 0 .. 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _parsed(text, int, f"not a whole number: {text!r}")
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 4294967295: {text}")
     return value

@@ -9,6 +9,7 @@ seed gives the same numbers on the same GPU; without it a GPU run may differ in 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 
@@ -54,6 +55,18 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
+
+
+@contextmanager
+def cpu_threads(count: int | None):
+    """torch's CPU thread count set to `count` for a block (None: left as it is), then set back."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def set_deterministic(enabled: bool) -> None:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from fexprune import paper, runs
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 from fexprune.data.tables import FeatureTable, read_feature_table
-from fexprune.device import resolve_device
+from fexprune.device import cpu_threads, resolve_device
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.models.autoencoder import Autoencoder, TrainSettings, fit, hidden_activations, reconstruction_loss
@@ -140,9 +140,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
     x_train = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     x_test = torch.as_tensor(x_test, dtype=torch.float32, device=device)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny network: threads only add overhead on shared cores
-    try:
+    with cpu_threads(1):  # a tiny network: threads only add overhead on shared cores
         # steps: the first training, then each pruning action and its retraining (at most one per unit pruned)
         with tqdm(total=1 + max(0, config.hidden - config.min_units), desc=f"pic ({config.mode})", unit="step",
                   file=sys.stderr, disable=not progress, leave=False) as bar:
@@ -159,8 +157,6 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
 
             rows, model = step(model, x_train, x_test, config, on_step)
         final_angles = pairwise_angles(hidden_activations(model, x_train))
-    finally:
-        torch.set_num_threads(threads)
 
     result = PICResult(
         config=config, rows=rows, input_names=table.input_names(config.include_label),

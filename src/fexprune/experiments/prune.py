@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from fexprune import paper, runs
+from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import TrainedRun, load_run
@@ -33,7 +34,6 @@ from fexprune.pruning.measure import cost_change, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
-from fexprune.schema import run_kind
 from fexprune.training.loop import evaluate, fit
 
 
@@ -175,20 +175,14 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
     return CriterionOutcome(name, layers, model, removed, summary)
 
 
-def _refuse_other_kinds(run_dir: Path) -> None:
-    """A finished run of another command is named as such, not taken for an unfinished train run."""
+def _refuse_other_recipes(run_dir: Path) -> None:
+    """Said before the run's images are loaded: the kernel procedure knows only the paper's CNN."""
     try:
-        results = runs.read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
         config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     except (OSError, InputError):
         return  # load_run says what is wrong with the folder
-    if not isinstance(config, dict):
-        return
-    kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
-    if kind != "train":
-        raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
-    recipe = config.get("recipe", "paper")
-    if recipe != "paper":  # said before its images are loaded: the kernel procedure knows only the paper's CNN
+    recipe = config.get("recipe", "paper") if isinstance(config, dict) else "paper"
+    if recipe != "paper":
         raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
 
@@ -196,11 +190,8 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
     """Prune the trained model of `config.run` with each criterion; writes and returns the run."""
     config.check()
     started = time.perf_counter()
-    previous_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
-        _refuse_other_kinds(Path(config.run))
+    with cpu_threads(config.threads):
+        _refuse_other_recipes(Path(config.run))
         trained = load_run(config.run, progress=progress, device=config.device)
         if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
             raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
@@ -251,5 +242,3 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
         figures["criteria_comparison"] = report.criteria_comparison_figure(rows, results, config.max_loss_increase)
         write_run(run_dir, RunOutput(kind="prune", results=results, metrics=rows, models=models, figures=figures))
         return PruneResult(run_dir, results, outcomes)
-    finally:
-        torch.set_num_threads(previous_threads)

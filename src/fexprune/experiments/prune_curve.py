@@ -29,14 +29,22 @@ from torch import nn
 from tqdm import tqdm
 
 from fexprune import runs
+from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import load_run
 from fexprune.models.checkpoint import load_model
 from fexprune.pruning.importance import IMPORTANCES
 from fexprune.pruning.measure import count_macs, count_parameters, paired_latency
-from fexprune.pruning.structured import (StructuredConfig, layer_widths, prunable_layers, prune_by_ratio, prune_to_macs,
-                                         reinitialise, select_layers)
+from fexprune.pruning.structured import (
+    StructuredConfig,
+    layer_widths,
+    prunable_layers,
+    prune_by_ratio,
+    prune_to_macs,
+    reinitialise,
+    select_layers,
+)
 from fexprune.report import prune_curve as report
 from fexprune.training.loop import evaluate
 from fexprune.training.minibatch import train_epoch
@@ -107,10 +115,7 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
     """Prune the run's network along the curve with each criterion and the baselines; writes the run."""
     config.check()
     started = time.perf_counter()
-    previous_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
+    with cpu_threads(config.threads):
         trained = load_run(config.run, device=config.device)
         base_model = trained.model.eval()
         try:
@@ -204,5 +209,3 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
                                      models={name: (m.cpu(), preprocessing) for name, m in models.items()},
                                      tables={"sensitivity.csv": sensitivity} if sensitivity else {}))
         return run_dir, results
-    finally:
-        torch.set_num_threads(previous_threads)

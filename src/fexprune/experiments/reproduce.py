@@ -16,8 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from fexprune import runs
 from fexprune.config import TrainConfig
+from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.backends import default_workers
 from fexprune.experiments.pic import PICConfig, run_pic
@@ -152,11 +155,7 @@ def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
 
 
 def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, default_workers())))
-    try:
+    with cpu_threads(max(1, min(torch.get_num_threads(), default_workers()))):
         if (folder / "config.json").is_file():
             train(TrainConfig(), resume=folder, progress=progress)
             return
@@ -169,8 +168,6 @@ def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
             shutil.copytree(twin, folder)
             return
         train(wanted, out=folder, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _finished_twin(sweep_dir: Path, wanted) -> Path | None:

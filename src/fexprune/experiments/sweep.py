@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.data.builtin import resolve_data
 from fexprune.data.loading import load_image_set
+from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.backends import default_workers, make_backend
 from fexprune.experiments.run_writer import RunOutput, write_run
@@ -126,19 +126,17 @@ def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = No
     if cache:
         os.environ["FEXPRUNE_CACHE"] = cache
     mlflow_uri = os.environ.pop(MLFLOW_ENV, None)  # the sweep logs its trials to MLflow as child runs, at its end
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
         path = Path(trial_dir)
         if (path / "results.json").is_file():
             return {"results": runs.read_json(path / "results.json"), "metrics": None}
-        if (path / "config.json").is_file():
-            result = train(TrainConfig.from_dict(config), resume=path, progress=False)
-        else:
-            result = train(TrainConfig.from_dict(config), out=path, progress=False)
+        with cpu_threads(threads):
+            if (path / "config.json").is_file():
+                result = train(TrainConfig.from_dict(config), resume=path, progress=False)
+            else:
+                result = train(TrainConfig.from_dict(config), out=path, progress=False)
         return {"results": result.results, "metrics": result.metrics}
     finally:
-        torch.set_num_threads(previous_threads)
         if mlflow_uri:
             os.environ[MLFLOW_ENV] = mlflow_uri
 

@@ -31,6 +31,7 @@ from fexprune.models.checkpoint import load_model
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import recipe_for
 from fexprune.report.training import training_curve_figure
+from fexprune.schema import run_kind
 from fexprune.tracking import EpochLog
 
 
@@ -203,11 +204,26 @@ def _check_resumable(run_dir: Path, config: TrainConfig, state: dict | None, rec
             raise InputError(f"cannot resume: {error}", run_dir / "checkpoint.pt") from None
 
 
+def _refuse_other_kinds(run_dir: Path) -> None:
+    """A finished run of another command is named as such, not taken for an unfinished train run."""
+    try:
+        results = runs.read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
+        config = runs.read_json(run_dir / "config.json")
+    except InputError:
+        return  # the loading that follows says what is wrong with the folder
+    if not isinstance(config, dict):
+        return
+    kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
+    if kind != "train":
+        raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
+
+
 def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -> TrainedRun:
     """A finished train run folder back in memory: its model and its exact data split, on `device`."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError("not a train run folder (no config.json)", run_dir)
+    _refuse_other_kinds(run_dir)
     if not (run_dir / "model.pt").is_file():
         raise InputError("run has no model.pt (unfinished? resume it with --resume)", run_dir)
     config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
