@@ -4,7 +4,7 @@ classifier, its rows matched by class name, one cut, no mirror). Runs one after 
 (1 thread); prints one line per run and writes a markdown table (per seed, mean +- sd per split, and the
 paired difference with its standard error) to --out.
 
-    python benchmarks/bench_probe.py --data ~/sfew/Images [--seeds 0 1 2 3 4] [--out /tmp/probe.md]
+    python benchmarks/bench_probe.py --data ~/sfew/Images [--seeds 0 1 2 3 4] [--detectors ...] [--eye-align] [--out /tmp/probe.md]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ def main() -> int:
     parser.add_argument("--data", help="image folder (default: the built-in synthetic data)")
     parser.add_argument("--splits", nargs="+", default=["random", "movie"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--detectors", help="face-detection chain (default: the library's)")
+    parser.add_argument("--eye-align", action="store_true", help="align each found face (fexprune.faces.align)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-probe")
     parser.add_argument("--out", type=Path, default=Path("RESULTS-probe.md"))
     args = parser.parse_args()
@@ -34,7 +36,9 @@ def main() -> int:
     rows, started = [], time.perf_counter()
     for split in args.splits:
         for seed in args.seeds:
-            config = TrainConfig(data=args.data, recipe="probe", face_crop=True, split=split, seed=seed, **recipe_defaults("probe"))
+            faces = {"eye_align": args.eye_align, **({"detectors": args.detectors.split(",")} if args.detectors else {})}
+            config = TrainConfig(data=args.data, recipe="probe", face_crop=True, split=split, seed=seed, **faces,
+                                 **recipe_defaults("probe"))
             r = train(config, out=args.runs / f"probe-{split}-{seed}", progress=False).results
             row = {"split": split, "seed": seed, "test": r["test_accuracy"], "zero_shot": r["zero_shot_test_accuracy"],
                    "C": r["training"]["C"], "train": r["train_accuracy"], "n_test": r["n_test"], "seconds": r["seconds"],

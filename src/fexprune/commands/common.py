@@ -37,7 +37,7 @@ def add_face_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the face-detection chain, tried in order (default: {','.join(DEFAULT_CHAIN)})")
     parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (default 0.2)")
     parser.add_argument("--eye-align", action="store_true",
-                        help="turn each detected face so its eyes are level (mtcnn's eye landmarks, else OpenCV's eye cascades; no sure pair: not turned)")
+                        help="align each detected face: mtcnn's five landmarks mapped onto a template, else turned so its eyes are level by OpenCV's eye cascades (no sure pair: not turned)")
 
 
 def face_settings(args: argparse.Namespace) -> dict:

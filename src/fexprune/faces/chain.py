@@ -37,15 +37,17 @@ class FaceBox:
     detector: str  # which detector found it ("+"-joined when two agree), or "fallback"
     roll: float | None = None  # degrees the crop is turned: its eyes' slope (--eye-align), or haar-rotated's turn
     landmark_roll: float | None = None  # the eyes' slope by mtcnn's landmarks: --eye-align takes it over the eye cascades'
+    landmarks: tuple[float, ...] | None = None  # mtcnn's five points in frame pixels: --eye-align maps them to a template
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "FaceBox":
-        roll, landmark_roll = values.get("roll"), values.get("landmark_roll")
+        roll, landmark_roll, landmarks = values.get("roll"), values.get("landmark_roll"), values.get("landmarks")
         return cls(int(values["x"]), int(values["y"]), int(values["w"]), int(values["h"]), str(values["detector"]),
-                   None if roll is None else float(roll), None if landmark_roll is None else float(landmark_roll))
+                   None if roll is None else float(roll), None if landmark_roll is None else float(landmark_roll),
+                   None if landmarks is None else tuple(float(v) for v in landmarks))
 
 
 def fallback_box(width: int, height: int) -> FaceBox:
@@ -80,7 +82,8 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
 
     Boxes are in the pixels of `image`. Boxes two detectors agree on are merged into one (their mean,
     detector names joined by "+") and ranked first; then larger before smaller. A haar-rotated box carries
-    the roll it was found at, so its crop is cut level; an mtcnn box, the slope of the eyes it marked.
+    the roll it was found at, so its crop is cut level; an mtcnn box, the slope of the eyes it marked and its
+    five landmarks.
     """
     gray = to_gray(image)
     scale = min(1.0, DETECT_HEIGHT / gray.shape[0])
@@ -108,7 +111,9 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
         boxes = np.array([item.box for _, item in group], dtype=np.float64) / scale
         x, y, w, h = (int(round(v)) for v in boxes.mean(axis=0))
         slope = next((item.landmark_roll for _, item in group if item.landmark_roll is not None), None)
-        face = FaceBox(x, y, w, h, "+".join(names), group[0][1].roll, slope)
+        points = next((item.landmarks for _, item in group if item.landmarks is not None), None)
+        points = None if points is None else tuple(round(v / scale, 2) for v in points)
+        face = FaceBox(x, y, w, h, "+".join(names), group[0][1].roll, slope, points)
         faces.append((len(names) > 1, w * h, face))
     faces.sort(key=lambda item: (not item[0], -item[1]))
     return [face for _, _, face in faces]

@@ -1,7 +1,8 @@
 """The face crop the loader is handed (FaceCropper): decode a file, find its face (box cache first), cut it.
 
-The crop keeps the output's aspect ratio around the box. With eye alignment on, each found face is cut
-turned so its eyes are level (`levelled`, fexprune.faces.align). Images of the aligned-faces layout are
+The crop keeps the output's aspect ratio around the box. With eye alignment on, a face with mtcnn's
+landmarks is cut by mapping them onto a template, any other found face turned so its eyes are level
+(`levelled`, fexprune.faces.align). Images of the aligned-faces layout are
 faces already: they are not cut again (LAYOUT_ALIGNED).
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from fexprune.data.preprocess import decode_image, read_image, to_gray
 from fexprune.errors import InputError
-from fexprune.faces.align import eye_roll
+from fexprune.faces.align import eye_roll, landmark_crop
 from fexprune.faces.chain import (CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECT_HEIGHT, DETECTORS, FALLBACK, FaceBox,
                                   chain_name, face_or_fallback, frame_steps)
 from fexprune.faces.detectors import MTCNN
@@ -27,13 +28,19 @@ from fexprune.runs import atomic_write_bytes, cache_root
 LAYOUT_ALIGNED = "layout-aligned"  # the data set's own aligned faces (SFEW's *_Aligned_Faces): used as they are
 
 
-def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[int, int] = (90, 72)) -> np.ndarray:
+def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[int, int] = (90, 72),
+              align: bool = False) -> np.ndarray:
     """The face with `margin` (a fraction of the box side) around it, gray uint8 at `size` = (width, height).
+
+    With `align`, a box that carries landmarks (mtcnn's) is cut by mapping them onto the template
+    (fexprune.faces.align.landmark_crop) instead.
 
     The crop is widened to the output's aspect ratio around the box centre, so faces are not squashed;
     parts outside the frame are filled by replicating the border. A box with a `roll` is cut turned by
     it about its centre, so that its eyes come out level.
     """
+    if align and box.landmarks is not None:
+        return landmark_crop(image, box.landmarks, margin, size)
     gray = to_gray(image)
     width, height = int(size[0]), int(size[1])
     crop_h = max(box.h, box.w / (width / height)) * (1 + 2 * margin)
@@ -82,7 +89,7 @@ class BoxCache:
 
     def __init__(self, detectors: tuple[str, ...] | list[str] = DEFAULT_CHAIN, folder: str | os.PathLike | None = None):
         name = chain_name(frame_steps(detectors))  # a frame's own boxes do not depend on the pass over the set
-        digest = hashlib.sha256(f"v1 {DETECT_HEIGHT} {name}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"v2 {DETECT_HEIGHT} {name}".encode()).hexdigest()[:16]
         self.path = Path(folder or cache_root() / "faces") / f"{digest}.json"
         self.changed = False
         try:
@@ -153,13 +160,13 @@ class FaceCropper:
             box = face_or_fallback(image, self.detectors)
             self.boxes.put(path, box)
         box = self._levelled(image, box)
-        return (crop_face(image, box, self.margin, self.size), box), digest, ""
+        return (crop_face(image, box, self.margin, self.size, self.eye_align), box), digest, ""
 
     def recrop(self, path: Path, box: FaceBox) -> tuple[np.ndarray, FaceBox]:
         """The file cut with a box found elsewhere (a clip neighbour's), and that box as it was cut."""
         image = decode_image(Path(path).read_bytes())
         box = self._levelled(image, box)
-        return crop_face(image, box, self.margin, self.size), box
+        return crop_face(image, box, self.margin, self.size, self.eye_align), box
 
     def save(self) -> None:
         try:

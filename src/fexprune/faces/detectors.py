@@ -9,7 +9,7 @@ OpenCV's Haar cascades (frontal default, frontal alt2, profile on the frame and 
 dlib's HOG frontal detector (pip package `dlib-bin`, a dependency; it finds nothing where missing) are the
 default chain. Opt-in: "haar-relaxed" runs the frontal cascades once more with every candidate kept and
 takes the most confident box if it is confident enough; "haar-rotated" looks for tilted heads on the frame
-turned by a few angles; "mtcnn" (fexprune.faces.mtcnn) is a CNN detector that also marks the eyes.
+turned by a few angles; "mtcnn" (fexprune.faces.mtcnn) is a CNN detector that also marks the eyes, nose and mouth corners.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Found:
     box: Box
     roll: float | None = None  # the turn the frame was at when it was found (haar-rotated)
     landmark_roll: float | None = None  # the slope of the eyes it marked (mtcnn)
+    landmarks: tuple[float, ...] | None = None  # mtcnn's five points (eyes, nose, mouth corners) as x0, y0, x1, y1, ...
 
 
 class Detector(Protocol):
@@ -192,7 +193,8 @@ class Mtcnn:
         for face in mtcnn.detect(rgb, min_face=_min_side(rgb)):
             x1, y1, x2, y2 = face.box
             box = (int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1)))
-            found.append(Found(box, landmark_roll=face.roll))
+            points = tuple(round(float(v), 2) for v in np.asarray(face.landmarks).reshape(-1))
+            found.append(Found(box, landmark_roll=face.roll, landmarks=points))
         return found
 
 
