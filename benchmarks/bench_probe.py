@@ -23,7 +23,8 @@ def main() -> int:
     parser.add_argument("--splits", nargs="+", default=["random", "movie"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--detectors", help="face-detection chain (default: the library's)")
-    parser.add_argument("--eye-align", action="store_true", help="align each found face (fexprune.faces.align)")
+    parser.add_argument("--eye-align", action=argparse.BooleanOptionalAction, default=None,
+                        help="align each found face (default: the recipe's)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-probe")
     parser.add_argument("--out", type=Path, default=Path("RESULTS-probe.md"))
     args = parser.parse_args()
@@ -36,9 +37,10 @@ def main() -> int:
     rows, started = [], time.perf_counter()
     for split in args.splits:
         for seed in args.seeds:
-            faces = {"eye_align": args.eye_align, **({"detectors": args.detectors.split(",")} if args.detectors else {})}
-            config = TrainConfig(data=args.data, recipe="probe", face_crop=True, split=split, seed=seed, **faces,
-                                 **recipe_defaults("probe"))
+            faces = {**({"detectors": tuple(args.detectors.split(","))} if args.detectors else {}),
+                     **({"eye_align": args.eye_align} if args.eye_align is not None else {})}
+            config = TrainConfig(data=args.data, recipe="probe", face_crop=True, split=split, seed=seed,
+                                 **{**recipe_defaults("probe"), **faces})
             r = train(config, out=args.runs / f"probe-{split}-{seed}", progress=False).results
             row = {"split": split, "seed": seed, "test": r["test_accuracy"], "zero_shot": r["zero_shot_test_accuracy"],
                    "C": r["training"]["C"], "train": r["train_accuracy"], "n_test": r["n_test"], "seconds": r["seconds"],

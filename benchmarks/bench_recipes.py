@@ -103,7 +103,8 @@ def main() -> int:
                                              "haar-relaxed,clip-neighbour (default: the library's)")
     parser.add_argument("--face-margin", type=float, default=None, help="crop margin (default: the library's, 0.2)")
     parser.add_argument("--normalize", choices=["per-image", "clahe"], default=None, help="default: the recipe's (per-image)")
-    parser.add_argument("--eye-align", action="store_true", help="turn each detected face so its eyes are level")
+    parser.add_argument("--eye-align", action=argparse.BooleanOptionalAction, default=None,
+                        help="align each detected face (default: the recipe's)")
     parser.add_argument("--transfer", action="store_true", help="also --recipe transfer (needs fer and h5py), in a column of its own")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one core each)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "bench-recipes")
@@ -111,7 +112,7 @@ def main() -> int:
     args = parser.parse_args()
     options = {key: value for key, value in (("detectors", tuple(args.detectors.split(",")) if args.detectors else None),
                                              ("face_margin", args.face_margin), ("normalize", args.normalize),
-                                             ("eye_align", args.eye_align or None)) if value is not None}
+                                             ("eye_align", args.eye_align)) if value is not None}
     tasks = [(args.data, split, seed, args.members, args.epochs, options, str(args.runs), args.transfer)
              for split in args.splits for seed in args.seeds]
     from fexprune.errors import InputError

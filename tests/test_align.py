@@ -14,7 +14,7 @@ import pytest
 
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
-from fexprune.faces import FaceBox, best_face, crop_face, levelled
+from fexprune.faces import STRICT_CHAIN, FaceBox, best_face, crop_face, levelled
 from fexprune.faces.align import eye_pair_roll
 
 
@@ -62,7 +62,7 @@ def test_rolls_read_off_drawn_faces_match_their_tilt(drawn):
     found = []
     for path, row in rows.items():
         frame = cv2.imread(str(images.parent / path))
-        face = best_face(frame)
+        face = best_face(frame, STRICT_CHAIN)  # no landmarks: the eye cascades read the roll
         if face is not None and (roll := levelled(frame, face).roll) is not None:
             found.append((roll, float(row["tilt"])))
     assert found  # drawn eyes are hard for the cascade: 2 of 42 frames here
@@ -76,15 +76,15 @@ def test_rolls_read_off_drawn_faces_match_their_tilt(drawn):
 
 def test_levelled_crops_differ_only_where_a_pair_was_found(drawn, tmp_path):
     images, _ = drawn
-    plain = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)
-    aligned = load_image_set(images, face_crop=True, eye_align=True, progress=False, cache_dir=tmp_path)
+    plain = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)
+    aligned = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
     turned = [i for i, face in enumerate(aligned.faces) if face["roll"] is not None]
     assert turned and aligned.summary()["face_crop"]["n_turned"] == len(turned)
     assert aligned.summary()["face_crop"]["eye_align"] and not plain.summary()["face_crop"]["eye_align"]
     same = np.setdiff1d(np.arange(len(aligned)), turned)
     np.testing.assert_array_equal(aligned.images[same], plain.images[same])
     assert all((aligned.images[i] != plain.images[i]).any() for i in turned)
-    again = load_image_set(images, face_crop=True, eye_align=True, progress=False, cache_dir=tmp_path)
+    again = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
     assert again.from_cache and again.eye_align and [f["roll"] for f in again.faces] == [f["roll"] for f in aligned.faces]
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fexprune.faces import FULL_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
+from fexprune.faces import FULL_CHAIN, STRICT_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
 
@@ -29,7 +29,7 @@ def test_detector_finds_most_synthetic_faces_where_they_are(frames):
     found = correct = 0
     for row in rows:
         frame = cv2.imread(str(images.parent / row["path"]))
-        face = best_face(frame)
+        face = best_face(frame, STRICT_CHAIN)
         cx, cy, w, h = (float(row[k]) for k in ("cx", "cy", "width", "height"))
         if face is not None:
             found += 1
@@ -43,7 +43,7 @@ def test_relaxed_pass_finds_faces_the_strict_chain_missed(frames):
     extra = correct = 0
     for row in rows:
         frame = cv2.imread(str(images.parent / row["path"]))
-        if best_face(frame) is not None:  # the default chain found it
+        if best_face(frame, STRICT_CHAIN) is not None:  # the strict chain found it
             continue
         face = best_face(frame, FULL_CHAIN)
         cx, cy, w, h = (float(row[k]) for k in ("cx", "cy", "width", "height"))
@@ -55,16 +55,16 @@ def test_relaxed_pass_finds_faces_the_strict_chain_missed(frames):
 
 
 def test_rotated_pass_finds_tilted_faces_the_upright_chain_missed(tmp_path):
-    from fexprune.faces import DEFAULT_CHAIN, ROTATED, ROTATIONS
+    from fexprune.faces import ROTATED, ROTATIONS, STRICT_CHAIN
 
     images = write_synthetic(tmp_path, per_class=10, seed=5, progress=False)
     rows = list(csv.DictReader(open(images.parent / "faces.csv")))
     extra = correct = 0
     for row in rows:
         frame = cv2.imread(str(images.parent / row["path"]))
-        if best_face(frame) is not None:  # the default chain found it
+        if best_face(frame, STRICT_CHAIN) is not None:  # the upright chain found it
             continue
-        face = best_face(frame, DEFAULT_CHAIN + (ROTATED,))
+        face = best_face(frame, STRICT_CHAIN + (ROTATED,))
         cx, cy, w, h = (float(row[k]) for k in ("cx", "cy", "width", "height"))
         if face is not None:
             assert face.detector == ROTATED and face.roll in ROTATIONS
@@ -125,7 +125,7 @@ def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, mo
             assert np.array_equal(first.images[index], crop_face(frame, FaceBox.from_dict(face)))
     plain = load_image_set(images, progress=False, cache_dir=tmp_path)
     assert plain.faces is None and not np.array_equal(plain.images, first.images)
-    strict = load_image_set(images, face_crop=True, progress=False, cache_dir=tmp_path)  # the default chain: neither step
+    strict = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)  # neither step
     assert not strict.from_cache and {f["detector"] for f in strict.faces}.isdisjoint({"haar-relaxed", "clip-neighbour"})
 
     def no_detection(*args, **kwargs):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fexprune.faces import FaceBox, crop_face
+from fexprune.faces import STRICT_CHAIN, FaceBox, crop_face
 from fexprune.faces.align import similarity, template_points
 
 
@@ -56,3 +56,31 @@ def test_landmarks_survive_the_box_cache_format():
     box = FaceBox(1, 2, 3, 4, "mtcnn", None, 5.0, tuple(float(v) for v in range(10)))
     assert FaceBox.from_dict(box.to_dict()) == box
     assert FaceBox.from_dict({"x": 1, "y": 2, "w": 3, "h": 4, "detector": "haar-default"}).landmarks is None
+
+
+@pytest.mark.parametrize("argv, detectors, eye_align", [
+    (["--recipe", "best", "--face-crop"], None, True),  # None: the default chain, mtcnn first
+    (["--recipe", "best", "--face-crop", "--no-eye-align"], None, False),
+    (["--recipe", "probe", "--face-crop"], STRICT_CHAIN, False),  # FER2013's framing
+    (["--recipe", "transfer", "--face-crop", "--eye-align"], STRICT_CHAIN, True),
+    (["--recipe", "paper", "--face-crop", "--detectors", "haar-default"], ("haar-default",), True),
+    (["--recipe", "best"], None, False),  # no crops: nothing to align
+])
+def test_each_recipe_cuts_faces_its_own_way_unless_told(argv, detectors, eye_align):
+    from fexprune.cli import build_parser
+    from fexprune.commands.train import train_config
+
+    args = build_parser(["train", *argv]).parse_args(["train", *argv])
+    config = train_config(args)
+    assert config.detectors == detectors and config.eye_align is eye_align
+
+
+def test_the_baseline_aligns_by_default():
+    from fexprune.cli import build_parser
+
+    args = build_parser(["baseline"]).parse_args(["baseline", "--face-crop"])
+    from fexprune.commands.baseline import BASELINE_FACES
+    from fexprune.commands.common import face_settings
+
+    assert face_settings(args, BASELINE_FACES)["eye_align"] is True
+    assert face_settings(build_parser(["baseline"]).parse_args(["baseline"]), BASELINE_FACES)["eye_align"] is False

@@ -16,7 +16,7 @@ import torch
 
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
-from fexprune.faces import DEFAULT_CHAIN, MTCNN, BoxCache, FaceBox, FaceCropper, detect_faces, iou, levelled, mtcnn
+from fexprune.faces import MTCNN, STRICT_CHAIN, BoxCache, FaceBox, FaceCropper, detect_faces, iou, levelled, mtcnn
 
 needs_weights = pytest.mark.skipif(not mtcnn.available(), reason=f"needs {mtcnn.WEIGHTS_PACKAGE} (--no-deps)")
 
@@ -99,18 +99,18 @@ def test_finds_drawn_faces_the_cascades_miss_and_reads_their_tilt(drawn):
         if faces and iou(faces[0], truth) > 0.3:
             on_face += 1
             tilts.append((faces[0].landmark_roll, float(row["tilt"])))
-        if not detect_faces(frame, DEFAULT_CHAIN):
+        if not detect_faces(frame, STRICT_CHAIN):
             missed_by_chain += 1
             rescued += bool(faces) and iou(faces[0], truth) > 0.3
     assert on_face >= 0.6 * len(rows)  # 487 of the 700 built-in frames, every one on the face
-    assert missed_by_chain and rescued >= 0.3 * missed_by_chain  # 171 of the 306 frames the default chain missed
+    assert missed_by_chain and rescued >= 0.3 * missed_by_chain  # 171 of the 306 frames the strict chain missed
     assert np.median([abs(roll - tilt) for roll, tilt in tilts]) < 3  # 1.1 degrees on the built-in set
 
 
 @needs_weights
 def test_a_chain_with_mtcnn_merges_agreeing_boxes_and_levels_by_landmarks(drawn, tmp_path):
     images, rows = drawn
-    chain = (MTCNN,) + DEFAULT_CHAIN
+    chain = (MTCNN,) + STRICT_CHAIN
     frame = next(f for f in (cv2.imread(str(images.parent / p)) for p in rows)
                  if (faces := detect_faces(f, chain)) and "+" in faces[0].detector and MTCNN in faces[0].detector)
     face = detect_faces(frame, chain)[0]
@@ -145,7 +145,7 @@ def test_on_the_real_sample_it_finds_at_least_what_the_cascades_find(sfew_images
     frames = [decode_image(s.path.read_bytes()) for s in discover(sfew_images).samples[:30]]
     by_mtcnn = sum(bool(detect_faces(frame, (MTCNN,))) for frame in frames)
     assert by_mtcnn >= 0.8 * len(frames)
-    assert by_mtcnn >= sum(bool(detect_faces(frame, DEFAULT_CHAIN)) for frame in frames) - 1
+    assert by_mtcnn >= sum(bool(detect_faces(frame, STRICT_CHAIN)) for frame in frames) - 1
 
 
 @needs_weights

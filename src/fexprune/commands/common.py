@@ -28,26 +28,38 @@ def detector_chain(text: str) -> tuple[str, ...]:
     return chain
 
 
-def add_face_arguments(parser: argparse.ArgumentParser) -> None:
-    """--face-crop and how: the detector chain and the margin around the box."""
+def add_face_arguments(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """--face-crop and how: the detector chain, the margin around the box, alignment. `defaults` holds the
+    command's (or recipe's) own "detectors" and "eye_align" where they differ from the library's."""
     from fexprune.faces import DEFAULT_CHAIN
 
+    defaults = defaults or {}
+    chain = defaults.get("detectors") or DEFAULT_CHAIN
     parser.add_argument("--face-crop", action="store_true", help="detect the face and crop to it before resizing")
     parser.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
-                        help=f"the face-detection chain, tried in order (default: {','.join(DEFAULT_CHAIN)})")
+                        help=f"the face-detection chain, tried in order (default: {','.join(chain)})")
     parser.add_argument("--face-margin", type=margin, default=None, help="crop margin, a fraction of the face box's side (default 0.2)")
-    parser.add_argument("--eye-align", action="store_true",
-                        help="align each detected face: mtcnn's five landmarks mapped onto a template, else turned so its eyes are level by OpenCV's eye cascades (no sure pair: not turned)")
+    parser.add_argument("--eye-align", action=argparse.BooleanOptionalAction, default=None,
+                        help="align each detected face: mtcnn's five landmarks mapped onto a template, else turned so its "
+                             "eyes are level by OpenCV's eye cascades (no sure pair: not turned) "
+                             f"(default: {'on' if defaults.get('eye_align') else 'off'})")
 
 
-def face_settings(args: argparse.Namespace) -> dict:
-    """TrainConfig's face-crop fields from the arguments; --detectors, --face-margin or --eye-align alone is a mistake."""
+def face_settings(args: argparse.Namespace, defaults: dict | None = None) -> dict:
+    """The config's face-crop fields from the arguments, `defaults` (detectors, eye_align) where none are
+    given; --detectors, --face-margin or --eye-align without --face-crop is a mistake."""
     from fexprune.errors import InputError
 
-    if not args.face_crop and (args.detectors is not None or args.face_margin is not None or args.eye_align):
+    if not args.face_crop and (args.detectors is not None or args.face_margin is not None or args.eye_align is not None):
         raise InputError("--detectors, --face-margin and --eye-align shape the face crops; add --face-crop")
-    settings = {"face_crop": args.face_crop, "detectors": args.detectors, "eye_align": args.eye_align}
-    if args.face_margin is not None:  # else TrainConfig's default
+    defaults = defaults or {}
+    settings = {"face_crop": args.face_crop, "detectors": args.detectors, "eye_align": bool(args.eye_align)}
+    if args.face_crop:
+        if args.detectors is None and defaults.get("detectors"):
+            settings["detectors"] = tuple(defaults["detectors"])
+        if args.eye_align is None:
+            settings["eye_align"] = bool(defaults.get("eye_align", False))
+    if args.face_margin is not None:  # else the config's default
         settings["face_margin"] = args.face_margin
     return settings
 

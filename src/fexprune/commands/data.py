@@ -35,7 +35,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     faces.add_argument("--detectors", type=detector_chain, default=None, metavar="A,B,...",
                        help="the face-detection chain, tried in order (default: --face-crop's)")
     faces.add_argument("--face-margin", type=margin, default=0.2, help="crop margin, a fraction of the face box's side")
-    faces.add_argument("--eye-align", action="store_true", help="turn each detected face so its eyes are level")
+    faces.add_argument("--eye-align", action=argparse.BooleanOptionalAction, default=True,
+                       help="align each detected face as --face-crop does by default (--no-eye-align: box cuts)")
     faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt]")
     faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut")
     faces.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -81,15 +82,16 @@ def run_faces(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
     from fexprune.data.loading import load_image_set
     from fexprune.device import resolve_device
-    from fexprune.faces import DEFAULT_CHAIN, chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
+    from fexprune.faces import chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
+    from fexprune.faces.chain import default_chain
 
     mtcnn.use_device(resolve_device(args.device))  # builds no network: only a chain that runs mtcnn uses it
     data = resolve_data(args.data, not args.quiet)
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
     truth = read_true_boxes(truth_file) if truth_file else None
     image_set = load_image_set(data, face_crop=True, face_margin=args.face_margin, detectors=args.detectors,
-                               eye_align=args.eye_align, progress=not args.quiet)
-    report = {"detectors": chain_name(args.detectors or DEFAULT_CHAIN), **check_faces(image_set, truth)}
+                               eye_align=bool(args.eye_align), progress=not args.quiet)
+    report = {"detectors": chain_name(args.detectors or default_chain()), **check_faces(image_set, truth)}
     if args.sheet:
         from fexprune.report.faces import save_face_sheet
 

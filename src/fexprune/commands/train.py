@@ -43,8 +43,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--recipe", choices=list(RECIPES), default="paper", help="what to train and how")
     add_image_data_arguments(parser)
-    add_face_arguments(parser)
     defaults = recipe.defaults
+    add_face_arguments(parser, defaults)
     batch = "full batch" if defaults["batch_size"] is None else defaults["batch_size"]
     parser.add_argument("--epochs", type=positive_int, default=None, help=f"epochs (default for --recipe {recipe.name}: {defaults['epochs']})")
     parser.add_argument("--lr", type=positive_float, default=None, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})")
@@ -132,7 +132,7 @@ def train_config(args: argparse.Namespace):
         seed=args.seed,
         test_fraction=args.test_fraction,
         split=args.split,
-        **face_settings(args),
+        **face_settings(args, defaults),
         recipe=args.recipe,
         cv=args.cv,
         device=args.device,

@@ -6,7 +6,7 @@ crop the loader is handed (FaceCropper) and its box cache; align: the eyes' roll
 detector (imports torch, so it is not imported here); check: how a chain cut a set's faces.
 """
 
-from fexprune.faces.chain import (CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECTORS, FALLBACK, FULL_CHAIN, FaceBox, best_face,
+from fexprune.faces.chain import (CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECTORS, FALLBACK, FULL_CHAIN, STRICT_CHAIN, FaceBox, best_face,
                                   chain_name, detect_faces, face_or_fallback, fallback_box, iou)
 from fexprune.faces.check import check_faces, crop_kind, face_summary, read_true_boxes
 from fexprune.faces.clip_neighbour import borrow_clip_boxes
@@ -14,7 +14,7 @@ from fexprune.faces.crop import LAYOUT_ALIGNED, BoxCache, FaceCropper, crop_face
 from fexprune.faces.detectors import FRAME_DETECTORS, MTCNN, RELAXED, ROTATED, ROTATIONS
 
 __all__ = [
-    "BoxCache", "CLIP_NEIGHBOUR", "DEFAULT_CHAIN", "DETECTORS", "FALLBACK", "FRAME_DETECTORS", "FULL_CHAIN", "FaceBox",
+    "BoxCache", "CLIP_NEIGHBOUR", "DEFAULT_CHAIN", "DETECTORS", "FALLBACK", "FRAME_DETECTORS", "FULL_CHAIN", "STRICT_CHAIN", "FaceBox",
     "FaceCropper", "LAYOUT_ALIGNED", "MTCNN", "RELAXED", "ROTATED", "ROTATIONS", "best_face", "borrow_clip_boxes",
     "chain_name", "check_faces", "crop_face", "crop_kind", "crop_options", "detect_faces", "face_or_fallback",
     "face_summary", "fallback_box", "iou", "levelled", "read_true_boxes",

@@ -14,16 +14,20 @@ import cv2
 import numpy as np
 
 from fexprune.data.preprocess import to_gray
-from fexprune.faces.detectors import FRAME_DETECTORS, RELAXED, Found, dlib_available
+from fexprune.faces.detectors import FRAME_DETECTORS, MTCNN, RELAXED, ROTATED, Found, dlib_available
 
 FALLBACK = "fallback"
 CLIP_NEIGHBOUR = "clip-neighbour"  # a frame without a face takes a clip neighbour's box: a pass over the set
 DETECTORS = (*FRAME_DETECTORS, CLIP_NEIGHBOUR)  # every step a chain may name
-DEFAULT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")  # dlib-hog: only where dlib is installed
-# The two steps after it put more crops on the face but gained no accuracy on the built-in data, so they
-# are opt-in: --detectors ...,haar-relaxed,clip-neighbour. haar-rotated is opt-in as well: what it gained
-# on the movie split it lost on the random one.
-FULL_CHAIN = DEFAULT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
+# OpenCV's cascades and dlib: boxes framed as OpenCV frames faces, as FER2013's faces were cut, so the
+# pretrained recipes keep it. dlib-hog runs only where dlib is installed.
+STRICT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")
+# mtcnn first (it also marks the landmarks --eye-align maps to a template), then the strict chain, tilted
+# heads, and a clip neighbour's box: on the real SFEW frames 10 of 675 fall back to the typical region
+# (the strict chain: 95). mtcnn drops out where facenet-pytorch is not installed (default_chain).
+DEFAULT_CHAIN = (MTCNN, *STRICT_CHAIN, ROTATED, CLIP_NEIGHBOUR)
+# haar-relaxed boxes put more crops on drawn faces, but on real frames many are not faces: opt-in.
+FULL_CHAIN = STRICT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
 AGREEMENT_IOU = 0.3
 DETECT_HEIGHT = 288  # frames are shrunk to this height first: faces in SFEW are 72-291 px of 576
 
@@ -62,6 +66,13 @@ def frame_steps(detectors: tuple[str, ...] | list[str]) -> list[str]:
     return [d for d in detectors if d != CLIP_NEIGHBOUR]
 
 
+def default_chain() -> tuple[str, ...]:
+    """DEFAULT_CHAIN as it can run here: without mtcnn where its weights (facenet-pytorch) are missing."""
+    from fexprune.faces import mtcnn
+
+    return DEFAULT_CHAIN if mtcnn.available() else tuple(d for d in DEFAULT_CHAIN if d != MTCNN)
+
+
 def chain_name(detectors: tuple[str, ...] | list[str]) -> str:
     """The chain as it really runs here ("dlib-hog" drops out where dlib is missing), for configs and keys."""
     return ",".join(d for d in detectors if d != "dlib-hog" or dlib_available())
@@ -77,7 +88,7 @@ def iou(a: FaceBox | tuple, b: FaceBox | tuple) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEFAULT_CHAIN) -> list[FaceBox]:
+def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] | None = None) -> list[FaceBox]:
     """Every face the chain finds in `image` ((H, W) gray or (H, W, 3) BGR uint8), best first.
 
     Boxes are in the pixels of `image`. Boxes two detectors agree on are merged into one (their mean,
@@ -85,6 +96,7 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
     the roll it was found at, so its crop is cut level; an mtcnn box, the slope of the eyes it marked and its
     five landmarks.
     """
+    detectors = tuple(detectors or default_chain())
     gray = to_gray(image)
     scale = min(1.0, DETECT_HEIGHT / gray.shape[0])
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
@@ -119,12 +131,12 @@ def detect_faces(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEF
     return [face for _, _, face in faces]
 
 
-def best_face(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEFAULT_CHAIN) -> FaceBox | None:
+def best_face(image: np.ndarray, detectors: tuple[str, ...] | list[str] | None = None) -> FaceBox | None:
     faces = detect_faces(image, detectors)
     return faces[0] if faces else None
 
 
-def face_or_fallback(image: np.ndarray, detectors: tuple[str, ...] | list[str] = DEFAULT_CHAIN) -> FaceBox:
+def face_or_fallback(image: np.ndarray, detectors: tuple[str, ...] | list[str] | None = None) -> FaceBox:
     """The best face, or the typical face region (detector "fallback") when none is found."""
     face = best_face(image, detectors)
     return face if face is not None else fallback_box(image.shape[1], image.shape[0])

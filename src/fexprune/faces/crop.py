@@ -20,8 +20,8 @@ import numpy as np
 from fexprune.data.preprocess import decode_image, read_image, to_gray
 from fexprune.errors import InputError
 from fexprune.faces.align import eye_roll, landmark_crop
-from fexprune.faces.chain import (CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECT_HEIGHT, DETECTORS, FALLBACK, FaceBox,
-                                  chain_name, face_or_fallback, frame_steps)
+from fexprune.faces.chain import (CLIP_NEIGHBOUR, DETECT_HEIGHT, DETECTORS, FALLBACK, FaceBox, chain_name,
+                                  default_chain, face_or_fallback, frame_steps)
 from fexprune.faces.detectors import MTCNN
 from fexprune.runs import atomic_write_bytes, cache_root
 
@@ -76,7 +76,7 @@ def levelled(image: np.ndarray, box: FaceBox) -> FaceBox:
 def crop_options(margin: float = 0.2, detectors: tuple[str, ...] | list[str] | None = None, eye_align: bool = False) -> dict:
     """How crops are cut ({"detectors", "margin"}, and "eye_align" only when on), for cache keys, configs
     and checkpoints: a crop without eye alignment has one key whether or not the option is known."""
-    options = {"detectors": chain_name(detectors or DEFAULT_CHAIN), "margin": float(margin)}
+    options = {"detectors": chain_name(detectors or default_chain()), "margin": float(margin)}
     return {**options, "eye_align": True} if eye_align else options
 
 
@@ -87,7 +87,7 @@ class BoxCache:
     margin or input size re-crops without detecting again.
     """
 
-    def __init__(self, detectors: tuple[str, ...] | list[str] = DEFAULT_CHAIN, folder: str | os.PathLike | None = None):
+    def __init__(self, detectors: tuple[str, ...] | list[str], folder: str | os.PathLike | None = None):
         name = chain_name(frame_steps(detectors))  # a frame's own boxes do not depend on the pass over the set
         digest = hashlib.sha256(f"v2 {DETECT_HEIGHT} {name}".encode()).hexdigest()[:16]
         self.path = Path(folder or cache_root() / "faces") / f"{digest}.json"
@@ -125,7 +125,7 @@ class FaceCropper:
         self.size = (int(size[0]), int(size[1]))
         self.margin = float(margin)
         self.eye_align = bool(eye_align)
-        self.detectors = tuple(detectors or DEFAULT_CHAIN)
+        self.detectors = tuple(detectors or default_chain())
         unknown = [d for d in self.detectors if d not in DETECTORS]
         if unknown:
             raise InputError(f"unknown face detector {unknown[0]!r} (choose from {', '.join(DETECTORS)})")

@@ -18,7 +18,7 @@ from fexprune import runs
 from fexprune.data.preprocess import NORMALIZATIONS, normalize_images
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
-from fexprune.faces import DEFAULT_CHAIN
+from fexprune.faces import STRICT_CHAIN
 from fexprune.models.checkpoint import load_model
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.models.views import predict_logits
@@ -110,7 +110,7 @@ def face_crop_settings(value: object) -> dict | None:
     """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors", "eye_align"}."""
     if value is None or value is False or value == "none":
         return None
-    settings = {"margin": 0.2, "detectors": list(DEFAULT_CHAIN), "eye_align": False}
+    settings = {"margin": 0.2, "detectors": list(STRICT_CHAIN), "eye_align": False}  # the defaults of runs that did not record them
     if isinstance(value, dict):
         if value.get("enabled", True) is False:
             return None

@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fexprune.faces.chain import STRICT_CHAIN
 from fexprune.models.views import predict_logits
+
+# Face crops for a network pretrained on FER2013: boxes as OpenCV's cascades frame them, not turned, as
+# FER2013's faces were cut. A from-scratch recipe learns whatever framing it is given, and gains from
+# aligned faces; the FER2013 network lost 2.7 points on the real movie split with them (benchmarks/recipes.md).
+PRETRAINED_FACES = {"detectors": STRICT_CHAIN, "eye_align": False}
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Fitted:
 class Recipe(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for `fexprune train --help`
-    defaults: ClassVar[dict]  # TrainConfig values the user did not give: epochs, lr, batch_size, normalize
+    defaults: ClassVar[dict]  # TrainConfig values the user did not give: epochs, lr, batch_size, normalize; detectors, eye_align
     options: ClassVar[tuple[str, ...]] = ()  # TrainConfig fields that only this recipe reads
     checkpoints: ClassVar[bool] = False  # writes checkpoint.pt as it trains, so `--resume` can continue it
 

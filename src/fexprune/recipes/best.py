@@ -47,7 +47,7 @@ class BestRecipe(Recipe):
 
     name: ClassVar[str] = "best"
     summary: ClassVar[str] = "a wider CNN with batch norm trained from scratch with augmentation, several networks averaged"
-    defaults: ClassVar[dict] = {"epochs": 80, "lr": 3e-3, "batch_size": BATCH, "normalize": "per-image"}
+    defaults: ClassVar[dict] = {"epochs": 80, "lr": 3e-3, "batch_size": BATCH, "normalize": "per-image", "eye_align": True}
     options: ClassVar[tuple[str, ...]] = ("members", "hog", "margin_tta")
 
     @classmethod

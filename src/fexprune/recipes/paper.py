@@ -27,7 +27,7 @@ class PaperRecipe(Recipe):
 
     name: ClassVar[str] = "paper"
     summary: ClassVar[str] = "the paper's CNN (two conv layers) and full-batch Adam"
-    defaults: ClassVar[dict] = {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None, "normalize": "per-image"}
+    defaults: ClassVar[dict] = {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None, "normalize": "per-image", "eye_align": True}
     options: ClassVar[tuple[str, ...]] = ("channels", "kernel_size", "checkpoint_every")
     checkpoints: ClassVar[bool] = True
 

