@@ -3,6 +3,7 @@ built-in synthetic data."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib.util
 import json
@@ -14,9 +15,10 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.pruning.measure import count_macs
-from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_to_macs
+from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_by_ratio, prune_to_macs
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +92,29 @@ def test_transfer_network_pruned_to_half_its_macs(tmp_path):
     assert type(reloaded).__name__ == "FERTransfer"
     assert _close(reloaded(x), result.model(x))
     assert _onnx_parity(reloaded, 48, 48) < 1e-4
+
+
+def test_a_layer_is_never_rounded_to_nothing_so_more_ratio_never_prunes_less():
+    from fexprune.pruning.structured import _keep_one_block
+
+    assert _keep_one_block(16, 0.9, 16) == 0.0  # one block: never pruned (Torch-Pruning would have skipped it whole)
+    assert _keep_one_block(8, 0.5, 16) == 0.0
+    assert int(32 * (1 - _keep_one_block(32, 0.9, 16))) == 16  # capped at one block of 16
+    assert _keep_one_block(32, 0.25, 16) == 0.25  # under the cap: as asked
+    assert int(8 * (1 - _keep_one_block(8, 0.95, None))) == 1  # without round_to: one channel kept
+    torch.manual_seed(0)
+    model = BestCNN(BestCNNConfig(channels=(16, 32, 64), input_size=(30, 24), pooled=(3, 3))).eval()
+    x = torch.rand(1, 1, 24, 30)
+    base = count_macs(model, x)
+    ratios = []
+    for ratio in (0.3, 0.5, 0.7, 0.9):
+        pruned = prune_by_ratio(copy.deepcopy(model), x, ratio, StructuredConfig(round_to=16, max_layer_ratio=0.95))
+        assert all(w % 16 == 0 and w >= 16 for w in layer_widths(pruned).values())
+        ratios.append(count_macs(pruned, x) / base)
+    assert ratios == sorted(ratios, reverse=True) and ratios[-1] < 1  # at 0.9 the 32 and 64 layers are down to 16
+    # the MACs search: a target out of reach returns the most pruned network, not the unpruned one
+    result = prune_to_macs(model, x, StructuredConfig(target_macs=0.05, round_to=16))
+    assert result.widths_after == {name: 16 for name in result.widths_after} and not result.macs_ratio <= 0.05
 
 
 def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
