@@ -135,6 +135,8 @@ def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
         assert row["macs_ratio"] <= 1 - row["macs_reduction"] + 1e-9 and row["latency_ms"] > 0
     assert {row["layer"] for row in results["sensitivity"]} == {f"members.{m}.blocks.{b}.0" for m in range(3) for b in range(3)}
     assert "Accuracy against cost" in (out / "report.md").read_text()
+    assert results["distill"] == 0.7 and results["augment"] is True and results["finetune_schedule"] == "cosine to 0"
+    assert "distilled from the unpruned network (weight 0.7" in (out / "report.md").read_text()
     model, _ = load_model(out / "models" / "l2-30.pt")  # a pruned model reloads like any other
     assert sum(layer_widths(model).values()) < sum(results["unpruned"]["widths"].values())
 
@@ -169,3 +171,30 @@ def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
 def test_paper_path_refuses_lists_without_curve(best_run, capsys):
     assert main(["prune", "--run", str(best_run), "--criterion", "l1,l2"]) != 0
     assert "--curve" in capsys.readouterr().err
+
+
+def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentation(best_run, capsys):
+    import torch.nn.functional as F
+
+    from fexprune.experiments.prune_curve import _recipe_augment, _train
+
+    trained = load_run(best_run)
+    assert _recipe_augment(trained) is not None  # the best recipe trains with augmentation
+    torch.manual_seed(0)
+    teacher = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    student = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    x, y = trained.x_train, torch.zeros(len(trained.x_train), dtype=torch.long)  # labels all 0: only the teacher can be matched
+
+    def gap(model):
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(model(x), 1), F.softmax(teacher(x), 1), reduction="batchmean").item()
+
+    before = gap(student)
+    _train(student, x, y, 15, 3e-3, 16, 0, teacher=teacher, distill=1.0)
+    assert gap(student) < 0.5 * before  # pure distillation: the student moves to the teacher, not to the labels
+    labels_only = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    _train(labels_only, x, y, 15, 3e-3, 16, 0, teacher=teacher, distill=0.0)
+    with torch.no_grad():
+        assert (labels_only(x).argmax(1) == 0).float().mean() > 0.9  # weight 0: the labels alone
+    assert main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"]) == 2
+    assert "--curve-distill" in capsys.readouterr().err
