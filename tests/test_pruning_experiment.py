@@ -57,6 +57,12 @@ def test_prune_every_criterion_with_removal(train_run, tmp_path):
     assert test_loss == pytest.approx(results["criteria"]["l2"]["test_loss"], abs=1e-5)
     assert test_accuracy == results["criteria"]["l2"]["test_accuracy"]
     assert "| pruned | kernel |" in (run_dir / "report.md").read_text()
+    # 4/6 channels are one vector block each: a removal's FLOP drop is said not to be a speed-up, in the report too
+    for name, summary in results["criteria"].items():
+        said = any("FLOP drop is not a speed-up" in w for w in summary["warnings"])
+        assert said == (summary["cost_change"]["flops_per_image_drop"] > 0), name
+    if any(s["cost_change"]["flops_per_image_drop"] > 0 for s in results["criteria"].values()):
+        assert "FLOP drop is not a speed-up" in (run_dir / "report.md").read_text()
 
 
 def test_finetune_keeps_masks_and_cli_refuses_bad_input(train_run, tmp_path, capsys):
