@@ -115,7 +115,7 @@ def main() -> int:
         f"{args.threads} thread(s), Python {info['python']}; load average before {load_before}, after {load()} "
         "(2 cores shared with another agent's benchmarks).\n",
         f"best: {'the run given' if args.best_run else 'the recipe default network (3 members of 16/32/64, whole 9x11 last map), random weights'}; "
-        "transfer: a trained `--recipe transfer` run (real SFEW, movie split, seed 0). Pruned with l2, the same ratio per "
+        f"transfer: the trained `--recipe transfer` run given ({Path(args.transfer_run).name}). Pruned with l2, the same ratio per "
         f"layer, to the largest network at or under {100 * (1 - args.target):.0f}% of the MACs (the classifier never pruned). "
         "Latency: median of interleaved calls, median of "
         f"{args.rounds} rounds. Ratio = latency drop / FLOP drop.\n",
