@@ -198,3 +198,17 @@ def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentat
         assert (labels_only(x).argmax(1) == 0).float().mean() > 0.9  # weight 0: the labels alone
     assert main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"]) == 2
     assert "--curve-distill" in capsys.readouterr().err
+
+
+def test_iterative_curve_fine_tunes_between_its_steps(best_run, tmp_path, monkeypatch):
+    from fexprune.experiments import prune_curve
+    from fexprune.experiments.prune_curve import CurveConfig, run_prune_curve
+
+    calls = []
+    monkeypatch.setattr(prune_curve, "_train", lambda model, x, y, epochs, lr, batch, seed, **kw: calls.append(seed))
+    config = CurveConfig(run=str(best_run), curve=(0.5,), criteria=("l2",), steps=3, finetune_epochs=1, scratch=False,
+                         sensitivity=(), progress=False)
+    _, results = run_prune_curve(config, out=tmp_path / "steps")
+    # per criterion (l2, random): after steps 1 and 2 inside the search, then once after the last step
+    assert calls == [1, 2, 0, 1, 2, 0]
+    assert all(row["macs_ratio"] <= 0.5 + 1e-9 for row in results["points"])

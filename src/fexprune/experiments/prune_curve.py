@@ -202,7 +202,10 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
                                           steps=config.steps, round_to=config.round_to, layers=tuple(layers), seed=config.seed,
                                           normalizer="mean" if config.global_pruning else None)
             try:
-                result = prune_to_macs(base_model, example, structured, sample_x=sample_x, batch=(sample_x, sample_y))
+                # --steps N: fine-tuned after each step but the last, whose fine-tuning follows the "before" score
+                between = (lambda model, step: finetune(model, step) if step < config.steps else None) if config.steps > 1 else None
+                result = prune_to_macs(base_model, example, structured, sample_x=sample_x, batch=(sample_x, sample_y),
+                                       finetune=between)
             except ValueError as error:
                 raise InputError(f"{criterion} at -{reduction:.0%} MACs: {error}", config.run) from None
             pruned = result.model.to(trained.x_train.device)
