@@ -212,3 +212,35 @@ def test_iterative_curve_fine_tunes_between_its_steps(best_run, tmp_path, monkey
     # per criterion (l2, random): after steps 1 and 2 inside the search, then once after the last step
     assert calls == [1, 2, 0, 1, 2, 0]
     assert all(row["macs_ratio"] <= 0.5 + 1e-9 for row in results["points"])
+
+
+def test_one_layer_coupled_to_a_depthwise_conv_and_a_residual_can_be_pruned_alone():
+    """The sensitivity scan prunes one layer at a time: the layers coupled to it (a depthwise conv after it,
+    the other side of a residual addition) must follow, not block it (the transfer network's layers did)."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+            self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.pointwise = nn.Conv2d(8, 16, 1)
+            self.shortcut = nn.Conv2d(8, 16, 1)
+            self.head = nn.Conv2d(16, 3, 1)
+
+        def forward(self, x):
+            x = torch.relu(self.bn(self.stem(x)))
+            x = self.pointwise(self.depthwise(x)) + self.shortcut(x)
+            return self.head(torch.relu(x)).mean((2, 3))
+
+    torch.manual_seed(0)
+    model = Block().eval()
+    x = torch.randn(2, 1, 12, 12)
+    for name, left in [("stem", 4), ("shortcut", 8), ("pointwise", 8)]:
+        pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {name: 0.5}, StructuredConfig(max_layer_ratio=0.99))
+        assert getattr(pruned, name).out_channels == left, name
+        assert count_macs(pruned, x[:1]) < count_macs(model, x[:1])
+        pruned(x)  # still runs
+    pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {"stem": 0.5}, StructuredConfig())
+    assert pruned.depthwise.out_channels == 4 and pruned.pointwise.out_channels == 16  # only what is coupled follows

@@ -133,9 +133,18 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
         _gradients(model, batch)
     if not isinstance(ratio, dict) and not config.global_pruning:
         ratio = {name: float(ratio) for name in selected}
-    kwargs = {"pruning_ratio_dict": {convs[name]: _keep_one_block(convs[name].out_channels, r, config.round_to)
-                                     for name, r in ratio.items()}, "pruning_ratio": 0.0} \
-        if isinstance(ratio, dict) else {"pruning_ratio": float(ratio)}
+    if isinstance(ratio, dict):
+        ratios = {convs[name]: _keep_one_block(convs[name].out_channels, r, config.round_to) for name, r in ratio.items()}
+        if set(ratio) != set(convs):  # some layers only: the others get ratio 0 rather than being ignored (below)
+            ratios = _over_coupled_convs(model, example, ratios)
+        # Ignoring the other convs would drop every group that holds one of them: a layer feeding a depthwise
+        # conv, or one side of a residual addition, could then not be pruned at all (the transfer network's
+        # sensitivity scan pruned only its first conv). With ratio 0 they keep their own channels and lose
+        # only those the graph couples to a selected layer.
+        ignored = classifier_layers(model)
+        kwargs = {"pruning_ratio_dict": ratios, "pruning_ratio": 0.0}
+    else:
+        kwargs = {"pruning_ratio": float(ratio)}
     pruner = tp.pruner.MetaPruner(model, example, importance, global_pruning=config.global_pruning and not isinstance(ratio, dict),
                                   ignored_layers=ignored, round_to=config.round_to,
                                   max_pruning_ratio=config.max_layer_ratio, **kwargs)
@@ -144,6 +153,21 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
     model.zero_grad(set_to_none=True)
     model.layer_shapes = layer_shapes(model)
     return model
+
+
+def _over_coupled_convs(model: nn.Module, example: torch.Tensor, ratios: dict[nn.Module, float]) -> dict[nn.Module, float]:
+    """`ratios` given also to every conv whose output channels are coupled to a selected conv's (the same
+    Torch-Pruning group): the group takes the ratio of its root, which may be any of them."""
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    _fix_flatten_strides(graph)
+    spread = dict(ratios)
+    for conv, ratio in ratios.items():
+        group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=list(range(conv.out_channels)))
+        for dep, _ in group:
+            module = dep.target.module
+            if isinstance(module, nn.Conv2d) and graph.is_out_channel_pruning_fn(dep.handler):
+                spread[module] = max(spread.get(module, 0.0), ratio)
+    return spread
 
 
 def _keep_one_block(channels: int, ratio: float, round_to: int | None) -> float:
