@@ -3,6 +3,7 @@ built-in synthetic data."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib.util
 import json
@@ -14,9 +15,10 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.models.best_cnn import BestCNN, BestCNNConfig
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.pruning.measure import count_macs
-from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_to_macs
+from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_by_ratio, prune_to_macs
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,29 @@ def test_transfer_network_pruned_to_half_its_macs(tmp_path):
     assert _onnx_parity(reloaded, 48, 48) < 1e-4
 
 
+def test_a_layer_is_never_rounded_to_nothing_so_more_ratio_never_prunes_less():
+    from fexprune.pruning.structured import _keep_one_block
+
+    assert _keep_one_block(16, 0.9, 16) == 0.0  # one block: never pruned (Torch-Pruning would have skipped it whole)
+    assert _keep_one_block(8, 0.5, 16) == 0.0
+    assert int(32 * (1 - _keep_one_block(32, 0.9, 16))) == 16  # capped at one block of 16
+    assert _keep_one_block(32, 0.25, 16) == 0.25  # under the cap: as asked
+    assert int(8 * (1 - _keep_one_block(8, 0.95, None))) == 1  # without round_to: one channel kept
+    torch.manual_seed(0)
+    model = BestCNN(BestCNNConfig(channels=(16, 32, 64), input_size=(30, 24), pooled=(3, 3))).eval()
+    x = torch.rand(1, 1, 24, 30)
+    base = count_macs(model, x)
+    ratios = []
+    for ratio in (0.3, 0.5, 0.7, 0.9):
+        pruned = prune_by_ratio(copy.deepcopy(model), x, ratio, StructuredConfig(round_to=16, max_layer_ratio=0.95))
+        assert all(w % 16 == 0 and w >= 16 for w in layer_widths(pruned).values())
+        ratios.append(count_macs(pruned, x) / base)
+    assert ratios == sorted(ratios, reverse=True) and ratios[-1] < 1  # at 0.9 the 32 and 64 layers are down to 16
+    # the MACs search: a target out of reach returns the most pruned network, not the unpruned one
+    result = prune_to_macs(model, x, StructuredConfig(target_macs=0.05, round_to=16))
+    assert result.widths_after == {name: 16 for name in result.widths_after} and not result.macs_ratio <= 0.05
+
+
 def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
     out = tmp_path / "curve"
     code = main(["prune", "--run", str(best_run), "--curve", "0.3,0.6", "--criterion", "l2", "--curve-finetune", "1",
@@ -110,6 +135,8 @@ def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
         assert row["macs_ratio"] <= 1 - row["macs_reduction"] + 1e-9 and row["latency_ms"] > 0
     assert {row["layer"] for row in results["sensitivity"]} == {f"members.{m}.blocks.{b}.0" for m in range(3) for b in range(3)}
     assert "Accuracy against cost" in (out / "report.md").read_text()
+    assert results["distill"] == 0.7 and results["augment"] is True and results["finetune_schedule"] == "cosine to 0"
+    assert "distilled from the unpruned network (weight 0.7" in (out / "report.md").read_text()
     model, _ = load_model(out / "models" / "l2-30.pt")  # a pruned model reloads like any other
     assert sum(layer_widths(model).values()) < sum(results["unpruned"]["widths"].values())
 
@@ -144,3 +171,76 @@ def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
 def test_paper_path_refuses_lists_without_curve(best_run, capsys):
     assert main(["prune", "--run", str(best_run), "--criterion", "l1,l2"]) != 0
     assert "--curve" in capsys.readouterr().err
+
+
+def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentation(best_run, capsys):
+    import torch.nn.functional as F
+
+    from fexprune.experiments.prune_curve import _recipe_augment, _train
+
+    trained = load_run(best_run)
+    assert _recipe_augment(trained) is not None  # the best recipe trains with augmentation
+    torch.manual_seed(0)
+    teacher = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    student = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    x, y = trained.x_train, torch.zeros(len(trained.x_train), dtype=torch.long)  # labels all 0: only the teacher can be matched
+
+    def gap(model):
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(model(x), 1), F.softmax(teacher(x), 1), reduction="batchmean").item()
+
+    before = gap(student)
+    _train(student, x, y, 15, 3e-3, 16, 0, teacher=teacher, distill=1.0)
+    assert gap(student) < 0.5 * before  # pure distillation: the student moves to the teacher, not to the labels
+    labels_only = BestCNN(BestCNNConfig(channels=(4, 6, 8), input_size=(30, 24), pooled=(3, 3))).eval()
+    _train(labels_only, x, y, 15, 3e-3, 16, 0, teacher=teacher, distill=0.0)
+    with torch.no_grad():
+        assert (labels_only(x).argmax(1) == 0).float().mean() > 0.9  # weight 0: the labels alone
+    assert main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"]) == 2
+    assert "--curve-distill" in capsys.readouterr().err
+
+
+def test_iterative_curve_fine_tunes_between_its_steps(best_run, tmp_path, monkeypatch):
+    from fexprune.experiments import prune_curve
+    from fexprune.experiments.prune_curve import CurveConfig, run_prune_curve
+
+    calls = []
+    monkeypatch.setattr(prune_curve, "_train", lambda model, x, y, epochs, lr, batch, seed, **kw: calls.append(seed))
+    config = CurveConfig(run=str(best_run), curve=(0.5,), criteria=("l2",), steps=3, finetune_epochs=1, scratch=False,
+                         sensitivity=(), progress=False)
+    _, results = run_prune_curve(config, out=tmp_path / "steps")
+    # per criterion (l2, random): after steps 1 and 2 inside the search, then once after the last step
+    assert calls == [1, 2, 0, 1, 2, 0]
+    assert all(row["macs_ratio"] <= 0.5 + 1e-9 for row in results["points"])
+
+
+def test_one_layer_coupled_to_a_depthwise_conv_and_a_residual_can_be_pruned_alone():
+    """The sensitivity scan prunes one layer at a time: the layers coupled to it (a depthwise conv after it,
+    the other side of a residual addition) must follow, not block it (the transfer network's layers did)."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+            self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.pointwise = nn.Conv2d(8, 16, 1)
+            self.shortcut = nn.Conv2d(8, 16, 1)
+            self.head = nn.Conv2d(16, 3, 1)
+
+        def forward(self, x):
+            x = torch.relu(self.bn(self.stem(x)))
+            x = self.pointwise(self.depthwise(x)) + self.shortcut(x)
+            return self.head(torch.relu(x)).mean((2, 3))
+
+    torch.manual_seed(0)
+    model = Block().eval()
+    x = torch.randn(2, 1, 12, 12)
+    for name, left in [("stem", 4), ("shortcut", 8), ("pointwise", 8)]:
+        pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {name: 0.5}, StructuredConfig(max_layer_ratio=0.99))
+        assert getattr(pruned, name).out_channels == left, name
+        assert count_macs(pruned, x[:1]) < count_macs(model, x[:1])
+        pruned(x)  # still runs
+    pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {"stem": 0.5}, StructuredConfig())
+    assert pruned.depthwise.out_channels == 4 and pruned.pointwise.out_channels == 16  # only what is coupled follows

@@ -57,6 +57,12 @@ def test_prune_every_criterion_with_removal(train_run, tmp_path):
     assert test_loss == pytest.approx(results["criteria"]["l2"]["test_loss"], abs=1e-5)
     assert test_accuracy == results["criteria"]["l2"]["test_accuracy"]
     assert "| pruned | kernel |" in (run_dir / "report.md").read_text()
+    # 4/6 channels are one vector block each: a removal's FLOP drop is said not to be a speed-up, in the report too
+    for name, summary in results["criteria"].items():
+        said = any("FLOP drop is not a speed-up" in w for w in summary["warnings"])
+        assert said == (summary["cost_change"]["flops_per_image_drop"] > 0), name
+    if any(s["cost_change"]["flops_per_image_drop"] > 0 for s in results["criteria"].values()):
+        assert "FLOP drop is not a speed-up" in (run_dir / "report.md").read_text()
 
 
 def test_finetune_keeps_masks_and_cli_refuses_bad_input(train_run, tmp_path, capsys):
@@ -88,6 +94,27 @@ def test_near_chance_and_criterion_warnings():
     fired = {"stopped_because": {"conv1": "train loss +0.2000 > 0.1"}, "pruned_channels": {"conv1": [3]},
              "train_accuracy": 0.25, "test_accuracy": 0.27}
     assert criterion_warnings(base, fired, 0.1) == []
+
+
+def test_removal_that_keeps_every_vector_block_is_not_called_a_speed_up():
+    from fexprune.experiments.prune import criterion_warnings
+    from fexprune.pruning.measure import blocks_lost, flop_drop_not_speed
+
+    assert blocks_lost({"conv1": 16, "conv2": 32}, {"conv1": 13, "conv2": 32}, 16) == {"conv1": 0, "conv2": 0}
+    assert blocks_lost({"conv1": 32, "conv2": 64}, {"conv1": 16, "conv2": 32}, 16) == {"conv1": 1, "conv2": 2}
+    note = flop_drop_not_speed({"conv1": 16, "conv2": 32}, {"conv1": 8, "conv2": 17}, 0.6, width=16)
+    assert "60.0% FLOP drop is not a speed-up" in note and "conv1 16 -> 8, conv2 32 -> 17" in note
+    assert "conv1 is a single block" in note and "conv2 is" not in note
+    assert flop_drop_not_speed({"conv1": 16, "conv2": 32}, {"conv1": 16, "conv2": 16}, 0.4, width=16) is None  # a block goes
+    assert flop_drop_not_speed({"conv1": 16, "conv2": 32}, {"conv1": 8, "conv2": 32}, 0.5, width=8) is None  # 8-float vectors: 16 -> 8 loses a block
+    base = {"train_accuracy": 0.5, "test_accuracy": 0.4, "channels": [16, 32]}
+    paper = {"stopped_because": {"conv1": "train loss +0.2000 > 0.1"}, "pruned_channels": {"conv1": [1, 2, 3]},
+             "train_accuracy": 0.5, "test_accuracy": 0.4, "channels_after": [13, 32],
+             "cost_change": {"flops_per_image_drop": 0.187, "latency_batch1_ms_drop": 0.069, "latency_full_batch_ms_drop": 0.12}}
+    warnings = criterion_warnings(base, paper, 0.1)
+    assert len(warnings) == 1 and "18.7% FLOP drop is not a speed-up" in warnings[0] and "6.9% lower at batch 1" in warnings[0]
+    del paper["cost_change"]  # masked only: no FLOP drop is claimed
+    assert criterion_warnings(base, paper, 0.1) == []
 
 
 def test_prune_cli_says_the_rule_never_fired_which_model_is_kept_and_shows_progress(train_run, tmp_path, capsys):

@@ -24,8 +24,12 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--global-pruning", action="store_true", help="one channel ranking over all layers (default: the same ratio per layer)")
     group.add_argument("--steps", type=int, default=1, help="iterative pruning steps to each point, fine-tuning after each")
     group.add_argument("--round-to", type=int, default=None, help="keep channel counts a multiple of this (default: any)")
-    group.add_argument("--curve-finetune", type=int, default=3, metavar="EPOCHS", help="fine-tuning epochs at each point (AdamW)")
-    group.add_argument("--curve-lr", type=float, default=1e-4, help="fine-tuning learning rate")
+    group.add_argument("--curve-finetune", type=int, default=10, metavar="EPOCHS",
+                       help="fine-tuning epochs at each point (AdamW, the rate decayed to 0 on a cosine, the run's recipe's augmentation)")
+    group.add_argument("--curve-lr", type=float, default=1e-3, help="fine-tuning learning rate at the start of the cosine")
+    group.add_argument("--curve-distill", type=float, default=0.7, metavar="W",
+                       help="weight of the unpruned network's soft targets (distillation, temperature 4) in the fine-tuning loss; 0: labels only")
+    group.add_argument("--curve-no-augment", action="store_true", help="fine-tune and train from scratch without the recipe's augmentation")
     group.add_argument("--batch-size", type=int, default=32, help="mini-batch of fine-tuning and scratch training")
     group.add_argument("--scratch-epochs", type=int, default=None,
                        help="epochs of the from-scratch baseline (default: the run's epochs + --curve-finetune); 0: no scratch baseline")
@@ -44,7 +48,7 @@ def run_curve(args: argparse.Namespace) -> int:
     config = CurveConfig(
         run=args.run, curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
         global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, finetune_epochs=args.curve_finetune,
-        finetune_lr=args.curve_lr, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
+        finetune_lr=args.curve_lr, distill=args.curve_distill, augment=not args.curve_no_augment, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
         scratch_epochs=args.scratch_epochs or None, sensitivity=args.sensitivity, sample_size=args.sample_size,
         seed=args.seed, device=args.device, progress=not args.no_progress,
     )

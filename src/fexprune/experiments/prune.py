@@ -30,7 +30,7 @@ from fexprune.models.checkpoint import load_model
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.pruning.criteria import CRITERIA, get_criterion
 from fexprune.pruning.masking import ChannelMasks
-from fexprune.pruning.measure import cost_change, model_costs
+from fexprune.pruning.measure import cost_change, flop_drop_not_speed, model_costs
 from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
@@ -122,6 +122,13 @@ def criterion_warnings(base: dict, summary: dict, max_loss_increase: float) -> l
         warnings.append(f"test accuracy fell more than train accuracy: test {100 * base['test_accuracy']:.1f}% -> "
                         f"{100 * summary['test_accuracy']:.1f}%, train {100 * base['train_accuracy']:.1f}% -> "
                         f"{100 * summary['train_accuracy']:.1f}%; the pruned kernels mattered more on unseen images than the train-loss rule could see")
+    if "cost_change" in summary and "channels_after" in summary:  # removed: say when its FLOP drop buys no speed
+        note = flop_drop_not_speed(dict(zip(LAYERS, base["channels"])), dict(zip(LAYERS, summary["channels_after"])),
+                                   summary["cost_change"]["flops_per_image_drop"])
+        if note:
+            change = summary["cost_change"]
+            warnings.append(f"{note} Measured here (PyTorch eager, NCHW): latency {100 * change['latency_batch1_ms_drop']:.1f}% "
+                            f"lower at batch 1, {100 * change['latency_full_batch_ms_drop']:.1f}% at full batch")
     return warnings
 
 

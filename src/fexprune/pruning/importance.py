@@ -165,21 +165,30 @@ class DistinctivenessImportance(tp.importance.Importance):
     def __init__(self, model: nn.Module, sample_x: torch.Tensor):
         self.model = model
         self.sample_x = sample_x
+        self._outputs: dict[int, torch.Tensor] | None = None
 
     @torch.no_grad()
     def maps(self, modules: list[nn.Module]) -> list[torch.Tensor]:
-        captured: dict[int, torch.Tensor] = {}
-        handles = [m.register_forward_hook(lambda mod, i, out, k=k: captured.__setitem__(k, out.detach()))
-                   for k, m in enumerate(modules)]
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            self.model(self.sample_x)
-        finally:
-            for handle in handles:
-                handle.remove()
-            self.model.train(was_training)
-        return [torch.relu(captured[k]) for k in range(len(modules))]
+        """ReLU of each module's output over the sample. One forward pass records every conv and batch norm
+        of the model the first time: Torch-Pruning scores all groups before it prunes any, so the network
+        is the same for every group of one step, and a pass per group (a dozen for the transfer network,
+        in each of the MACs search's attempts) gave the same maps at many times the cost."""
+        if self._outputs is None or any(id(m) not in self._outputs for m in modules):
+            captured: dict[int, torch.Tensor] = {}
+            watched = {id(m): m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))}
+            watched.update({id(m): m for m in modules})
+            handles = [m.register_forward_hook(lambda mod, i, out, k=k: captured.__setitem__(k, out.detach()))
+                       for k, m in watched.items()]
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                self.model(self.sample_x)
+            finally:
+                for handle in handles:
+                    handle.remove()
+                self.model.train(was_training)
+            self._outputs = captured
+        return [torch.relu(self._outputs[id(m)]) for m in modules]
 
     @torch.no_grad()
     def __call__(self, group) -> torch.Tensor | None:

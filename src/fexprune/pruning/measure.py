@@ -93,6 +93,37 @@ def model_cost(model: nn.Module, x_full: torch.Tensor, repeats: int = 20, repeat
     return model_costs([model], x_full, repeats, repeats_full)[0]
 
 
+def vector_width() -> int:
+    """Floats in one SIMD register of this CPU, as PyTorch detects it (AVX-512: 16, AVX2: 8, else 4). The fast
+    CPU runtimes (oneDNN under PyTorch, ONNX Runtime's NCHWc layout) compute channels in blocks of this many."""
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return 16 if "AVX512" in capability else 8 if ("AVX2" in capability or "SVE256" in capability) else 4
+
+
+def blocks_lost(before: dict[str, int], after: dict[str, int], width: int) -> dict[str, int]:
+    """{layer: vector blocks of `width` channels it no longer fills} for each layer in both; a layer of 16
+    channels cut to 13 still fills one block of 16 and loses none."""
+    return {name: -(-before[name] // width) - -(-after[name] // width) for name in before if name in after}
+
+
+def flop_drop_not_speed(before: dict[str, int], after: dict[str, int], flop_drop: float,
+                        width: int | None = None) -> str | None:
+    """A sentence saying a removal's FLOP drop is no speed-up when no layer loses a whole vector block of
+    channels (each keeps ceil(c / width) blocks, which blocked runtimes compute whole); None when one does."""
+    width = width or vector_width()
+    lost = blocks_lost(before, after, width)
+    if flop_drop <= 0 or any(v > 0 for v in lost.values()):
+        return None
+    shapes = ", ".join(f"{name} {before[name]} -> {after[name]}" for name in before if name in after)
+    single = [name for name in before if before[name] <= width]
+    why = (f" {' and '.join(single)} {'is' if len(single) == 1 else 'are'} a single block: rounding channel counts to "
+           f"{width} could only keep {'it' if len(single) == 1 else 'them'} whole or remove {'it' if len(single) == 1 else 'them'}."
+           if single else "")
+    return (f"the {100 * flop_drop:.1f}% FLOP drop is not a speed-up: {shapes} channels leave every layer the same number "
+            f"of {width}-float blocks (this CPU's vector width), which the fast CPU runtimes (oneDNN under PyTorch, ONNX "
+            f"Runtime's NCHWc) compute whole; count latency, not FLOPs (benchmarks/RESULTS-removal.md).{why}")
+
+
 def cost_change(before: dict, after: dict) -> dict:
     """Relative drops (0.5 = halved) of each cost, and latency drop over FLOP drop."""
     keys = ["parameters", "flops_per_image", "latency_batch1_ms", "latency_full_batch_ms"]

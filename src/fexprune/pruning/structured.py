@@ -131,8 +131,20 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
                                  normalizer=config.normalizer)
     if getattr(importance, "needs_gradients", False):
         _gradients(model, batch)
-    kwargs = {"pruning_ratio_dict": {convs[name]: r for name, r in ratio.items()}, "pruning_ratio": 0.0} \
-        if isinstance(ratio, dict) else {"pruning_ratio": float(ratio)}
+    if not isinstance(ratio, dict) and not config.global_pruning:
+        ratio = {name: float(ratio) for name in selected}
+    if isinstance(ratio, dict):
+        ratios = {convs[name]: _keep_one_block(convs[name].out_channels, r, config.round_to) for name, r in ratio.items()}
+        if set(ratio) != set(convs):  # some layers only: the others get ratio 0 rather than being ignored (below)
+            ratios = _over_coupled_convs(model, example, ratios)
+        # Ignoring the other convs would drop every group that holds one of them: a layer feeding a depthwise
+        # conv, or one side of a residual addition, could then not be pruned at all (the transfer network's
+        # sensitivity scan pruned only its first conv). With ratio 0 they keep their own channels and lose
+        # only those the graph couples to a selected layer.
+        ignored = classifier_layers(model)
+        kwargs = {"pruning_ratio_dict": ratios, "pruning_ratio": 0.0}
+    else:
+        kwargs = {"pruning_ratio": float(ratio)}
     pruner = tp.pruner.MetaPruner(model, example, importance, global_pruning=config.global_pruning and not isinstance(ratio, dict),
                                   ignored_layers=ignored, round_to=config.round_to,
                                   max_pruning_ratio=config.max_layer_ratio, **kwargs)
@@ -141,6 +153,32 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
     model.zero_grad(set_to_none=True)
     model.layer_shapes = layer_shapes(model)
     return model
+
+
+def _over_coupled_convs(model: nn.Module, example: torch.Tensor, ratios: dict[nn.Module, float]) -> dict[nn.Module, float]:
+    """`ratios` given also to every conv whose output channels are coupled to a selected conv's (the same
+    Torch-Pruning group): the group takes the ratio of its root, which may be any of them."""
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    _fix_flatten_strides(graph)
+    spread = dict(ratios)
+    for conv, ratio in ratios.items():
+        group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=list(range(conv.out_channels)))
+        for dep, _ in group:
+            module = dep.target.module
+            if isinstance(module, nn.Conv2d) and graph.is_out_channel_pruning_fn(dep.handler):
+                spread[module] = max(spread.get(module, 0.0), ratio)
+    return spread
+
+
+def _keep_one_block(channels: int, ratio: float, round_to: int | None) -> float:
+    """`ratio` capped so the layer keeps at least one block of `round_to` channels (one channel without it).
+    Torch-Pruning rounds the channels kept down to a multiple of round_to, and skips a layer whose count
+    would round to 0, leaving it whole: a larger ratio then pruned less (16 channels at 0.9 kept all 16),
+    which broke the search for a MACs target. A layer no wider than one block is not pruned."""
+    block = round_to or 1
+    if channels <= block:
+        return 0.0
+    return min(ratio, 1 - (block + 0.5) / channels)  # Torch-Pruning keeps int(channels * (1 - ratio)) = block
 
 
 def _fix_flatten_strides(graph: tp.DependencyGraph) -> None:
@@ -180,15 +218,19 @@ def _to_macs(model: nn.Module, example: torch.Tensor, goal: int, config: Structu
     if count_macs(model, example) <= goal:
         return copy.deepcopy(model), 0.0
     low, high = 0.0, config.max_layer_ratio
-    best, best_ratio = attempt(high)[0], high
+    best, smallest = None, attempt(high) + (high,)  # smallest: the fewest MACs seen, kept if none reaches the goal
     for _ in range(config.search_iterations):
         middle = (low + high) / 2
         candidate, macs = attempt(middle)
+        if macs < smallest[1]:
+            smallest = (candidate, macs, middle)
         if macs <= goal:
-            best, best_ratio, high = candidate, middle, middle
+            best, high = (candidate, middle), middle
         else:
             low = middle
-    return best, best_ratio
+    if best is None and smallest[1] <= goal:
+        best = (smallest[0], smallest[2])
+    return best if best is not None else (smallest[0], smallest[2])
 
 
 def prune_to_macs(model: nn.Module, example: torch.Tensor, config: StructuredConfig, *,

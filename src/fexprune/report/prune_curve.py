@@ -79,7 +79,11 @@ def build_prune_curve_report(run_dir: str | Path, results: dict) -> Report:
         ("criteria", ", ".join(results["criteria"]) + "; baselines: random at equal MACs, scratch (Liu et al. 2019)"),
         ("pruning", f"{'global' if results['global_pruning'] else 'per-layer'} ratios, {results['steps']} step(s), "
                     f"round_to {results['round_to']}, layers: {', '.join(results['layers'])}"),
-        ("fine-tuning", f"{results['finetune_epochs']} epochs AdamW lr {results['finetune_lr']}"),
+        ("fine-tuning", f"{results['finetune_epochs']} epochs AdamW lr {results['finetune_lr']}"
+                        + (f", {results['finetune_schedule']}" if results.get("finetune_schedule") else "")
+                        + (f", distilled from the unpruned network (weight {results['distill']}, T {results['temperature']})"
+                           if results.get("distill") else "")
+                        + (", the recipe's augmentation" if results.get("augment") else "")),
         ("scratch", "off" if results.get("scratch_epochs") is None else f"{results['scratch_epochs']} epochs AdamW lr {results['scratch_lr']}, cosine"),
         ("split", f"{results['n_train']} train, {results['n_test']} test images (the run's own)"),
     ])
