@@ -240,7 +240,11 @@ def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
     from fexprune.inference.run_model import face_crop_settings
 
     options = FaceCropper((90, 72), 0.2, detectors=("haar-default", "haar-alt2")).options()
-    assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"], "eye_align": False}
+    assert face_crop_settings(options) == {"margin": 0.2, "detectors": ["haar-default", "haar-alt2"], "eye_align": False,
+                                           "landmarks": False}
     levelled = FaceCropper((90, 72), 0.2, detectors=("haar-default",), eye_align=True).options()
     assert face_crop_settings(levelled)["eye_align"] is True  # predict turns faces as training did
+    assert face_crop_settings(levelled)["landmarks"] is True  # and cuts mtcnn's faces onto the template
+    older = {key: value for key, value in levelled.items() if key != "landmarks"}
+    assert face_crop_settings(older)["landmarks"] is False  # a run from before landmark crops: levelled only
 

@@ -75,9 +75,10 @@ def levelled(image: np.ndarray, box: FaceBox) -> FaceBox:
 
 def crop_options(margin: float = 0.2, detectors: tuple[str, ...] | list[str] | None = None, eye_align: bool = False) -> dict:
     """How crops are cut ({"detectors", "margin"}, and "eye_align" only when on), for cache keys, configs
-    and checkpoints: a crop without eye alignment has one key whether or not the option is known."""
+    and checkpoints: a crop without eye alignment has one key whether or not the option is known.
+    "landmarks" tells runs whose mtcnn faces were cut onto the template from those that were only levelled."""
     options = {"detectors": chain_name(detectors or default_chain()), "margin": float(margin)}
-    return {**options, "eye_align": True} if eye_align else options
+    return {**options, "eye_align": True, "landmarks": True} if eye_align else options
 
 
 class BoxCache:

@@ -92,7 +92,7 @@ def face_crops(image: np.ndarray, run: RunModel, face_detect: bool) -> list[tupl
     margins = [settings["margin"], *run.preprocessing.get("tta_margins", [])]
     return [
         ((int(b.x), int(b.y), int(b.w), int(b.h)), b.detector,
-         np.stack([crop_face(image, b, margin, run.image_size, bool(settings.get("eye_align"))) for margin in margins]))
+         np.stack([crop_face(image, b, margin, run.image_size, bool(settings.get("landmarks"))) for margin in margins]))
         for b in boxes
     ]
 

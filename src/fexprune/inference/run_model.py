@@ -107,16 +107,18 @@ def _face_crop_from_configs(folder: Path, depth: int = 3) -> object:
 
 
 def face_crop_settings(value: object) -> dict | None:
-    """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors", "eye_align"}."""
+    """A run's `face_crop` entry (false, true, a detector list, or a dict) as {"margin", "detectors", "eye_align",
+    "landmarks"}."""
     if value is None or value is False or value == "none":
         return None
-    settings = {"margin": 0.2, "detectors": list(STRICT_CHAIN), "eye_align": False}  # the defaults of runs that did not record them
+    settings = {"margin": 0.2, "detectors": list(STRICT_CHAIN), "eye_align": False, "landmarks": False}  # the defaults of runs that did not record them
     if isinstance(value, dict):
         if value.get("enabled", True) is False:
             return None
         if value.get("margin") is not None:
             settings["margin"] = float(value["margin"])
         settings["eye_align"] = bool(value.get("eye_align", False))
+        settings["landmarks"] = bool(value.get("landmarks", False))  # runs levelled before landmark crops: False
         detectors = value.get("detectors")
         if detectors:
             # a string is the chain as FaceCropper.options() records it: "haar-default,haar-alt2,..."
