@@ -71,8 +71,13 @@ def _metrics(path: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if "seconds" not in k and "latency" not in k} for row in csv.DictReader(handle)]
 
 
+def _file_name(path: Path) -> str:
+    """The path a run's file is compared by: TensorBoard names its event files by time, host and process."""
+    return str(path.parent / "events.out.tfevents") if path.name.startswith("events.out.tfevents.") else str(path)
+
+
 def _record_run(run_dir: Path) -> dict:
-    files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted({_file_name(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and not p.name.startswith(".")})
     record = {"files": files}
     for results in sorted(run_dir.rglob("results.json")):
         record[f"results:{results.relative_to(run_dir)}"] = _flatten(json.loads(results.read_text()))
@@ -168,3 +173,5 @@ def test_the_comparison_sees_a_changed_number_and_a_lost_file():
     moved = {"files": ["results.json"], "results:results.json": {"test_accuracy": 0.5 + 1e-4, "n": 3}}
     problems = _compare("x", expected, moved)
     assert any("no longer writes a.csv" in p for p in problems) and any("test_accuracy" in p for p in problems)
+    one, other = Path("tensorboard/events.out.tfevents.1796513717.vm.22781.0"), Path("tensorboard/events.out.tfevents.1796513999.vm.9.0")
+    assert _file_name(one) == _file_name(other) != _file_name(Path("tensorboard/hparams/events.out.tfevents.1.vm.2.0"))
