@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = {"random": 0.50, "movie": 0.35}  # mean test accuracy of --recipe best --face-crop, full SFEW
+TARGETS = {"random": 0.50, "movie": 0.30}  # the issue "Real faces", from scratch, 5 seeds
 
 
 def one_run(task: tuple) -> dict:
