@@ -77,10 +77,9 @@ def test_each_recipe_cuts_faces_its_own_way_unless_told(argv, detectors, eye_ali
 
 def test_the_baseline_aligns_by_default():
     from fexprune.cli import build_parser
-
-    args = build_parser(["baseline"]).parse_args(["baseline", "--face-crop"])
     from fexprune.commands.baseline import BASELINE_FACES
     from fexprune.commands.common import face_settings
 
-    assert face_settings(args, BASELINE_FACES)["eye_align"] is True
-    assert face_settings(build_parser(["baseline"]).parse_args(["baseline"]), BASELINE_FACES)["eye_align"] is False
+    parser = build_parser(["baseline"])
+    assert face_settings(parser.parse_args(["baseline", "--face-crop"]), BASELINE_FACES)["eye_align"] is True
+    assert face_settings(parser.parse_args(["baseline"]), BASELINE_FACES)["eye_align"] is False

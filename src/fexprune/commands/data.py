@@ -90,7 +90,7 @@ def run_faces(args: argparse.Namespace) -> int:
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
     truth = read_true_boxes(truth_file) if truth_file else None
     image_set = load_image_set(data, face_crop=True, face_margin=args.face_margin, detectors=args.detectors,
-                               eye_align=bool(args.eye_align), progress=not args.quiet)
+                               eye_align=args.eye_align, progress=not args.quiet)
     report = {"detectors": chain_name(args.detectors or default_chain()), **check_faces(image_set, truth)}
     if args.sheet:
         from fexprune.report.faces import save_face_sheet
