@@ -40,3 +40,20 @@ def test_svm_beats_chance_and_cli_writes_results(tmp_path, capsys):
     assert "HOG + SVM" in capsys.readouterr().err  # the fit's progress, without --quiet
     folds = (tmp_path / "cv" / "report.md").read_text()
     assert "**Per fold**" in folds and "grouped by movie" in folds and "mean test accuracy" in folds
+
+
+def test_a_face_crop_run_records_the_chain_it_cut_with(tmp_path, monkeypatch):
+    """config.json names the detectors, not "the default": prune, resume and predict then cut the same faces
+    where the default differs (here mtcnn's weights are missing, so the default drops it)."""
+    from fexprune.experiments.baseline import BaselineConfig
+    from fexprune.faces import mtcnn
+    from fexprune.faces.chain import DEFAULT_CHAIN
+
+    monkeypatch.setattr(mtcnn, "available", lambda: False)
+    images = write_synthetic(tmp_path / "synth", per_class=3, seed=3, size=(180, 144), progress=False)
+    monkeypatch.setenv("FEXPRUNE_CACHE", str(tmp_path / "cache"))
+    assert main(["baseline", "--data", str(images), "--face-crop", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["detectors"]
+    assert recorded == [d for d in DEFAULT_CHAIN if d != "mtcnn"]
+    chosen = BaselineConfig(face_crop=True, detectors=("haar-default",))
+    assert chosen.with_chain() is chosen and BaselineConfig().with_chain().detectors is None

@@ -65,6 +65,7 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds); a run folder
     with results.json, the confusion matrix and the report."""
     started = time.perf_counter()
+    config = config.with_chain()
     image_set = load_images(config, progress)
     classes = list(image_set.classes)
     folds = fold_indices(image_set, int(config.cv), config.split, config.seed) if config.cv else None  # before the folder: a bad --cv leaves none

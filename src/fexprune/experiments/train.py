@@ -75,6 +75,8 @@ class _StopRequest:
 def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
           progress: bool = True) -> TrainResult:
     """Train `config.recipe`; `resume` continues the interrupted run folder it names."""
+    if resume is None:
+        config = config.with_chain()
     if resume is None and config.cv:
         return cross_validate(config, out=out, progress=progress)
     run_dir, state = None, None
