@@ -196,8 +196,9 @@ def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentat
     _train(labels_only, x, y, 15, 3e-3, 16, 0, teacher=teacher, distill=0.0)
     with torch.no_grad():
         assert (labels_only(x).argmax(1) == 0).float().mean() > 0.9  # weight 0: the labels alone
-    assert main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"]) == 2
-    assert "--curve-distill" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"])
+    assert exit_info.value.code == 2 and "argument --curve-distill: must lie between 0 and 1" in capsys.readouterr().err
 
 
 def test_iterative_curve_fine_tunes_between_its_steps(best_run, tmp_path, monkeypatch):

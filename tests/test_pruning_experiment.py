@@ -75,7 +75,11 @@ def test_finetune_keeps_masks_and_cli_refuses_bad_input(train_run, tmp_path, cap
     assert all(s.loss_before_finetune is not None for s in outcome.layers[0].steps[1:])
     assert main(["prune", "--run", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
-    assert main(["prune", "--run", str(train_run), "--max-loss-increase", "-1", "--out", str(tmp_path / "y")]) == 2
+    for option, value in (("--max-loss-increase", "-1"), ("--finetune-lr", "0"), ("--finetune", "-2"), ("--sample-size", "0")):
+        with pytest.raises(SystemExit) as exit_info:  # refused before any work, in one line naming the option
+            main(["prune", "--run", str(train_run), option, value, "--out", str(tmp_path / "y")])
+        assert exit_info.value.code == 2 and f"argument {option}:" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
 
 
 def test_near_chance_and_criterion_warnings():

@@ -21,6 +21,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A count where 0 means "none", e.g. fine-tuning epochs."""
+    value = _parsed(text, int, f"not a whole number: {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
 def channels_pair(text: str) -> tuple[int, int]:
     """'16,32' -> (16, 32)."""
     parts = text.replace("x", ",").split(",")
@@ -45,6 +53,22 @@ def margin(text: str) -> float:
     value = _parsed(text, float, f"expected a number like 0.2, got {text!r}")
     if not 0 <= value <= 2:
         raise argparse.ArgumentTypeError(f"a margin is a fraction of the box's side between 0 and 2, got {text}")
+    return value
+
+
+def weight(text: str) -> float:
+    """A number from 0 to 1 inclusive, e.g. the weight of one term of a loss."""
+    value = _parsed(text, float, f"not a number: {text!r}")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1: {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of 0 or more, e.g. a loss increase allowed."""
+    value = _parsed(text, float, f"not a number: {text!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more: {text}")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fexprune.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
 from fexprune.commands.common import add_tracking_arguments, apply_tracking
 from fexprune.commands.prune_curve import add_curve_arguments, run_curve
 from fexprune.errors import InputError
@@ -24,13 +25,13 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness)")
     parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
                         "(default conv1; with --curve: comma-separated conv module paths, default all)")
-    parser.add_argument("--max-loss-increase", type=float, default=0.1,
+    parser.add_argument("--max-loss-increase", type=non_negative_float, default=0.1,
                         help="stop before the step that raises the train loss by more than this over the unpruned network's")
-    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tuning epochs after each step (pruned kernels stay zero)")
-    parser.add_argument("--finetune-lr", type=float, default=1e-3, help="Adam learning rate of the fine-tuning")
+    parser.add_argument("--finetune", type=non_negative_int, default=0, metavar="EPOCHS", help="fine-tuning epochs after each step (pruned kernels stay zero)")
+    parser.add_argument("--finetune-lr", type=positive_float, default=1e-3, help="Adam learning rate of the fine-tuning")
     parser.add_argument("--remove", action="store_true", help="also build the smaller model without the pruned channels")
-    parser.add_argument("--sample-size", type=int, default=128, help="images for the distinctiveness criterion")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--sample-size", type=positive_int, default=128, help="images for the distinctiveness criterion")
+    parser.add_argument("--seed", type=seed_number, default=0,
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
     add_curve_arguments(parser)

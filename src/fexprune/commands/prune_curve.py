@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fexprune.argtypes import non_negative_int, positive_float, positive_int, weight
 from fexprune.errors import InputError
 
 
@@ -22,16 +23,16 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="prune structurally to each fraction of MACs REMOVED (e.g. 0.1,0.2,...,0.8), fine-tune, and plot "
                             "test accuracy against MACs, parameters and latency, with random and from-scratch baselines (default: off)")
     group.add_argument("--global-pruning", action="store_true", help="one channel ranking over all layers (default: the same ratio per layer)")
-    group.add_argument("--steps", type=int, default=1, help="iterative pruning steps to each point, fine-tuning after each")
-    group.add_argument("--round-to", type=int, default=None, help="keep channel counts a multiple of this (default: any)")
-    group.add_argument("--curve-finetune", type=int, default=10, metavar="EPOCHS",
+    group.add_argument("--steps", type=positive_int, default=1, help="iterative pruning steps to each point, fine-tuning after each")
+    group.add_argument("--round-to", type=positive_int, default=None, help="keep channel counts a multiple of this (default: any)")
+    group.add_argument("--curve-finetune", type=non_negative_int, default=10, metavar="EPOCHS",
                        help="fine-tuning epochs at each point (AdamW, the rate decayed to 0 on a cosine, the run's recipe's augmentation)")
-    group.add_argument("--curve-lr", type=float, default=1e-3, help="fine-tuning learning rate at the start of the cosine")
-    group.add_argument("--curve-distill", type=float, default=0.7, metavar="W",
+    group.add_argument("--curve-lr", type=positive_float, default=1e-3, help="fine-tuning learning rate at the start of the cosine")
+    group.add_argument("--curve-distill", type=weight, default=0.7, metavar="W",
                        help="weight of the unpruned network's soft targets (distillation, temperature 4) in the fine-tuning loss; 0: labels only")
     group.add_argument("--curve-no-augment", action="store_true", help="fine-tune and train from scratch without the recipe's augmentation")
-    group.add_argument("--batch-size", type=int, default=32, help="mini-batch of fine-tuning and scratch training")
-    group.add_argument("--scratch-epochs", type=int, default=None,
+    group.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch of fine-tuning and scratch training")
+    group.add_argument("--scratch-epochs", type=non_negative_int, default=None,
                        help="epochs of the from-scratch baseline (default: the run's epochs + --curve-finetune); 0: no scratch baseline")
     group.add_argument("--sensitivity", type=fractions, default=(0.25, 0.5, 0.75), metavar="F1,F2,...",
                        help="per-layer sensitivity: fractions of one layer's channels removed (none: skip)")
