@@ -85,3 +85,14 @@ def test_a_missing_required_argument_and_an_unknown_command(capsys):
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(error.splitlines()) == 1
     assert error.startswith("fexprune: error: ") and error.rstrip().endswith("(see fexprune --help)")
+
+
+def test_a_training_option_the_recipe_has_no_use_for_is_refused(capsys):
+    """The probe fits once in closed form: --epochs would be ignored without a word, so it is refused."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--recipe", "probe", "--face-crop", "--epochs", "5"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "fexprune train: error: --epochs is not used by --recipe probe (see fexprune train --help)"]
+    shown = dict(commands(build_parser(["train", "--recipe", "probe"])))["fexprune train"].format_help()
+    assert "--lr" not in shown and "--margin-tta" in shown

@@ -46,9 +46,17 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     defaults = recipe.defaults
     add_face_arguments(parser, defaults)
     batch = "full batch" if defaults["batch_size"] is None else defaults["batch_size"]
-    parser.add_argument("--epochs", type=positive_int, default=None, help=f"epochs (default for --recipe {recipe.name}: {defaults['epochs']})")
-    parser.add_argument("--lr", type=positive_float, default=None, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})")
-    parser.add_argument("--batch-size", type=positive_int, default=None, help=f"mini-batch size (default for --recipe {recipe.name}: {batch})")
+    training = {
+        "epochs": dict(type=positive_int, help=f"epochs (default for --recipe {recipe.name}: {defaults['epochs']})"),
+        "lr": dict(type=positive_float, help=f"learning rate (default for --recipe {recipe.name}: {defaults['lr']:g})"),
+        "batch_size": dict(type=positive_int, help=f"mini-batch size (default for --recipe {recipe.name}: {batch})"),
+    }
+    for key, settings in training.items():
+        option = "--" + key.replace("_", "-")
+        if key in recipe.unused:
+            parser.add_argument(option, action=_refusal(f"{option} is not used by --recipe {recipe.name}"), nargs="?", help=argparse.SUPPRESS)
+        else:
+            parser.add_argument(option, default=None, **settings)
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
                         help="per-image scaling, the training split's mean and sd, none (x / 255), or clahe (local "
                              f"histogram equalisation, then per-image) (default for --recipe {recipe.name}: {defaults['normalize']})")
@@ -94,12 +102,19 @@ def _refuse_other_recipes_options(parser: argparse.ArgumentParser, chosen: str) 
                 owners.setdefault(option, name)
     taken = {option for action in parser._actions for option in action.option_strings}
 
-    class OtherRecipe(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            parser.error(f"{option_string} is an option of --recipe {owners[option_string]}; this run is --recipe {chosen}")
-
     for option in sorted(set(owners) - taken):
-        parser.add_argument(option, action=OtherRecipe, nargs="?", help=argparse.SUPPRESS)
+        message = f"{option} is an option of --recipe {owners[option]}; this run is --recipe {chosen}"
+        parser.add_argument(option, action=_refusal(message), nargs="?", help=argparse.SUPPRESS)
+
+
+def _refusal(message: str) -> type[argparse.Action]:
+    """An option that, when given, stops parsing with `message` (argparse's one line and exit code 2)."""
+
+    class Refused(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.error(message)
+
+    return Refused
 
 
 def face_counts(summary: dict) -> str:
@@ -126,9 +141,9 @@ def train_config(args: argparse.Namespace):
         data=args.data,
         normalize=args.normalize if args.normalize is not None else defaults["normalize"],
         variant=args.variant,
-        epochs=args.epochs if args.epochs is not None else defaults["epochs"],
-        lr=args.lr if args.lr is not None else defaults["lr"],
-        batch_size=args.batch_size if args.batch_size is not None else defaults["batch_size"],
+        epochs=defaults["epochs"] if getattr(args, "epochs", None) is None else args.epochs,
+        lr=defaults["lr"] if getattr(args, "lr", None) is None else args.lr,
+        batch_size=defaults["batch_size"] if getattr(args, "batch_size", None) is None else args.batch_size,
         seed=args.seed,
         test_fraction=args.test_fraction,
         split=args.split,

@@ -43,6 +43,7 @@ class Recipe(ABC):
     summary: ClassVar[str]  # one line for `fexprune train --help`
     defaults: ClassVar[dict]  # TrainConfig values the user did not give: epochs, lr, batch_size, normalize; detectors, eye_align
     options: ClassVar[tuple[str, ...]] = ()  # TrainConfig fields that only this recipe reads
+    unused: ClassVar[tuple[str, ...]] = ()  # training options this recipe has no use for: `train` refuses them
     checkpoints: ClassVar[bool] = False  # writes checkpoint.pt as it trains, so `--resume` can continue it
 
     @classmethod
