@@ -82,6 +82,9 @@ def test_movie_and_clip_from_sfew_file_names():
     assert movie_and_clip(Path("Airheads_000519240_00000005.png")) == ("Airheads", "Airheads_000519240")
     assert movie_and_clip(Path("Harry_Potter_6_004201440_00000012.png")) == ("Harry_Potter_6", "Harry_Potter_6_004201440")
     assert movie_and_clip(Path("face.png")) == ("face", "face")
+    # the irregular names of the SFEW course set join their movie and clip
+    assert movie_and_clip(Path("IAmSam_013827920__00000055.png")) == ("IAmSam", "IAmSam_013827920")
+    assert movie_and_clip(Path("OceansThirteen-010619400_00000087.png")) == ("OceansThirteen", "OceansThirteen_010619400")
 
 
 def test_missing_path_and_empty_folder_are_one_line_input_errors(tmp_path):

@@ -24,7 +24,8 @@ from fexprune.errors import InputError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"}
 VARIANTS = ("auto", "frames", "aligned")
-_FRAME_NAME = re.compile(r"^(?P<movie>.+?)_(?P<clip>\d+)_(?P<frame>\d+)$")
+# SFEW's names are <Movie>_<clip>_<frame>; a few of its files have "-" before the clip or "__" before the frame
+_FRAME_NAME = re.compile(r"^(?P<movie>.+?)[_-](?P<clip>\d+)_+(?P<frame>\d+)$")
 _TRAIN_NAMES = ("train",)
 _TEST_NAMES = ("val", "valid", "validation", "test")
 
