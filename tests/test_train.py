@@ -147,6 +147,24 @@ def test_load_run_gives_back_model_and_split(tiny_data, tmp_path):
     assert accuracy == pytest.approx(result.results["test_accuracy"])
 
 
+def test_a_reopened_run_takes_the_split_it_recorded(tiny_data, tmp_path, monkeypatch):
+    """split.json, not the split code of the day, says which frames a reopened run was tested on."""
+    from fexprune.errors import InputError
+
+    result = train(quick_config(tiny_data, epochs=2), out=tmp_path / "run", progress=False)
+    record = json.loads((result.run_dir / "split.json").read_text())
+    assert len(record["train"]) == result.results["n_train"] and len(record["test"]) == result.results["n_test"]
+    monkeypatch.setattr("fexprune.data.prepared.split_indices", lambda *a: pytest.fail("the split was drawn again"))
+    loaded = load_run(result.run_dir)
+    tested = [s.path.relative_to(loaded.data.image_set.root).as_posix() for s in (loaded.data.image_set.samples[i] for i in loaded.data.test_index)]
+    assert tested == record["test"]
+    record["test"][0] = "Angry/not-there.png"
+    (result.run_dir / "split.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match="not-there.png.*no longer holds") as error:
+        load_run(result.run_dir)
+    assert error.value.path == result.run_dir / "split.json"
+
+
 def test_cli_train_prints_table_and_rejects_missing_data(tiny_data, tmp_path, capsys):
     code = main(["train", "--data", str(tiny_data), "--epochs", "3", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "r")])
     assert code == 0

@@ -4,6 +4,7 @@ test faces cut again at other margins for test-time averaging."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,6 +85,32 @@ def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.nd
         y_test=torch.from_numpy(image_set.labels[test_index]).long(),
         preprocessing=preprocessing,
     )
+
+
+SPLIT_FILE = "split.json"  # in a train run's folder: split_record
+
+
+def split_record(data: PreparedData) -> dict:
+    """The split by file, as paths under the data set's root: a run keeps it as split.json, so reopening it
+    (prune, resume) takes the frames it was trained and tested on, whatever the split code has become."""
+    def names(indices: np.ndarray) -> list[str]:
+        return [data.image_set.samples[int(i)].path.relative_to(data.image_set.root).as_posix() for i in indices]
+
+    return {"train": names(data.train_index), "test": names(data.test_index)}
+
+
+def recorded_split(image_set: ImageSet, record: dict, source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices into `image_set` of the files a split record names; an InputError naming
+    `source` where the record is malformed or names a file the data set no longer holds."""
+    position = {s.path.relative_to(image_set.root).as_posix(): k for k, s in enumerate(image_set.samples)}
+    try:
+        parts = [[position[name] for name in record[side]] for side in ("train", "test")]
+    except KeyError as error:
+        raise InputError(f"names {error}, which the data set no longer holds (or is not a split record); "
+                         "the run cannot be reopened on this data", source) from None
+    except TypeError:
+        raise InputError("is not a split record ({\"train\": [...], \"test\": [...]})", source) from None
+    return tuple(np.asarray(part, dtype=np.int64) for part in parts)
 
 
 def cut_margins(config, data: PreparedData, spread: float) -> list[float]:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.data.fingerprint import data_fingerprint
-from fexprune.data.prepared import PreparedData, prepare_data
+from fexprune.data.prepared import SPLIT_FILE, PreparedData, load_images, prepare_data, recorded_split, split_record
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.errors import InputError
 from fexprune.experiments.crossval import cross_validate
@@ -88,11 +88,12 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     set_deterministic(config.deterministic)
     if progress:
         print(f"fexprune train: computing on {describe(device)}", file=sys.stderr, flush=True)
-    data = prepare_data(config, progress=progress).to(device)
+    data = run_data(config, run_dir, progress).to(device)
     fingerprint = data_fingerprint(data.image_set)
     if run_dir is None:
         run_dir = runs.new_run_dir(out, "train")
         runs.write_json(run_dir / "config.json", {**runs.config_record(config), "data_fingerprint": fingerprint})
+        runs.write_json(run_dir / SPLIT_FILE, split_record(data))
     else:
         _check_resumable(run_dir, config, state, recipe, data, fingerprint)
     log = EpochLog(run_dir)
@@ -175,6 +176,17 @@ def epoch_progress(bar: tqdm):
     return on_epoch
 
 
+def run_data(config: TrainConfig, run_dir: Path | None, progress: bool) -> PreparedData:
+    """A run's data: split as the run's split.json records it where the run has one (a run reopened keeps
+    its frames even if the split code changed since), else as `config` splits it now."""
+    record = None if run_dir is None else Path(run_dir) / SPLIT_FILE
+    if record is None or not record.is_file():
+        return prepare_data(config, progress=progress)
+    image_set = load_images(config, progress)
+    indices = recorded_split(image_set, runs.read_json(record), record)
+    return prepare_data(config, progress=progress, indices=indices, image_set=image_set)
+
+
 def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
     """An interrupted run's folder, config and last checkpoint (None: it stopped before the first)."""
     try:
@@ -230,7 +242,7 @@ def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -
         raise InputError("run has no model.pt (unfinished? resume it with --resume)", run_dir)
     config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
     target = resolve_device(device)
-    data = prepare_data(config, progress=progress).to(target)
+    data = run_data(config, run_dir, progress).to(target)
     model, _ = load_model(run_dir / "model.pt")
     model.to(target)
     return TrainedRun(
