@@ -88,7 +88,7 @@ def test_a_missing_required_argument_and_an_unknown_command(capsys):
 
 
 def test_a_training_option_the_recipe_has_no_use_for_is_refused(capsys):
-    """The probe fits once in closed form: --epochs would be ignored without a word, so it is refused."""
+    """The probe is one L-BFGS fit: --epochs would be ignored without a word, so it is refused."""
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--recipe", "probe", "--face-crop", "--epochs", "5"])
     assert exit_info.value.code == 2

@@ -160,9 +160,12 @@ def test_a_reopened_run_takes_the_split_it_recorded(tiny_data, tmp_path, monkeyp
     assert tested == record["test"]
     record["test"][0] = "Angry/not-there.png"
     (result.run_dir / "split.json").write_text(json.dumps(record))
-    with pytest.raises(InputError, match="not-there.png.*no longer holds") as error:
+    with pytest.raises(InputError, match="1 file.* no longer holds .Angry/not-there.png") as error:
         load_run(result.run_dir)
     assert error.value.path == result.run_dir / "split.json"
+    (result.run_dir / "split.json").write_text("[]")
+    with pytest.raises(InputError, match="is not a split record"):
+        load_run(result.run_dir)
 
 
 def test_cli_train_prints_table_and_rejects_missing_data(tiny_data, tmp_path, capsys):

@@ -102,15 +102,15 @@ def split_record(data: PreparedData) -> dict:
 def recorded_split(image_set: ImageSet, record: dict, source: Path) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices into `image_set` of the files a split record names; an InputError naming
     `source` where the record is malformed or names a file the data set no longer holds."""
+    sides = ("train", "test")
+    if not (isinstance(record, dict) and all(isinstance(record.get(side), list) for side in sides)):
+        raise InputError('is not a split record ({"train": [file, ...], "test": [file, ...]})', source)
     position = {s.path.relative_to(image_set.root).as_posix(): k for k, s in enumerate(image_set.samples)}
-    try:
-        parts = [[position[name] for name in record[side]] for side in ("train", "test")]
-    except KeyError as error:
-        raise InputError(f"names {error}, which the data set no longer holds (or is not a split record); "
-                         "the run cannot be reopened on this data", source) from None
-    except TypeError:
-        raise InputError("is not a split record ({\"train\": [...], \"test\": [...]})", source) from None
-    return tuple(np.asarray(part, dtype=np.int64) for part in parts)
+    missing = [name for side in sides for name in record[side] if name not in position]
+    if missing:
+        raise InputError(f"names {len(missing)} file(s) the data set no longer holds ({missing[0]} ...); "
+                         "the run cannot be reopened on this data", source)
+    return tuple(np.asarray([position[name] for name in record[side]], dtype=np.int64) for side in sides)
 
 
 def cut_margins(config, data: PreparedData, spread: float) -> list[float]:

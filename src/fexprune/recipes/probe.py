@@ -47,7 +47,7 @@ class ProbeRecipe(Recipe):
     # no epochs: one fit; face crops framed as FER2013's were (PRETRAINED_FACES)
     defaults: ClassVar[dict] = {"epochs": 1, "lr": 0.0, "batch_size": None, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)
-    unused: ClassVar[tuple[str, ...]] = ("epochs", "lr", "batch_size")  # one closed-form fit, no gradient steps
+    unused: ClassVar[tuple[str, ...]] = ("epochs", "lr", "batch_size")  # one L-BFGS fit of the probe: no epochs, no rate
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
