@@ -1,0 +1,100 @@
+"""Fine-tuning variants for a transfer network pruned to half its MACs (l2, the same ratio per layer), on the
+movie split, paired by seed: the curve's default (10 epochs, AdamW 1e-3 cosine, the recipe's augmentation,
+0.7 distillation at T = 4), the same for 30 epochs, and a patient, consistent teacher (Beyer et al. 2022,
+"Knowledge distillation: a good teacher is patient and consistent"): the student matches the teacher's
+function on mixup blends of augmented training faces (distillation only), 30 epochs. Trains each seed's
+transfer run into --runs when missing; appends one JSON line per (seed, variant) to --out.
+
+    OMP_NUM_THREADS=1 python benchmarks/prune_distill_variants.py --data ~/sfew/Images --seeds 0 1 --out /tmp/pd.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from fexprune.data.augment import augment
+from fexprune.experiments.prune_curve import _recipe_augment, _train
+from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.pruning.structured import StructuredConfig, prune_to_macs, select_layers
+from fexprune.recipes import recipe_defaults
+from fexprune.training.loop import evaluate
+
+
+def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
+                      temperature: float = 1.0, alpha: float = 1.0) -> None:
+    """Distillation only: KL(teacher || student) on mixup blends (weight ~ Beta(alpha, alpha)) of augmented
+    images, both networks seeing the same blend; AdamW with the rate on a cosine to 0."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(len(x) / batch_size))
+    generator = torch.Generator().manual_seed(seed)
+    beta = torch.distributions.Beta(alpha, alpha)
+    teacher.eval()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            if len(index) < 2:
+                continue
+            inputs = augment(x[index], generator, augment_config)
+            weight = beta.sample((len(index), 1, 1, 1))
+            inputs = weight * inputs + (1 - weight) * inputs[torch.randperm(len(index), generator=generator)]
+            with torch.no_grad():
+                target = F.softmax(teacher(inputs) / temperature, dim=1)
+            loss = F.kl_div(F.log_softmax(model(inputs) / temperature, dim=1), target, reduction="batchmean")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/prune-distill"))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        run_dir = args.runs / f"transfer-movie-{seed}"
+        if not (run_dir / "results.json").is_file():
+            config = TrainConfig(data=args.data, recipe="transfer", face_crop=True, split="movie", seed=seed,
+                                 **recipe_defaults("transfer"))
+            train(config, out=run_dir, progress=False)
+        trained = load_run(run_dir)
+        base = trained.model.eval()
+        x, y = trained.x_train, trained.y_train
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:128]
+        structured = StructuredConfig(target_macs=0.5, criterion="l2", layers=tuple(select_layers(base, "all")), seed=0)
+        pruned = prune_to_macs(base, trained.x_test[:1], structured, sample_x=x[pick], batch=(x[pick], y[pick])).model
+        augment_config = _recipe_augment(trained)
+        _, unpruned = evaluate(base, trained.x_test, trained.y_test)
+        variants = {
+            "default-10": lambda m: _train(m, x, y, 10, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
+            "default-30": lambda m: _train(m, x, y, 30, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
+            "function-matching-30": lambda m: function_matching(m, base, x, 30, 1e-3, 32, 0, augment_config),
+        }
+        for name, finetune in variants.items():
+            started = time.perf_counter()
+            model = copy.deepcopy(pruned)
+            finetune(model)
+            _, accuracy = evaluate(model, trained.x_test, trained.y_test)
+            row = {"seed": seed, "variant": name, "unpruned": unpruned, "test_accuracy": accuracy,
+                   "n_test": len(trained.y_test), "seconds": time.perf_counter() - started}
+            with args.out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
