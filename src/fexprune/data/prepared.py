@@ -90,13 +90,16 @@ def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.nd
 SPLIT_FILE = "split.json"  # in a train run's folder: split_record
 
 
+def _file_names(image_set: ImageSet) -> list[str]:
+    """Each sample's path under the data set's root, as split.json names it."""
+    return [s.path.relative_to(image_set.root).as_posix() for s in image_set.samples]
+
+
 def split_record(data: PreparedData) -> dict:
     """The split by file, as paths under the data set's root: a run keeps it as split.json, so reopening it
     (prune, resume) takes the frames it was trained and tested on, whatever the split code has become."""
-    def names(indices: np.ndarray) -> list[str]:
-        return [data.image_set.samples[int(i)].path.relative_to(data.image_set.root).as_posix() for i in indices]
-
-    return {"train": names(data.train_index), "test": names(data.test_index)}
+    names = _file_names(data.image_set)
+    return {"train": [names[int(i)] for i in data.train_index], "test": [names[int(i)] for i in data.test_index]}
 
 
 def recorded_split(image_set: ImageSet, record: dict, source: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +108,7 @@ def recorded_split(image_set: ImageSet, record: dict, source: Path) -> tuple[np.
     sides = ("train", "test")
     if not (isinstance(record, dict) and all(isinstance(record.get(side), list) for side in sides)):
         raise InputError('is not a split record ({"train": [file, ...], "test": [file, ...]})', source)
-    position = {s.path.relative_to(image_set.root).as_posix(): k for k, s in enumerate(image_set.samples)}
+    position = {name: k for k, name in enumerate(_file_names(image_set))}
     missing = [name for side in sides for name in record[side] if name not in position]
     if missing:
         raise InputError(f"names {len(missing)} file(s) the data set no longer holds ({missing[0]} ...); "
