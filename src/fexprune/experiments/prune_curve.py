@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -34,7 +33,7 @@ from fexprune import runs
 from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
-from fexprune.data.augment import AugmentConfig, augment
+from fexprune.data.augment import AugmentConfig
 from fexprune.experiments.train import load_run
 from fexprune.models.checkpoint import load_model
 from fexprune.pruning.importance import IMPORTANCES
@@ -51,6 +50,7 @@ from fexprune.pruning.structured import (
 from fexprune.report import prune_curve as report
 from fexprune.recipes import RECIPES
 from fexprune.training.loop import evaluate
+from fexprune.training.minibatch import train_epoch
 
 KIND = "prune-curve"
 
@@ -104,38 +104,20 @@ class CurveConfig:
 def _train(model: nn.Module, x, y, epochs: int, lr: float, batch_size: int, seed: int, *, cosine: bool = True,
            augment_config: AugmentConfig | None = None, teacher: nn.Module | None = None, distill: float = 0.0,
            temperature: float = 4.0) -> None:
-    """Mini-batch AdamW; with a teacher, the loss is distill x KL(teacher || model) at `temperature` (times
-    T^2, Hinton et al.) plus (1 - distill) x cross-entropy on the labels; the teacher sees the same
-    augmented images."""
+    """`epochs` passes of mini-batch AdamW (the rate on a cosine to zero unless `cosine` is off), distilled
+    from `teacher` with weight `distill` (see train_epoch)."""
     if epochs <= 0:
         return
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(x) / batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1)) if cosine else None
     generator = torch.Generator().manual_seed(seed)
-    teach = teacher is not None and distill > 0
-    if teach:
+    if teacher is not None:
         teacher.eval()
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:  # batch norm needs two images
-                continue
-            inputs = x[index] if augment_config is None else augment(x[index], generator, augment_config)
-            logits = model(inputs)
-            loss = F.cross_entropy(logits, y[index])
-            if teach:
-                with torch.no_grad():
-                    target = F.softmax(teacher(inputs) / temperature, dim=1)
-                soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-                loss = distill * soft + (1 - distill) * loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
+        train_epoch(model, x, y, optimizer, generator, batch_size, schedule=schedule, augment_config=augment_config,
+                    min_batch=2, teacher=teacher, distill=distill, temperature=temperature)
     model.eval()
 
 

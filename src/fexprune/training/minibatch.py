@@ -1,7 +1,8 @@
 """One pass of mini-batch training: the loop every recipe's mini-batch mode runs.
 
-Shuffle with the caller's generator, optionally augment and mix up each batch, step the optimizer (and its
-schedule), and re-apply pruning masks after each step when asked. Every random number comes from the
+Shuffle with the caller's generator, optionally augment and mix up each batch, learn from a teacher's soft
+targets as well as the labels (distillation, as a pruned network's fine-tuning does), step the optimizer (and
+its schedule), and re-apply pruning masks after each step when asked. Every random number comes from the
 generator, and a knob that is off draws nothing, so a seed gives the same batches whatever else is set.
 """
 
@@ -23,9 +24,12 @@ def train_epoch(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, generator: torch.Generator,
     batch_size: int, *, schedule=None, augment_config: AugmentConfig | None = None, label_smoothing: float = 0.0,
     mixup: float = 0.0, min_batch: int = 1, after_step: Callable[[nn.Module], None] | None = None,
+    teacher: nn.Module | None = None, distill: float = 0.0, temperature: float = 4.0,
 ) -> dict:
-    """One shuffled pass over (x, y); the caller sets train or eval mode. Batches smaller than `min_batch`
-    are skipped (batch norm needs two samples). Returns the mean loss and accuracy seen while training."""
+    """One shuffled pass over (x, y); the caller sets train or eval mode (the teacher's too). Batches smaller
+    than `min_batch` are skipped (batch norm needs two samples). With a teacher and distill > 0 the loss is
+    distill x KL(teacher || model) at `temperature` (times T^2, Hinton et al. 2015) plus (1 - distill) x the
+    labels' loss, the teacher seeing the images the model sees. Returns the mean loss and accuracy seen."""
     order = torch.randperm(len(x), generator=generator)
     total, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
@@ -36,12 +40,18 @@ def train_epoch(
         if mixup > 0:  # each batch blended with a shuffled copy of itself, weight ~ Beta(mixup, mixup)
             weight = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator))).beta(mixup, mixup))
             partner = torch.randperm(len(index), generator=generator)
-            logits = model(weight * inputs + (1 - weight) * inputs[partner])
+            inputs = weight * inputs + (1 - weight) * inputs[partner]
+            logits = model(inputs)
             loss = (weight * F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
                     + (1 - weight) * F.cross_entropy(logits, y[index][partner], label_smoothing=label_smoothing))
         else:
             logits = model(inputs)
             loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
+        if teacher is not None and distill > 0:
+            with torch.no_grad():
+                target = F.softmax(teacher(inputs) / temperature, dim=1)
+            soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+            loss = distill * soft + (1 - distill) * loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
