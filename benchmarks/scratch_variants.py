@@ -1,5 +1,6 @@
 """From-scratch variants of `--recipe best` on the real set, paired by split and seed: the recipe as it is
-(one network), stronger augmentation, mixup, random erasing; each also averaged with the HOG + SVM baseline's
+(one network), stronger augmentation, mixup, random erasing, half the channels (8/16/32), ten times the weight
+decay; each also averaged with the HOG + SVM baseline's
 probabilities. Every variant trains on the same data tensors, split and seed, and scores its test faces as the
 recipe does (as cut, mirrored, cut at two other margins). One JSON line per (split, seed, variant) is appended
 to --out, so a stopped sweep keeps what it finished.
@@ -31,6 +32,8 @@ VARIANTS = {
     "strong-augment": BestRecipe(members=1, augment=STRONG),
     "mixup": BestRecipe(members=1, mixup=0.2),
     "erase": BestRecipe(members=1, augment=AugmentConfig(erase=0.5)),
+    "narrow": BestRecipe(members=1, channels=(8, 16, 32)),
+    "weight-decay": BestRecipe(members=1, weight_decay=5e-3),
 }
 
 
