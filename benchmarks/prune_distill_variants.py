@@ -107,6 +107,23 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
     model.eval()
 
 
+def record(out: Path, row: dict) -> None:
+    """One JSON line appended to `out` (a stopped sweep keeps what it finished) and printed."""
+    with out.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def transfer_run(data: str, runs: Path, seed: int):
+    """The seed's `--recipe transfer` run on the movie split (face crops, the recipe's defaults), loaded; trained
+    into `runs` first when it is not there."""
+    run_dir = runs / f"transfer-movie-{seed}"
+    if not (run_dir / "results.json").is_file():
+        config = TrainConfig(data=data, recipe="transfer", face_crop=True, split="movie", seed=seed, **recipe_defaults("transfer"))
+        train(config, out=run_dir, progress=False)
+    return load_run(run_dir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -117,12 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in args.seeds:
-        run_dir = args.runs / f"transfer-movie-{seed}"
-        if not (run_dir / "results.json").is_file():
-            config = TrainConfig(data=args.data, recipe="transfer", face_crop=True, split="movie", seed=seed,
-                                 **recipe_defaults("transfer"))
-            train(config, out=run_dir, progress=False)
-        trained = load_run(run_dir)
+        trained = transfer_run(args.data, args.runs, seed)
         base = trained.model.eval()
         x, y = trained.x_train, trained.y_train
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:128]
@@ -145,9 +157,7 @@ def main() -> None:
             _, accuracy = evaluate(model, trained.x_test, trained.y_test)
             row = {"seed": seed, "variant": name, "unpruned": unpruned, "test_accuracy": accuracy,
                    "n_test": len(trained.y_test), "seconds": time.perf_counter() - started}
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            record(args.out, row)
 
 
 if __name__ == "__main__":

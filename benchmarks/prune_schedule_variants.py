@@ -3,8 +3,8 @@ by seed, each with the same 30 epochs of the curve's fine-tuning (AdamW 1e-3 cos
 augmentation, 0.7 distillation at T = 4): one shot (the same ratio per layer, then 30 epochs); iterative (three
 steps to 83%, 67% and 50% of the MACs, 10 epochs after each, as `fexprune prune --curve 0.5 --steps 3
 --curve-finetune 10` does: Zhu and Gupta 2017); global (one ranking over all layers, importances mean-normalised
-per layer, then 30 epochs). Trains each seed's transfer run into --runs when missing (as
-prune_distill_variants.py does); appends one JSON line per (seed, variant) to --out.
+per layer, then 30 epochs). Trains each seed's transfer run into --runs when missing
+(prune_distill_variants.transfer_run); appends one JSON line per (seed, variant) to --out.
 
     OMP_NUM_THREADS=1 python benchmarks/prune_schedule_variants.py --data ~/sfew/Images --seeds 0 1 --out /tmp/ps.jsonl
 """
@@ -12,18 +12,16 @@ prune_distill_variants.py does); appends one JSON line per (seed, variant) to --
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from fexprune.experiments.prune_curve import _recipe_augment, _train
-from fexprune.experiments.train import TrainConfig, load_run, train
 from fexprune.pruning.measure import count_macs
 from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_to_macs, select_layers
-from fexprune.recipes import recipe_defaults
 from fexprune.training.loop import evaluate
+from prune_distill_variants import record, transfer_run  # benchmarks/, beside this script
 
 VARIANTS = ("oneshot-30", "iterative-3x10", "global-30")
 
@@ -38,12 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in args.seeds:
-        run_dir = args.runs / f"transfer-movie-{seed}"
-        if not (run_dir / "results.json").is_file():
-            config = TrainConfig(data=args.data, recipe="transfer", face_crop=True, split="movie", seed=seed,
-                                 **recipe_defaults("transfer"))
-            train(config, out=run_dir, progress=False)
-        trained = load_run(run_dir)
+        trained = transfer_run(args.data, args.runs, seed)
         base = trained.model.eval()
         x, y, example = trained.x_train, trained.y_train, trained.x_test[:1]
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:128]
@@ -68,9 +61,7 @@ def main() -> None:
                    "macs_ratio": count_macs(model, example) / count_macs(base, example),
                    "widths": "/".join(map(str, layer_widths(model).values())),
                    "n_test": len(trained.y_test), "seconds": time.perf_counter() - started}
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            record(args.out, row)
 
 
 if __name__ == "__main__":
