@@ -79,7 +79,7 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
     with torch.no_grad():
         model.eval()
         model(x[:2]), teacher(x[:2])
-    adapters = torch.nn.ModuleDict({name.replace(".", "_"): torch.nn.Conv2d(student_maps[name].shape[1], teacher_maps[name].shape[1], 1)
+    adapters = torch.nn.ModuleDict({name: torch.nn.Conv2d(student_maps[name].shape[1], teacher_maps[name].shape[1], 1)
                                     for name in HINT_LAYERS})
     optimizer = torch.optim.AdamW([*model.parameters(), *adapters.parameters()], lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(len(x) / batch_size))
@@ -98,7 +98,7 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
                 target = F.softmax(teacher(inputs) / temperature, dim=1)
             soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
             loss = distill * soft + (1 - distill) * F.cross_entropy(logits, y[index])
-            hint = sum(F.mse_loss(adapters[name.replace(".", "_")](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
+            hint = sum(F.mse_loss(adapters[name](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
             loss = loss + hint_weight * hint / len(HINT_LAYERS)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
