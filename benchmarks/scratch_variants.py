@@ -1,8 +1,8 @@
 """From-scratch variants of `--recipe best` on the real set, paired by split and seed: the recipe as it is
 (one network), stronger augmentation, mixup, random erasing, half the channels (8/16/32), ten times the weight
 decay; each also averaged with the HOG + SVM baseline's probabilities. Every variant trains on the same data
-tensors, split and seed, and scores its test faces as the recipe does (as cut, mirrored, cut at two other margins). One JSON line per (split, seed, variant) is appended
-to --out, so a stopped sweep keeps what it finished.
+tensors, split and seed, and scores its test faces as the recipe does (as cut, mirrored, cut at two other
+margins). One JSON line per (split, seed, variant) is appended to --out, so a stopped sweep keeps what it finished.
 
     OMP_NUM_THREADS=1 python benchmarks/scratch_variants.py --data ~/sfew/Images --split movie --seeds 0 1 2 3 4
 """
