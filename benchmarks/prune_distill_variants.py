@@ -31,32 +31,42 @@ from fexprune.recipes import recipe_defaults
 from fexprune.training.loop import evaluate
 
 
-def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
-                      temperature: float = 1.0, alpha: float = 1.0) -> None:
-    """Distillation only: KL(teacher || student) on mixup blends (weight ~ Beta(alpha, alpha)) of augmented
-    images, both networks seeing the same blend; AdamW with the rate on a cosine to 0."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+def fit(parameters, loss_of, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config) -> None:
+    """AdamW on `parameters`, the rate on a cosine to 0, over shuffled, augmented batches of `x` (batches under two
+    images skipped: batch norm), minimising `loss_of(index, inputs, generator)`; the same random draws as
+    prune_curve._train."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(len(x) / batch_size))
     generator = torch.Generator().manual_seed(seed)
-    beta = torch.distributions.Beta(alpha, alpha)
-    teacher.eval()
-    model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), batch_size):
             index = order[start:start + batch_size]
             if len(index) < 2:
                 continue
-            inputs = augment(x[index], generator, augment_config)
-            weight = beta.sample((len(index), 1, 1, 1))
-            inputs = weight * inputs + (1 - weight) * inputs[torch.randperm(len(index), generator=generator)]
-            with torch.no_grad():
-                target = F.softmax(teacher(inputs) / temperature, dim=1)
-            loss = F.kl_div(F.log_softmax(model(inputs) / temperature, dim=1), target, reduction="batchmean")
+            loss = loss_of(index, augment(x[index], generator, augment_config), generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+
+
+def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
+                      temperature: float = 1.0, alpha: float = 1.0) -> None:
+    """Distillation only: KL(teacher || student) on mixup blends (weight ~ Beta(alpha, alpha)) of augmented
+    images, both networks seeing the same blend."""
+    beta = torch.distributions.Beta(alpha, alpha)
+
+    def loss_of(index, inputs, generator):
+        weight = beta.sample((len(index), 1, 1, 1))
+        inputs = weight * inputs + (1 - weight) * inputs[torch.randperm(len(index), generator=generator)]
+        with torch.no_grad():
+            target = F.softmax(teacher(inputs) / temperature, dim=1)
+        return F.kl_div(F.log_softmax(model(inputs) / temperature, dim=1), target, reduction="batchmean")
+
+    teacher.eval()
+    model.train()
+    fit(model.parameters(), loss_of, x, epochs, lr, batch_size, seed, augment_config)
     model.eval()
 
 
@@ -68,7 +78,7 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
                   distill: float = 0.7, temperature: float = 4.0, hint_weight: float = 1.0) -> None:
     """The curve's fine-tuning loss (distill x KL at `temperature` + (1 - distill) x cross-entropy) plus
     `hint_weight` x the mean over HINT_LAYERS of the squared error between a 1x1 conv of the student's map and the
-    teacher's; the adapters train with the student and are dropped after. The same random draws as _train."""
+    teacher's; the adapters train with the student and are dropped after."""
     def taps(network):
         seen = {}
         for name in HINT_LAYERS:
@@ -81,29 +91,19 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
         model(x[:2]), teacher(x[:2])
     adapters = torch.nn.ModuleDict({name: torch.nn.Conv2d(student_maps[name].shape[1], teacher_maps[name].shape[1], 1)
                                     for name in HINT_LAYERS})
-    optimizer = torch.optim.AdamW([*model.parameters(), *adapters.parameters()], lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(len(x) / batch_size))
-    generator = torch.Generator().manual_seed(seed)
+
+    def loss_of(index, inputs, generator):
+        logits = model(inputs)
+        with torch.no_grad():
+            target = F.softmax(teacher(inputs) / temperature, dim=1)
+        soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+        loss = distill * soft + (1 - distill) * F.cross_entropy(logits, y[index])
+        hint = sum(F.mse_loss(adapters[name](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
+        return loss + hint_weight * hint / len(HINT_LAYERS)
+
     teacher.eval()
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:
-                continue
-            inputs = augment(x[index], generator, augment_config)
-            logits = model(inputs)
-            with torch.no_grad():
-                target = F.softmax(teacher(inputs) / temperature, dim=1)
-            soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-            loss = distill * soft + (1 - distill) * F.cross_entropy(logits, y[index])
-            hint = sum(F.mse_loss(adapters[name](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
-            loss = loss + hint_weight * hint / len(HINT_LAYERS)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    fit([*model.parameters(), *adapters.parameters()], loss_of, x, epochs, lr, batch_size, seed, augment_config)
     model.eval()
 
 
