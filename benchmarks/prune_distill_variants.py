@@ -75,7 +75,9 @@ def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int
     def loss_of(index, inputs, generator):
         weight = beta.sample((len(index), 1, 1, 1))
         inputs = weight * inputs + (1 - weight) * inputs[torch.randperm(len(index), generator=generator)]
-        return soft_loss(model(inputs), teacher, inputs, temperature)
+        with torch.no_grad():
+            target = F.softmax(teacher(inputs) / temperature, dim=1)
+        return F.kl_div(F.log_softmax(model(inputs) / temperature, dim=1), target, reduction="batchmean")
 
     teacher.eval()
     model.train()
@@ -242,6 +244,7 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             model = copy.deepcopy(pruned)
+            torch.manual_seed(seed)  # mixup weights and hint adapters draw from the global generator, seeded anew per process
             finetune(model)
             _, accuracy = evaluate(model, trained.x_test, trained.y_test)
             row = {"seed": seed, "variant": name, "unpruned": unpruned, "test_accuracy": accuracy,
