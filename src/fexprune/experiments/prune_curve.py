@@ -108,6 +108,7 @@ def _train(model: nn.Module, x, y, epochs: int, lr: float, batch_size: int, seed
     from `teacher` with weight `distill` (see train_epoch)."""
     if epochs <= 0:
         return
+    torch.manual_seed(seed)  # dropout draws from the global generator, which torch seeds at random in each process
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(x) / batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1)) if cosine else None
