@@ -29,23 +29,13 @@ import torch
 
 from fexprune.data.prepared import cut_margins, margin_views, prepare_data
 from fexprune.data.preprocess import decode_image, to_gray
-from fexprune.experiments.baseline import hog_features
 from fexprune.experiments.train import TrainConfig
 from fexprune.models.hog import HOGFeatures
 from fexprune.models.views import predict_logits
 from fexprune.recipes import recipe_defaults
 from fexprune.recipes.best import BestRecipe, fit_best
 from fexprune.recipes.probe import choose_C, fit_linear, train_cut, training_groups
-
-
-def platt_svm(train: np.ndarray, labels: np.ndarray):
-    """The baseline's SVM on standardised features, with Platt probabilities and one-vs-one decision values."""
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10.0, gamma="scale", class_weight="balanced",
-                                               probability=True, random_state=0, decision_function_shape="ovo")).fit(train, labels)
+from scratch_variants import platt_svm, svm_probabilities  # benchmarks/, beside this script
 
 
 def pairwise_average(model, features: np.ndarray) -> np.ndarray:
@@ -125,7 +115,7 @@ def main() -> None:
                 return hog_layer(x).flatten(1).double().numpy()
 
         all_views = views + [v.flip(-1) for v in views]
-        fused = {"svm-opencv": platt_svm(hog_features(images[train]), labels[train]).predict_proba(hog_features(images[test]))}
+        fused = {"svm-opencv": svm_probabilities(images, labels, train, test)}
         torch_svm = platt_svm(torch_hog(data.x_train), labels[train])
         fused["svm-torch"] = np.mean([torch_svm.predict_proba(torch_hog(v)) for v in all_views], 0)
         fused["svm-torch-pairwise"] = np.mean([pairwise_average(torch_svm, torch_hog(v)) for v in all_views], 0)
@@ -135,11 +125,12 @@ def main() -> None:
             train_views += [cut, cut.flip(-1)]
         x = np.concatenate([torch_hog(v) for v in train_views])
         mean, scale = x.mean(0), np.where(x.std(0) < 1e-8, 1.0, x.std(0))
+        standardised, y_views = (x - mean) / scale, np.tile(labels[train], len(train_views))
         n_classes = len(data.image_set.classes)
         no_offset = np.zeros((len(x), n_classes))
-        C, _ = choose_C((x - mean) / scale, no_offset, np.tile(labels[train], len(train_views)),
-                        np.tile(training_groups(data, args.split), len(train_views)), n_classes, seed)
-        weight, bias = fit_linear((x - mean) / scale, no_offset, np.tile(labels[train], len(train_views)), C, n_classes)
+        C, _ = choose_C(standardised, no_offset, y_views, np.tile(training_groups(data, args.split), len(train_views)),
+                        n_classes, seed)
+        weight, bias = fit_linear(standardised, no_offset, y_views, C, n_classes)
         fused["hog-linear"] = np.mean([torch.softmax(torch.from_numpy((torch_hog(v) - mean) / scale @ weight.T + bias), 1).numpy()
                                        for v in all_views], 0)
         if geometry is not None:
