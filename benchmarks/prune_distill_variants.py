@@ -31,6 +31,7 @@ from fexprune.experiments.train import TrainConfig, load_run, train
 from fexprune.pruning.structured import StructuredConfig, prune_to_macs, select_layers
 from fexprune.recipes import recipe_defaults
 from fexprune.training.loop import evaluate
+from fexprune.training.minibatch import distillation_loss
 
 
 def fit(parameters, loss_of, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config) -> None:
@@ -53,17 +54,11 @@ def fit(parameters, loss_of, x, epochs: int, lr: float, batch_size: int, seed: i
             schedule.step()
 
 
-def soft_loss(logits, teacher, inputs, temperature: float):
-    """KL(teacher || student) at `temperature`, times its square (Hinton et al. 2015)."""
-    with torch.no_grad():
-        target = F.softmax(teacher(inputs) / temperature, dim=1)
-    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-
-
 def curve_loss(model, teacher, inputs, labels, distill: float, temperature: float):
-    """The curve's fine-tuning loss: distill x the soft loss + (1 - distill) x cross-entropy on the labels."""
+    """The curve's fine-tuning loss (train_epoch's without mixup): distill x the distillation loss + (1 - distill)
+    x cross-entropy on the labels."""
     logits = model(inputs)
-    return distill * soft_loss(logits, teacher, inputs, temperature) + (1 - distill) * F.cross_entropy(logits, labels)
+    return distill * distillation_loss(logits, teacher, inputs, temperature) + (1 - distill) * F.cross_entropy(logits, labels)
 
 
 def function_matching(model, teacher, x, epochs: int, lr: float, batch_size: int, seed: int, augment_config,
@@ -166,7 +161,7 @@ def inversion_distill(model, teacher, x, y, synthetic, epochs: int, lr: float, b
     def loss_of(index, inputs, generator):
         dreamt = synthetic[torch.randint(0, len(synthetic), (len(index),), generator=generator)]
         return (curve_loss(model, teacher, inputs, y[index], distill, temperature)
-                + soft_loss(model.network(dreamt), teacher.network, dreamt, temperature))
+                + distillation_loss(model.network(dreamt), teacher.network, dreamt, temperature))
 
     teacher.eval()
     model.train()

@@ -48,10 +48,7 @@ def train_epoch(
             logits = model(inputs)
             loss = F.cross_entropy(logits, y[index], label_smoothing=label_smoothing)
         if teacher is not None and distill > 0:
-            with torch.no_grad():
-                target = F.softmax(teacher(inputs) / temperature, dim=1)
-            soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-            loss = distill * soft + (1 - distill) * loss
+            loss = distill * distillation_loss(logits, teacher, inputs, temperature) + (1 - distill) * loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -62,6 +59,14 @@ def train_epoch(
         total += loss.item() * len(index)
         correct += (logits.argmax(1) == y[index]).sum().item()
     return {"train_loss": total / len(x), "train_accuracy": correct / len(x)}
+
+
+def distillation_loss(logits: torch.Tensor, teacher: nn.Module, inputs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || model) at `temperature`, times T^2 (Hinton et al. 2015) so that its gradients keep their
+    scale whatever the temperature; the teacher is run on `inputs` without gradients."""
+    with torch.no_grad():
+        target = F.softmax(teacher(inputs) / temperature, dim=1)
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
 
 
 def check_finite_loss(row: dict) -> None:
