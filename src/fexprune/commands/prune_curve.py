@@ -19,6 +19,9 @@ def fractions(value: str) -> tuple[float, ...]:
 
 def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pruning curve (any recipe: paper, best, transfer)")
+    group.add_argument("--runs", nargs="+", metavar="RUN", default=None,
+                       help="several train runs, the seeds of one configuration (or folders holding them): the same curve on "
+                            "each, every point reported as mean and sd over the runs (instead of --run)")
     group.add_argument("--curve", type=fractions, default=None, metavar="R1,R2,...",
                        help="prune structurally to each fraction of MACs REMOVED (e.g. 0.1,0.2,...,0.8), fine-tune, and plot "
                             "test accuracy against MACs, parameters and latency, with random and from-scratch baselines (default: off)")
@@ -46,8 +49,10 @@ def run_curve(args: argparse.Namespace) -> int:
     from fexprune.report.prune_curve import curve_table
 
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
+    if bool(args.run) == bool(args.runs):
+        raise InputError("--curve takes one of --run TRAIN_RUN_DIR or --runs RUN1 RUN2 ...")
     config = CurveConfig(
-        run=args.run, curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
+        run=args.run or "", runs=tuple(args.runs or ()), curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
         global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, finetune_epochs=args.curve_finetune,
         finetune_lr=args.curve_lr, distill=args.curve_distill, augment=not args.curve_no_augment, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
         scratch_epochs=args.scratch_epochs or None, sensitivity=args.sensitivity, sample_size=args.sample_size,
@@ -59,5 +64,7 @@ def run_curve(args: argparse.Namespace) -> int:
         raise InputError("--max-loss-increase, --remove and --finetune belong to the paper's procedure, not to --curve")
     run_dir, results = run_prune_curve(config, out=args.out)
     print(render_table(curve_table(results)), end="")
+    for warning in results["warnings"]:
+        print(f"warning: {warning}")
     print(f"run folder: {run_dir}")
     return 0

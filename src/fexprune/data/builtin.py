@@ -52,3 +52,15 @@ def resolve_data(path: str | os.PathLike | None, progress: bool = True) -> Path:
     if not path.exists():
         raise InputError("no such file or folder", path)
     return path
+
+
+def describe_data(path: str | os.PathLike | None) -> tuple[str, bool]:
+    """(what a report calls a run's data, whether it is synthetic). The synthetic sets are the built-in one
+    (no path) and any folder `fexprune data synth` wrote: its true face boxes, faces.csv, lie beside Images/."""
+    if path is None or str(path) == "":
+        return "the built-in synthetic data (drawn faces, not SFEW)", True
+    folder = Path(path).expanduser()
+    for root in (folder, folder.parent):
+        if (root / "faces.csv").is_file() and (root / "Images").is_dir() and folder in (root, root / "Images"):
+            return f"synthetic data written by `fexprune data synth` (drawn faces, not SFEW): {folder}", True
+    return str(folder), False

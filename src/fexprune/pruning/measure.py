@@ -45,10 +45,21 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total[0]
 
 
+def tp_macs_and_params(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """MACs and parameters as Torch-Pruning's `tp.utils.count_ops_and_params` counts them for ONE image shaped
+    like x[0]: the count pruning papers built on Torch-Pruning report. It counts more layer types than
+    `count_macs` (batch norm, pooling, activations), so its ratios after pruning differ a little."""
+    import torch_pruning as tp
+
+    macs, params = tp.utils.count_ops_and_params(model, x[:1])
+    return int(macs), int(params)
+
+
 @torch.inference_mode()
-def paired_latency(models: list[Callable], x, repeats: int = 20, warmup: int = 2) -> list[float]:
-    """Median seconds per forward pass of each model (a module, or any callable that runs one, such
-    as an ONNX Runtime session), calls interleaved (a, b, a, b, ...).
+def paired_latency_samples(models: list[Callable], x, repeats: int = 20, warmup: int = 2) -> list[list[float]]:
+    """Seconds of every forward pass of each model (a module, or any callable that runs one, such as an ONNX
+    Runtime session), calls interleaved (a, b, a, b, ...): sample i of every model comes from the same round,
+    so differences between models can be taken round by round (paired).
 
     On a shared machine the speed drifts by tens of percent within seconds; interleaving lets the drift
     hit every model alike, so the ratios between them hold even when the absolute numbers wander.
@@ -64,7 +75,30 @@ def paired_latency(models: list[Callable], x, repeats: int = 20, warmup: int = 2
             start = time.perf_counter()
             model(x)
             spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
+    return times
+
+
+def paired_latency(models: list[Callable], x, repeats: int = 20, warmup: int = 2) -> list[float]:
+    """Median seconds per forward pass of each model, calls interleaved (`paired_latency_samples`)."""
+    return [statistics.median(spent) for spent in paired_latency_samples(models, x, repeats, warmup)]
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(first quartile, median, third quartile), linearly interpolated (numpy's default)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0], ordered[0], ordered[0]
+    q1, q2, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def latency_change(base: list[float], other: list[float]) -> dict:
+    """`other` against `base` from paired rounds (`paired_latency_samples`): the median and interquartile range
+    of the per-round relative change (other - base) / base (-0.2: 20% faster), and whether that change is within
+    noise: its interquartile range wider than its median's distance from zero (the spread exceeds the effect)."""
+    changes = [(o - b) / b for b, o in zip(base, other)]
+    q1, median, q3 = quartiles(changes)
+    return {"latency_change": median, "latency_change_iqr": q3 - q1, "latency_within_noise": (q3 - q1) > abs(median)}
 
 
 def model_costs(models: list[nn.Module], x_full: torch.Tensor, repeats: int = 20,
