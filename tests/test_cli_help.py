@@ -79,7 +79,7 @@ def test_a_missing_required_argument_and_an_unknown_command(capsys):
     with pytest.raises(SystemExit):
         main(["prune"])
     assert capsys.readouterr().err.splitlines() == [
-        "fexprune prune: error: the following arguments are required: --run (see fexprune prune --help)"]
+        "fexprune prune: error: one of the arguments --run --runs is required (see fexprune prune --help)"]
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-command"])
     error = capsys.readouterr().err

@@ -121,7 +121,7 @@ def test_latency_has_a_spread_and_both_baselines_have_the_same_teacher(curve, pa
     assert len({(teacher, distill) for _, teacher, distill in teachers}) == 1 and teachers[0][2] == 0.7
 
 
-def test_a_missed_target_is_warned_and_a_one_run_curve_reads_as_before():
+def test_a_missed_target_is_warned_and_one_run_has_no_spread():
     points = [{"method": "l2", "macs_reduction": 0.5, "macs_ratio": 0.62, "tp_macs_ratio": 0.63, "reached_target": False,
                "test_accuracy": 0.4}]
     summary = curve_summary(points)
@@ -149,4 +149,37 @@ def test_a_one_run_curve_made_before_runs_were_averaged_still_reports(tmp_path):
     report = build_run_report(tmp_path)
     table = render_table(curve_table(old))
     assert "| l2 | 30% | – | 69.0% | 70.0% |" in table and "45.0%" in table
-    assert report.tables()[0].title == "Setup" or any(t.title == "Accuracy against cost" for t in report.tables())
+    assert [t.title for t in report.tables()] == ["Accuracy against cost"]
+
+
+def test_runs_are_found_in_folders_and_other_runs_are_passed_over(paper_runs, tmp_path, capsys):
+    from fexprune.errors import InputError
+    from fexprune.experiments.prune_curve import find_train_runs
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("seed0", "seed1"):
+        (folder / name).symlink_to(paper_runs / name, target_is_directory=True)
+    other = folder / "prune-1"  # a finished prune run: a model.pt, but not a train run
+    other.mkdir()
+    (other / "model.pt").write_bytes(b"")
+    (other / "config.json").write_text("{}")
+    (other / "results.json").write_text(json.dumps({"schema": {"kind": "prune", "version": 1}}))
+    assert [p.name for p in find_train_runs([str(folder)])] == ["seed0", "seed1"]
+    assert find_train_runs([str(paper_runs / "seed1"), str(paper_runs)]) == [(paper_runs / n).resolve() for n in ("seed1", "seed0")]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="neither a train run"):
+        find_train_runs([str(tmp_path / "empty")])
+    with pytest.raises(InputError, match="no such train run"):
+        find_train_runs([str(tmp_path / "absent")])
+    best = tmp_path / "best-run"  # a run of another recipe: refused before any pruning
+    best.mkdir()
+    config = json.loads((paper_runs / "seed1" / "config.json").read_text())
+    (best / "config.json").write_text(json.dumps({**config, "recipe": "best"}))
+    assert main(["prune", "--runs", str(paper_runs / "seed0"), str(best), "--curve", "0.5", "--out", str(tmp_path / "no")]) == 2
+    assert "share a recipe" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--run", str(paper_runs / "seed0"), "--runs", str(paper_runs), "--curve", "0.5"])
+    assert exit_info.value.code == 2 and "not allowed with argument --run" in capsys.readouterr().err
+    assert main(["prune", "--runs", str(paper_runs)]) == 2
+    assert "--runs belongs to --curve" in capsys.readouterr().err

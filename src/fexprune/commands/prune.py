@@ -20,7 +20,11 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         description="Repeatedly prune the least important kernel until the train loss would rise by more "
         "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels.",
     )
-    parser.add_argument("--run", metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run (required, except with --curve --runs)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
+    which.add_argument("--runs", nargs="+", metavar="RUN", default=None,
+                       help="with --curve: several train runs, the seeds of one configuration (or folders holding them): "
+                            "the same curve on each, every point reported as mean and sd over the runs")
     parser.add_argument("--criterion", type=comma_list, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model "
                         "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness)")
     parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
@@ -52,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
         return run_curve(args)
     if args.runs:
         raise InputError("--runs belongs to --curve; the paper's procedure prunes one --run")
-    if not args.run:
-        raise InputError("--run TRAIN_RUN_DIR is required")
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:

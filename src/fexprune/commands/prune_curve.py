@@ -19,9 +19,6 @@ def fractions(value: str) -> tuple[float, ...]:
 
 def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pruning curve (any recipe: paper, best, transfer)")
-    group.add_argument("--runs", nargs="+", metavar="RUN", default=None,
-                       help="several train runs, the seeds of one configuration (or folders holding them): the same curve on "
-                            "each, every point reported as mean and sd over the runs (instead of --run)")
     group.add_argument("--curve", type=fractions, default=None, metavar="R1,R2,...",
                        help="prune structurally to each fraction of MACs REMOVED (e.g. 0.1,0.2,...,0.8), fine-tune, and plot "
                             "test accuracy against MACs, parameters and latency, with random and from-scratch baselines (default: off)")
@@ -49,8 +46,6 @@ def run_curve(args: argparse.Namespace) -> int:
     from fexprune.report.prune_curve import curve_table
 
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
-    if bool(args.run) == bool(args.runs):
-        raise InputError("--curve takes one of --run TRAIN_RUN_DIR or --runs RUN1 RUN2 ...")
     config = CurveConfig(
         run=args.run or "", runs=tuple(args.runs or ()), curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
         global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, finetune_epochs=args.curve_finetune,

@@ -62,6 +62,7 @@ from fexprune.pruning.structured import (
 )
 from fexprune.report import prune_curve as report
 from fexprune.report.curve_summary import curve_summary, mean_sd, summarise
+from fexprune.schema import run_kind
 from fexprune.recipes import RECIPES
 from fexprune.training.loop import evaluate
 from fexprune.training.minibatch import train_epoch
@@ -153,8 +154,8 @@ def _recipe_augment(trained) -> AugmentConfig | None:
 
 
 def find_train_runs(paths: tuple[str, ...] | list[str]) -> list[Path]:
-    """Train run folders: each path is one (config.json and model.pt in it) or a folder of them (its
-    subfolders that are runs, in name order)."""
+    """Train run folders: each path is one (config.json in it) or a folder of them (its subfolders that are
+    finished train runs, in name order; other kinds of run beside them are passed over)."""
     found: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()
@@ -163,7 +164,7 @@ def find_train_runs(paths: tuple[str, ...] | list[str]) -> list[Path]:
             continue
         if not path.is_dir():
             raise InputError("no such train run or folder of runs", path)
-        inside = sorted(p for p in path.iterdir() if p.is_dir() and (p / "config.json").is_file() and (p / "model.pt").is_file())
+        inside = sorted(p for p in path.iterdir() if p.is_dir() and (p / "model.pt").is_file() and _is_train_run(p))
         if not inside:
             raise InputError("neither a train run (config.json) nor a folder holding train runs", path)
         found.extend(inside)
@@ -171,6 +172,17 @@ def find_train_runs(paths: tuple[str, ...] | list[str]) -> list[Path]:
     if not unique:
         raise InputError("no train run given (--run or --runs)")
     return unique
+
+
+def _is_train_run(folder: Path) -> bool:
+    """A finished `fexprune train` run (a folder of runs may also hold prune and other runs, passed over)."""
+    if not (folder / "config.json").is_file() or not (folder / "results.json").is_file():
+        return False
+    try:
+        results = runs.read_json(folder / "results.json")
+    except InputError:
+        return False
+    return isinstance(results, dict) and run_kind(results, runs.read_json(folder / "config.json")) == "train"
 
 
 IGNORED_DIFFERENCES = ("seed", "device", "deterministic", "eval_every", "checkpoint_every")
@@ -318,6 +330,10 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
     run; writes one run folder with every run's points and their mean and spread per point."""
     config.check()
     paths = find_train_runs(config.runs or (config.run,))
+    recipes = {str(path): runs.read_json(path / "config.json").get("recipe", "paper") for path in paths}
+    if len(set(recipes.values())) > 1:
+        raise InputError("the runs of one curve must share a recipe; got "
+                         + ", ".join(f"{path}: {recipe}" for path, recipe in recipes.items()))
     started = time.perf_counter()
     with cpu_threads(config.threads):
         run_dir = runs.new_run_dir(out, "prune-curve")
@@ -328,9 +344,6 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
         per_run = [_curve_of_run(config, path, index, len(paths) > 1, run_dir, bar) for index, path in enumerate(paths)]
         bar.close()
         settings = per_run[0]["settings"]
-        if len({r["settings"]["recipe"] for r in per_run}) > 1 or len({r["settings"]["architecture"] for r in per_run}) > 1:
-            raise InputError("the runs of one curve must share a recipe and a network; got "
-                             + ", ".join(f"{r['settings']['recipe']}/{r['settings']['architecture']}" for r in per_run))
         differences = configuration_differences([r["settings"]["config"] for r in per_run])
         points = [row for r in per_run for row in r["points"]]
         sensitivity = [row for r in per_run for row in r["sensitivity"]]

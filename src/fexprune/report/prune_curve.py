@@ -144,8 +144,9 @@ def curve_table(results: dict) -> Table:
 def _unpruned_line(base: dict) -> str:
     accuracy = percent(1)(base["test_accuracy"]) + (f" ± {percent(1)(base['test_accuracy_sd'])}" if base.get("test_accuracy_sd") else "")
     macs = f"{base['macs']:,} MACs (conv+linear)" + (f", {base['tp_macs']:,} MACs (tp)" if base.get("tp_macs") else "")
-    return f"{macs}, {base['parameters']:,} parameters, test accuracy {accuracy}, "
-            f"{number(3)(base['latency_ms'])} ms" + (f" (IQR {number(3)(base['latency_iqr_ms'])})" if base.get("latency_iqr_ms") is not None else "")
+    latency = f"{number(3)(base['latency_ms'])} ms" + (
+        f" (IQR {number(3)(base['latency_iqr_ms'])})" if base.get("latency_iqr_ms") is not None else "")
+    return f"{macs}, {base['parameters']:,} parameters, test accuracy {accuracy}, {latency}"
 
 
 def build_prune_curve_report(run_dir: str | Path, results: dict) -> Report:
