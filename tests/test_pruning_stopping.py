@@ -89,32 +89,66 @@ def test_stops_at_the_first_step_over_budget_and_returns_the_step_before():
     assert model.stem.out_channels == widths[k]
 
 
-def test_real_loss_with_an_iterative_schedule_and_interactive_steps():
+def _mlp(seed: int = 1):
+    """Gedeon's own setting: hidden layers of a Linear-only network."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(100, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    return model, torch.randn(16, 1, 10, 10), torch.randint(0, 4, (16,))
+
+
+def _fit(model, x, y, steps=150):
+    """The network fitted to its batch, so that pruning it costs loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("network", ["residual", "mlp"])
+def test_real_loss_with_an_iterative_schedule_and_interactive_steps(network):
     """Cross-entropy of a real network on its batch: the first step over the budget is undone, the steps
-    before it kept; an interactive run (each group seen before it is pruned) makes the same choices."""
+    before it kept; an interactive run (each group seen before it is pruned) makes the same choices, and the
+    network returned is the one a fresh pruner gives after the steps kept."""
     def loss_fn(model, batch):
         return F.cross_entropy(model(batch[0]), batch[1])
 
-    model, x, y = _network(1)
-    base = loss_fn(model, (x, y)).item()
-    trace = copy.deepcopy(model)
-    trace_pruner = _pruner(trace, x, steps=12)
+    fitted, x, y = _network(1) if network == "residual" else _mlp()
+    torch.manual_seed(0)
+    _fit(fitted, x, y)
+
+    def build():
+        model = copy.deepcopy(fitted)
+        head = model.fc if network == "residual" else model[-1]
+        pruner = tp.pruner.MetaPruner(model, x[:1], tp.importance.MagnitudeImportance(p=2), pruning_ratio=0.75,
+                                      iterative_steps=12, ignored_layers=[head])
+        return model, pruner, x, y
+
+    trace, trace_pruner, _, _ = build()
+    base = loss_fn(trace, (x, y)).item()
     losses = []
     for _ in range(12):
         trace_pruner.step()
         losses.append(loss_fn(trace.eval(), (x, y)).item())
-    budget = 0.5 * (max(losses) - base)
-    k = 1 + next(i for i, loss in enumerate(losses) if loss - base > budget)
-    assert 1 < k <= 12
+    budget = max(losses[:3]) - base  # the first three steps are within it, so at least three are kept
+    k = 1 + next(i for i, loss in enumerate(losses) if loss - base > budget + 1e-6)
+    assert 3 < k <= 12
 
     seen = []
-    result = prune_until_loss_rises(_pruner(model, x, steps=12), model, loss_fn, (x, y), budget=budget,
+    model, pruner, _, _ = build()
+    result = prune_until_loss_rises(pruner, model, loss_fn, (x, y), budget=budget,
                                     on_group=lambda group: seen.append(len(group[0][1])))
     assert seen  # the interactive path ran
     assert result.steps[-1].step == k and result.steps[-1].over_budget
     assert [s.loss for s in result.steps[1:]] == pytest.approx(losses[:k], abs=1e-5)
     assert all(s.loss - base <= budget for s in result.kept)
-    assert abs(loss_fn(model, (x, y)).item() - result.kept[-1].loss) < 1e-5
+    reference, reference_pruner, _, _ = build()
+    for _ in range(k - 1):
+        reference_pruner.step()
+    assert channel_widths(model) == channel_widths(reference) != channel_widths(build()[0])
+    assert torch.allclose(model(x), reference(x), atol=1e-6)
 
 
 def test_stops_when_the_schedule_ends_or_at_max_steps():
