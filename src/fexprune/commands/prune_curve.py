@@ -29,7 +29,8 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="fine-tuning epochs at each point (AdamW, the rate decayed to 0 on a cosine, the run's recipe's augmentation)")
     group.add_argument("--curve-lr", type=positive_float, default=1e-3, help="fine-tuning learning rate at the start of the cosine")
     group.add_argument("--curve-distill", type=weight, default=0.7, metavar="W",
-                       help="weight of the unpruned network's soft targets (distillation, temperature 4) in the fine-tuning loss; 0: labels only")
+                       help="weight of the unpruned network's soft targets (distillation, temperature 4) in the loss of the fine-tuning "
+                            "and of the from-scratch baseline alike; 0: labels only")
     group.add_argument("--curve-no-augment", action="store_true", help="fine-tune and train from scratch without the recipe's augmentation")
     group.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch of fine-tuning and scratch training")
     group.add_argument("--scratch-epochs", type=non_negative_int, default=None,
