@@ -32,7 +32,7 @@ import torch_pruning as tp
 from torch import nn
 
 from fexprune.models.layer_shapes import layer_shapes
-from fexprune.pruning.importance import make_importance
+from fexprune.pruning.importance import make_importance, needs_backward
 from fexprune.pruning.measure import count_macs, count_parameters
 
 
@@ -129,7 +129,7 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
                                          if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in chosen]
     importance = make_importance(config.criterion, model=model, sample_x=sample_x, seed=config.seed,
                                  normalizer=config.normalizer)
-    if getattr(importance, "needs_gradients", False):
+    if needs_backward(importance):
         _gradients(model, batch)
     if not isinstance(ratio, dict) and not config.global_pruning:
         ratio = {name: float(ratio) for name in selected}
