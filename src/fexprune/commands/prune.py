@@ -22,7 +22,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--run", required=True, metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
     parser.add_argument("--criterion", type=comma_list, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model "
-                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness)")
+                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness, fpgm)")
     parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
                         "(default conv1; with --curve: comma-separated conv module paths, default all)")
     parser.add_argument("--max-loss-increase", type=non_negative_float, default=0.1,
