@@ -217,3 +217,21 @@ def test_on_a_dead_autoencoder_unit_it_is_remove_dead():
     merged, chosen = _generic(model, [4])
     assert chosen == {4: None}
     assert _same_weights(merged, remove_dead(model, 4, hidden_activations(model, X)))
+
+
+def test_structured_pruning_to_a_macs_target_can_merge():
+    from fexprune.models.best_cnn import BestCNN, BestCNNConfig
+    from fexprune.pruning.structured import StructuredConfig, prune_to_macs
+
+    torch.manual_seed(0)
+    model = BestCNN(BestCNNConfig(channels=(8, 12, 16), input_size=(24, 30), pooled=(2, 2))).eval()
+    x = _seeded((32, 1, 30, 24), 10)
+    results = {merge: prune_to_macs(model, x[:1], StructuredConfig(target_macs=0.6, criterion="l2", merge=merge),
+                                    sample_x=x) for merge in (False, True)}
+    cut, merged = results[False].model, results[True].model
+    assert results[False].widths_after == results[True].widths_after
+    with torch.no_grad():
+        reference = model(x)
+        assert (merged(x) - reference).pow(2).mean() < (cut(x) - reference).pow(2).mean()
+    with pytest.raises(ValueError, match="sample"):
+        prune_to_macs(model, x[:1], StructuredConfig(target_macs=0.6, merge=True))
