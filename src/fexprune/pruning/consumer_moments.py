@@ -53,7 +53,7 @@ class Tap:
         return (id(self.layer), self.channels, self.index, self.at_output)
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
-        """(samples x spatial x positions, channels) float64 copy of the tap's part of `x` (the layer's input
+        """(samples x spatial x positions, channels) copy of the tap's part of `x` (the layer's input
         or output: (B, C, ...) for a conv, (..., F) for a linear layer)."""
         flat = torch.tensor([i for row in self.index for i in row], device=x.device)
         positions, channels = len(self.index), len(self.channels)
@@ -62,7 +62,7 @@ class Tap:
         else:
             picked = x.index_select(1, flat)  # (B, P*N, *spatial)
             picked = picked.reshape(picked.shape[0], positions * channels, -1).transpose(1, 2).reshape(-1, positions * channels)
-        return picked.reshape(-1, positions, channels).reshape(-1, channels).to(torch.float64)
+        return picked.reshape(-1, positions, channels).reshape(-1, channels)
 
 
 def _plain(values) -> list[int]:
@@ -137,13 +137,14 @@ class ChannelMoments:
         self.scatter = torch.zeros(channels, channels, dtype=torch.float64)
 
     def add(self, rows: torch.Tensor) -> None:
-        rows = rows.detach().to("cpu", torch.float64)
+        rows = rows.detach().to(torch.float64)
         m = rows.shape[0]
         if m == 0:
             return
         batch_mean = rows.mean(0)
         centred = rows - batch_mean
-        batch_scatter = centred.T @ centred
+        batch_scatter = (centred.T @ centred).cpu()  # reduced where the rows are; only channels^2 numbers move
+        batch_mean = batch_mean.cpu()
         if self.count == 0:
             self.mean, self.scatter = batch_mean, batch_scatter
         else:
