@@ -99,6 +99,16 @@ def _reduce(parts: list[tuple[np.ndarray, tuple[int, ...]]], n: int, how: str) -
         return np.nan_to_num(reduce(stacked, axis=0), nan=0.0)
 
 
+def scoring_taps(group) -> list[Tap]:
+    """The consumers' inputs; the producers' outputs too where some channel reaches no consumer Torch-Pruning
+    can map (such a channel would otherwise look constant, and go first)."""
+    taps = consumer_taps(group)
+    covered = {c for tap in taps for c in tap.channels}
+    if len(covered) < len(group_channels(group)):
+        taps += producer_taps(group)
+    return taps
+
+
 def _all_taps(group) -> list[Tap]:
     """Every group's taps in the group's dependency graph (measured in the same pass as the asked group's)."""
     graph = getattr(group, "_DG", None)
@@ -106,7 +116,7 @@ def _all_taps(group) -> list[Tap]:
         return []
     taps = []
     for other in graph.get_all_groups(root_module_types=(nn.modules.conv._ConvNd, nn.Linear)):
-        taps += consumer_taps(other) or producer_taps(other)
+        taps += scoring_taps(other)
     return taps
 
 
@@ -138,7 +148,7 @@ class DistinctivenessImportance(tp.importance.Importance):
         return self.activations.model
 
     def taps(self, group) -> list[Tap]:
-        return consumer_taps(group) or producer_taps(group)
+        return scoring_taps(group)
 
     def angles(self, group) -> tuple[np.ndarray, np.ndarray]:
         """(angles in degrees, dead) between the group's channels, all consumers together."""
