@@ -25,7 +25,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch_pruning as tp
 from sklearn.datasets import load_digits
@@ -106,8 +105,8 @@ def run_digits(seeds: list[int]) -> dict[str, list[float]]:
 
 
 def run_pic(seeds: list[int], features: Path) -> dict[str, list[float]]:
-    table = read_feature_table(features)
-    inputs = table.inputs(True)
+    feature_table = read_feature_table(features)
+    inputs = feature_table.inputs(True)
     scores: dict[str, list[float]] = {"unpruned": []}
     rows = variants()
     rows.insert(1, ("distinctiveness + merge, Gedeon's rule (s = 1, c = 0)", "distinctiveness", True, "add"))
@@ -127,7 +126,7 @@ def run_pic(seeds: list[int], features: Path) -> dict[str, list[float]]:
     return scores
 
 
-def table(scores: dict[str, list[float]], unit: str, digits_: int, higher_better: bool) -> str:
+def table(scores: dict[str, list[float]], unit: str, digits_: int) -> str:
     reference = scores["distinctiveness + merge"]
     lines = [f"| | {unit}, mean ± sd | paired difference from distinctiveness + merge, mean ± sd | per seed |",
              "|---|---|---|---|"]
@@ -155,10 +154,10 @@ def main() -> None:
             f"Seeds {', '.join(map(str, args.seeds))}; every criterion prunes the same trained network of a seed. "
             f"{seconds:.0f} s on one thread.", "",
             "## Digits: 64-32-10 ReLU MLP, 10 of 32 hidden units removed (30%), test accuracy (%)", "",
-            table(digit_scores, "test accuracy %", 1, True), ""]
+            table(digit_scores, "test accuracy %", 1), ""]
     if pic_scores is not None:
         text += [f"## PIC autoencoder 11-10-11 on {args.features.name}, 3 of 10 hidden units removed (30% of MACs), "
-                 "test reconstruction MSE (lower is better)", "", table(pic_scores, "test MSE", 4, False), ""]
+                 "test reconstruction MSE (lower is better)", "", table(pic_scores, "test MSE", 4), ""]
     notes = RESULTS.read_text().split("## Notes", 1) if RESULTS.is_file() else []
     if len(notes) == 2:  # the hand-written reading of the numbers stays below the tables
         text.append("## Notes" + notes[1].rstrip("\n"))
