@@ -181,3 +181,31 @@ def test_removing_zeroed_channels_next_to_hog_features_changes_nothing():
     pruned = prune_by_ratio(copy.deepcopy(model), x[:1], {"blocks.2.0": 0.5}, StructuredConfig(criterion="bn_scale"))
     assert pruned.blocks[2][0].out_channels == 4
     assert torch.allclose(pruned(x), model(x), atol=1e-6)
+
+
+def _elimination_by_brute_force(angles, dead):
+    n = len(angles)
+    alive = np.ones(n, bool)
+    finite = np.where(np.isnan(angles), np.inf, angles)
+    np.fill_diagonal(finite, np.inf)
+    scores, level = np.zeros(n), 0.0
+    for rank in range(n):
+        nearest = np.where(alive[None, :], finite, np.inf).min(1)
+        nearest = np.where(dead, -1.0, np.where(np.isfinite(nearest), nearest, 180.0))
+        nearest[~alive] = np.inf
+        pick = int(np.argmin(nearest))
+        level = max(level, max(float(nearest[pick]), 0.0))
+        scores[pick] = level + rank * 1e-9
+        alive[pick] = False
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_elimination_matches_the_definition_with_ties_and_dead_channels(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    angles = rng.integers(0, 12, (n, n)).astype(float) * 7.5  # many ties
+    angles = np.triu(angles, 1) + np.triu(angles, 1).T
+    dead = rng.random(n) < 0.1
+    angles[dead, :] = angles[:, dead] = np.nan
+    assert np.array_equal(elimination_scores(angles, dead), _elimination_by_brute_force(angles, dead))

@@ -47,17 +47,20 @@ def elimination_scores(angles: np.ndarray, dead: np.ndarray) -> np.ndarray:
     alive = np.ones(n, bool)
     finite = np.where(np.isnan(angles), np.inf, angles)
     np.fill_diagonal(finite, np.inf)
+    nearest, partner = finite.min(1), finite.argmin(1)  # over the live channels, kept up to date below
     scores = np.zeros(n)
     level = 0.0
     for rank in range(n):
-        masked = np.where(alive[None, :], finite, np.inf)
-        nearest = masked.min(1)
-        nearest = np.where(dead, -1.0, np.where(np.isfinite(nearest), nearest, 180.0))
-        nearest[~alive] = np.inf
-        pick = int(np.argmin(nearest))
-        level = max(level, max(float(nearest[pick]), 0.0))
+        value = np.where(dead, -1.0, np.where(np.isfinite(nearest), nearest, 180.0))
+        value[~alive] = np.inf
+        pick = int(np.argmin(value))
+        level = max(level, max(float(value[pick]), 0.0))
         scores[pick] = level + rank * 1e-9
         alive[pick] = False
+        stale = alive & (partner == pick)  # only rows whose nearest was the removed channel can change
+        if stale.any():
+            masked = np.where(alive[None, :], finite[stale], np.inf)
+            nearest[stale], partner[stale] = masked.min(1), masked.argmin(1)
     return scores
 
 
