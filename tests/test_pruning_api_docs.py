@@ -21,3 +21,12 @@ def test_the_doc_has_an_example_per_importance_and_for_merging():
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_each_example_runs(index):
     exec(compile(BLOCKS[index], f"{DOC.name} block {index + 1}", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_every_public_name_resolves():
+    import fexprune.pruning as pruning
+
+    for name in pruning.__all__:
+        assert getattr(pruning, name) is not None, name
+    with pytest.raises(AttributeError):
+        pruning.PaperL2Importance  # noqa: B018 (renamed KernelL2Importance)
