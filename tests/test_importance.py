@@ -209,3 +209,18 @@ def test_elimination_matches_the_definition_with_ties_and_dead_channels(seed):
     dead = rng.random(n) < 0.1
     angles[dead, :] = angles[:, dead] = np.nan
     assert np.array_equal(elimination_scores(angles, dead), _elimination_by_brute_force(angles, dead))
+
+
+@pytest.mark.parametrize("name", ["l2", "l1", "distinctiveness"])
+def test_a_group_of_some_channels_gets_one_score_per_channel_in_its_order(name):
+    """Torch-Pruning's own example scores a group built for channels [2, 6, 9] of a layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(), nn.Conv2d(12, 4, 1))
+    x = torch.randn(8, 3, 6, 6)
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=x[:1])
+    importance = make_importance(name, model=model, sample_x=x)
+    full = importance(graph.get_pruning_group(model[0], tp.prune_conv_out_channels, idxs=list(range(12))))
+    some = importance(graph.get_pruning_group(model[0], tp.prune_conv_out_channels, idxs=[9, 2, 6]))
+    assert some.shape == (3,)
+    if name != "distinctiveness":  # distinctiveness compares the channels asked about with each other only
+        assert torch.allclose(some, full[[9, 2, 6]])
