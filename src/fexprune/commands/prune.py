@@ -26,7 +26,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                        help="with --curve: several train runs, the seeds of one configuration (or folders holding them): "
                             "the same curve on each, every point reported as mean and sd over the runs")
     parser.add_argument("--criterion", type=comma_list, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model "
-                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness)")
+                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness, fpgm)")
     parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
                         "(default conv1; with --curve: comma-separated conv module paths, default all)")
     parser.add_argument("--max-loss-increase", type=non_negative_float, default=0.1,

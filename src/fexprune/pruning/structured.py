@@ -16,6 +16,8 @@ linear classifier, every branch of a residual addition, a depthwise conv with th
   classifier (the last layer, whose outputs are the classes) is never. Channels of other layers still go
   where the graph couples them to a selected one.
 - `round_to`: channel counts a multiple of this (None: any count).
+- `merge`: each removed channel is first folded into its most correlated kept channel over `sample_x`
+  (Gedeon's merge, fexprune.pruning.merging), with any criterion.
 The result is a smaller module of the same class; its `layer_shapes` (fexprune.models.layer_shapes) let
 models/checkpoint.py save and load it.
 """
@@ -23,6 +25,7 @@ models/checkpoint.py save and load it.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -32,8 +35,9 @@ import torch_pruning as tp
 from torch import nn
 
 from fexprune.models.layer_shapes import layer_shapes
-from fexprune.pruning.importance import make_importance
+from fexprune.pruning.importance import make_importance, needs_backward
 from fexprune.pruning.measure import count_macs, count_parameters
+from fexprune.pruning.merging import MergingPruner
 
 
 def classifier_layers(model: nn.Module) -> list[nn.Module]:
@@ -81,6 +85,7 @@ class StructuredConfig:
     normalizer: str | None = None  # the importance's per-group rescaling (global pruning: "mean")
     max_layer_ratio: float = 0.9  # no layer loses more than this fraction of its channels
     search_iterations: int = 12
+    merge: bool = False  # fold removed channels into kept partners (needs sample_x)
 
     def check(self) -> None:
         if not 0 < self.target_macs <= 1:
@@ -129,7 +134,7 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
                                          if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in chosen]
     importance = make_importance(config.criterion, model=model, sample_x=sample_x, seed=config.seed,
                                  normalizer=config.normalizer)
-    if getattr(importance, "needs_gradients", False):
+    if needs_backward(importance):
         _gradients(model, batch)
     if not isinstance(ratio, dict) and not config.global_pruning:
         ratio = {name: float(ratio) for name in selected}
@@ -145,7 +150,13 @@ def prune_by_ratio(model: nn.Module, example: torch.Tensor, ratio: float | dict[
         kwargs = {"pruning_ratio_dict": ratios, "pruning_ratio": 0.0}
     else:
         kwargs = {"pruning_ratio": float(ratio)}
-    pruner = tp.pruner.MetaPruner(model, example, importance, global_pruning=config.global_pruning and not isinstance(ratio, dict),
+    if config.merge:
+        if sample_x is None:
+            raise ValueError("merging needs a sample of training images")
+        pruner_class = functools.partial(MergingPruner, sample=sample_x)
+    else:
+        pruner_class = tp.pruner.MetaPruner
+    pruner = pruner_class(model, example, importance, global_pruning=config.global_pruning and not isinstance(ratio, dict),
                                   ignored_layers=ignored, round_to=config.round_to,
                                   max_pruning_ratio=config.max_layer_ratio, **kwargs)
     _fix_flatten_strides(pruner.DG)
