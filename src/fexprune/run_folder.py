@@ -44,8 +44,9 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunFolder":
-        """The finished run in `path`; an InputError naming the folder where it is not one."""
-        path = Path(path)
+        """The finished run in `path` (kept as an absolute path: the object may outlive a change of the working
+        folder); an InputError naming the folder where it is not one."""
+        path = Path(path).absolute()
         if not path.is_dir():
             raise InputError("no such run folder" if not path.exists() else "not a run folder (a file)", path)
         if not (path / "results.json").is_file():
