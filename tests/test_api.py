@@ -159,8 +159,19 @@ def test_bad_options_are_refused_in_the_command_lines_words(tmp_path):
         fexprune.train(colour="red", out=tmp_path)
     with pytest.raises(InputError, match="face_crop= takes True or False"):
         fexprune.train(face_crop="yes", out=tmp_path)
+    with pytest.raises(InputError, match="--eye-align shape the face crops; add --face-crop"):
+        fexprune.train(eye_align=False, out=tmp_path)  # given as --no-eye-align, which needs --face-crop
     with pytest.raises(InputError, match="steps= belongs to the pruning curve"):
         fexprune.prune(tmp_path, steps=2, out=tmp_path)
+    with pytest.raises(InputError, match="--remove and --finetune belong to the paper's procedure"):
+        fexprune.prune_curve(tmp_path, curve=(0.5,), remove=True, out=tmp_path)
     with pytest.raises(InputError, match="no such run folder"):
         fexprune.open_run(tmp_path / "absent")
     assert list(tmp_path.iterdir()) == []  # nothing written: no empty run folder left behind
+
+
+def test_importing_fexprune_loads_no_torch():
+    probe = "import sys, fexprune; print('torch' in sys.modules, 'train' in dir(fexprune))"
+    done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(REPOSITORY / "src")},
+                          capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "True"], done.stderr

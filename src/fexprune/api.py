@@ -219,8 +219,8 @@ _NEVER_OPTIONS = {"help", "version", "out", "command", "func"}
 
 
 def _parse(command: str, named: dict, options: dict) -> argparse.Namespace:
-    """The Namespace `fexprune COMMAND ...` would parse from these keywords, through the command's own parser
-    (built twice: what a command offers may depend on what is given, as train's --recipe decides)."""
+    """The Namespace `fexprune COMMAND ...` would parse from these keywords, through the command's own parser,
+    built anew for what is given: what a command offers depends on it (train's --recipe decides its options)."""
     for key in options:
         if key in named or key in _NEVER_OPTIONS:
             raise InputError(f"{command}: {key}= is not an option here")
