@@ -277,8 +277,9 @@ def _tokens(parser: argparse.ArgumentParser, command: str, options: dict) -> lis
                 tokens.append(action.option_strings[0] if on else action.option_strings[-1])
             elif value:
                 tokens.append(option)
-        elif action.nargs == "?" and action.const is not None and value is True:
-            tokens.append(option)  # an option whose value may be left out: --mlflow
+        elif action.nargs == "?" and action.const is not None and isinstance(value, bool):
+            if value:  # an option whose value may be left out: mlflow=True is --mlflow
+                tokens.append(option)
         elif action.nargs in ("+", "*"):
             tokens += [option, *(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))]
         else:
