@@ -176,3 +176,22 @@ def test_importing_fexprune_loads_no_torch():
     done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(REPOSITORY / "src")},
                           capture_output=True, text=True)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_run_folders_open_by_what_they_hold(tmp_path):
+    older = tmp_path / "older"  # results.json from before the schema entry: its kind told by its keys
+    older.mkdir()
+    (older / "config.json").write_text('{"seed": 3}')
+    (older / "results.json").write_text('{"unpruned": {}, "criteria": {}}')
+    (older / "metrics.csv").write_text("step,train_loss\n0,1.5\n1,1.25\n")
+    run = fexprune.open_run(older)
+    assert (run.kind, run.spec, run.split) == ("prune", {"seed": 3}, None)
+    assert list(run.metrics["train_loss"]) == [1.5, 1.25]
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text("{}")
+    with pytest.raises(InputError, match="no results.json .unfinished"):
+        fexprune.open_run(unfinished)
+    (unfinished / "results.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="results.json: expected a JSON object"):
+        fexprune.open_run(unfinished)
