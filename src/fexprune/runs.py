@@ -59,6 +59,14 @@ def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
         parent = base
     else:
         parent = Path("runs")
+    return fresh_run_dir(parent, command)
+
+
+def fresh_run_dir(parent: str | os.PathLike, command: str) -> Path:
+    """A new, empty folder `<parent>/<command>-<timestamp>[-k]` (parent made where missing)."""
+    parent = Path(parent)
+    if parent.exists() and not parent.is_dir():
+        raise InputError("output path exists and is not a folder", parent)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for k in range(1000):
         candidate = parent / (f"{command}-{stamp}" + (f"-{k}" if k else ""))

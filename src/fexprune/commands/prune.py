@@ -54,23 +54,37 @@ def run(args: argparse.Namespace) -> int:
     apply_tracking(args)
     if args.curve is not None:
         return run_curve(args)
+    config = prune_config(args)
+    from fexprune.experiments.prune import run_pruning
+    from fexprune.report.markdown import render_table
+    from fexprune.report.pruning import criteria_table, model_file_note, prune_warnings
+
+    result = run_pruning(config, out=args.out, progress=not args.quiet)
+    print(render_table(criteria_table(result.results)), end="")
+    for warning in prune_warnings(result.results):
+        print(f"warning: {warning}")
+    print(f"model.pt: {model_file_note(result.results)}")
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def prune_config(args: argparse.Namespace):
+    """The PruneConfig the arguments of the paper's procedure (no --curve) ask for."""
     if args.runs:
         raise InputError("--runs belongs to --curve; the paper's procedure prunes one --run")
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:
             raise InputError(f"{option}: choose one of {', '.join(choices)} (lists need --curve)")
-    args.criterion, args.layers = args.criterion[0], (args.layers or ("conv1",))[0]
-    from fexprune.experiments.prune import PruneConfig, run_pruning
+    criterion, layers = args.criterion[0], (args.layers or ("conv1",))[0]
+    from fexprune.experiments.prune import PruneConfig
     from fexprune.pruning.criteria import CRITERIA
     from fexprune.pruning.removal import LAYERS
-    from fexprune.report.markdown import render_table
-    from fexprune.report.pruning import criteria_table, model_file_note, prune_warnings
 
-    config = PruneConfig(
+    return PruneConfig(
         run=args.run,
-        criteria=tuple(CRITERIA) if args.criterion == "all" else (args.criterion,),
-        layers=LAYERS if args.layers == "all" else (args.layers,),
+        criteria=tuple(CRITERIA) if criterion == "all" else (criterion,),
+        layers=LAYERS if layers == "all" else (layers,),
         max_loss_increase=args.max_loss_increase,
         finetune_epochs=args.finetune,
         finetune_lr=args.finetune_lr,
@@ -79,10 +93,3 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         sample_size=args.sample_size,
     )
-    result = run_pruning(config, out=args.out, progress=not args.quiet)
-    print(render_table(criteria_table(result.results)), end="")
-    for warning in prune_warnings(result.results):
-        print(f"warning: {warning}")
-    print(f"model.pt: {model_file_note(result.results)}")
-    print(f"run folder: {result.run_dir}")
-    return 0

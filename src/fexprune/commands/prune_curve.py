@@ -41,10 +41,23 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_curve(args: argparse.Namespace) -> int:
-    from fexprune.experiments.prune_curve import CurveConfig, run_prune_curve
-    from fexprune.pruning.importance import IMPORTANCES
+    from fexprune.experiments.prune_curve import run_prune_curve
     from fexprune.report.markdown import render_table
     from fexprune.report.prune_curve import curve_table
+
+    config = curve_config(args)
+    run_dir, results = run_prune_curve(config, out=args.out)
+    print(render_table(curve_table(results)), end="")
+    for warning in results["warnings"]:
+        print(f"warning: {warning}")
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def curve_config(args: argparse.Namespace):
+    """The CurveConfig the arguments of `prune --curve` ask for; the paper procedure's options refused."""
+    from fexprune.experiments.prune_curve import CurveConfig
+    from fexprune.pruning.importance import IMPORTANCES
 
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
     config = CurveConfig(
@@ -58,9 +71,4 @@ def run_curve(args: argparse.Namespace) -> int:
         config.layers = "all"
     if args.max_loss_increase != 0.1 or args.remove or args.finetune:
         raise InputError("--max-loss-increase, --remove and --finetune belong to the paper's procedure, not to --curve")
-    run_dir, results = run_prune_curve(config, out=args.out)
-    print(render_table(curve_table(results)), end="")
-    for warning in results["warnings"]:
-        print(f"warning: {warning}")
-    print(f"run folder: {run_dir}")
-    return 0
+    return config

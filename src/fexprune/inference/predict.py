@@ -105,7 +105,7 @@ def classify(run: RunModel, crops: list[np.ndarray]) -> np.ndarray:
 
 
 def predict(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | RunModel,
     paths: Iterable[str | os.PathLike],
     face_detect: bool | None = None,
     batch_size: int = 64,
@@ -118,10 +118,11 @@ def predict(
 
     `face_detect=None` follows the run: faces are detected when the model was trained on face crops, and
     whole frames are classified when it was trained on whole frames, so new images look like its training data.
+    `run_dir` may be a model already loaded (`load_run_model`), so a caller that predicts often loads it once.
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    run = load_run_model(run_dir, device)
+    run = run_dir if isinstance(run_dir, RunModel) else load_run_model(run_dir, device)
     if face_detect is None:
         face_detect = run.face_crop is not None
     files, skipped = collect_images(paths)
