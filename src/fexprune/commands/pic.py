@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
                         help="two hidden units closer than this angle (degrees) are similar: one is merged into the other")
     parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above,
                         help="two hidden units further apart than this angle (degrees) are complementary: both are removed")
+    parser.add_argument("--outlier-z", type=positive_float, default=defaults.outlier_z,
+                        help="flag a row with a feature more than this many robust sds (median and MAD) from its column's "
+                             "median; rows with half their features missing are flagged too")
+    parser.add_argument("--drop-outliers", action="store_true",
+                        help="leave the flagged rows out of training and testing (default: keep them, as the paper did)")
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
     add_tracking_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -48,8 +53,19 @@ def run(args: argparse.Namespace) -> int:
         min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,
         test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input, device=args.device,
         similar_below=args.similar_below, complementary_above=args.complementary_above,
+        outlier_z=args.outlier_z, drop_outliers=args.drop_outliers,
     )
     result = run_pic(config, args.out, progress=not args.quiet)
+    if result.outliers:
+        from fexprune.data.outliers import describe
+
+        shown = 10
+        print(f"{len(result.outliers)} row(s) of the table flagged as outliers, "
+              + ("left out:" if config.drop_outliers else "kept (--drop-outliers leaves them out):"))
+        for line in describe(result.outliers[:shown]):
+            print(f"  {line}")
+        if len(result.outliers) > shown:
+            print(f"  and {len(result.outliers) - shown} more (results.json lists them all)")
     last = result.rows[-1]
     print(f"pic ({config.mode}, {config.normalize}): {result.rows[0]['hidden_units']} -> {last['hidden_units']} "
           f"hidden units, train loss {last['train_loss']:.4f}, test loss {last['test_loss']:.4f}, "

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from fexprune import paper, runs
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
+from fexprune.data.outliers import ROBUST_Z, find_outliers, rule_text
 from fexprune.data.tables import FeatureTable, read_feature_table
 from fexprune.device import cpu_threads, resolve_device
 from fexprune.errors import InputError
@@ -68,6 +69,8 @@ class PICConfig:
     complementary_above: float = 165.0
     dead_tolerance: float = 1e-3
     image_size: tuple[int, int] = (180, 144)  # (width, height) for descriptors from images
+    outlier_z: float = ROBUST_Z  # rows with a value this many robust sds out are flagged (fexprune.data.outliers)
+    drop_outliers: bool = False  # leave flagged rows out; kept by default, as the paper kept every row
     device: str = "cpu"  # the autoencoder is tiny: a GPU only pays with many runs at once (fexprune.device)
 
     def check(self) -> None:
@@ -79,6 +82,8 @@ class PICConfig:
             raise InputError(f"need hidden >= 2 and 1 <= min units <= hidden (got {self.hidden}, {self.min_units})")
         if self.epochs < 1 or self.retrain_epochs < 0:
             raise InputError("epochs must be >= 1 and retrain epochs >= 0")
+        if not self.outlier_z > 0:
+            raise InputError(f"--outlier-z must be above 0, got {self.outlier_z}")
         if not 0 < self.test_fraction < 1:
             raise InputError(f"test fraction must be between 0 and 1, got {self.test_fraction}")
 
@@ -97,6 +102,7 @@ class PICResult:
     seconds: float = 0.0
     run_dir: Path | None = None
     normalizer: dict = field(default_factory=dict)
+    outliers: list[dict] = field(default_factory=list)  # flagged rows: name, file row, reasons
 
 
 def load_table(config: PICConfig, progress: bool = True) -> FeatureTable:
@@ -131,6 +137,9 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
     config.check()
     started = time.perf_counter()
     table = table if table is not None else load_table(config, progress)
+    outliers = find_outliers(table, config.outlier_z)
+    if config.drop_outliers and outliers:
+        table = table.without([o.index for o in outliers])
     inputs = table.inputs(config.include_label)
     if len(inputs) < 5:
         raise InputError(f"need at least 5 rows, the table has {len(inputs)}", table.source)
@@ -162,7 +171,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         config=config, rows=rows, input_names=table.input_names(config.include_label),
         n_train=len(train_rows), n_test=len(test_rows), table_source=table.source,
         missing=table.missing_summary(), initial_angles=initial_angles, final_angles=final_angles,
-        seconds=time.perf_counter() - started, normalizer=normalizer,
+        seconds=time.perf_counter() - started, normalizer=normalizer, outliers=[o.as_dict() for o in outliers],
     )
     if save:
         result.run_dir = write_pic_run(result, out)
@@ -241,6 +250,8 @@ def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
         "mode": result.config.mode, "loss_definition": LOSS_DEFINITION, "n_train": result.n_train, "n_test": result.n_test,
         "inputs": result.input_names, "missing": result.missing, "normalizer": result.normalizer, "seconds": result.seconds,
         "rows": result.rows, "initial_angles": result.initial_angles, "final_angles": result.final_angles,
+        "outliers": result.outliers, "outlier_rule": rule_text(result.config.outlier_z),
+        "outliers_dropped": result.config.drop_outliers,
     }
     if result.config.mode == "progressive":
         summary.update({"paper_comparison": comparison_rows(result.rows), "paper_test_loss": paper.PIC_TEST_LOSS,
