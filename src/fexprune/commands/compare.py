@@ -15,7 +15,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         "Only the settings that differ between rows are shown. Prune runs get a row per criterion, pic runs one each.",
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders to search for them (recursively)")
-    parser.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
+    parser.add_argument("--out", metavar="FILE", help="also write the table, every column, as Markdown to FILE (default: the console only)")
     parser.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fexprune.commands.common import add_tracking_arguments, apply_tracking, positive_float, seed_number
-from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
+from fexprune.experiments.pic_config import MODES, NORMALIZERS, PICConfig
 
 
 def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser = subparsers.add_parser("pic", help="PIC autoencoder with distinctiveness pruning (paper 2.1, 3.1)",
                                    description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--features", metavar="TABLE", help="feature table (SFEW.xlsx or CSV: name, label, values)")
+    source.add_argument("--features", metavar="TABLE", help="feature table (SFEW.xlsx or CSV: name, label, values) (default: LPQ+PHOG computed from --data)")
     source.add_argument("--data", metavar="DIR", help="image data set: compute LPQ+PHOG first (default: built-in data)")
     parser.add_argument("--normalize", choices=NORMALIZERS, default=defaults.normalize,
                         help="per-column input scaling, fitted on the training rows (default: %(default)s)")
@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
 
 
 def run(args: argparse.Namespace) -> int:
+    from fexprune.experiments.pic import run_pic
+
     apply_tracking(args)
     config = PICConfig(
         features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,

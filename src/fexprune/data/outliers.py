@@ -12,10 +12,12 @@ scaled by its mean absolute deviation instead, and skipped if that is 0 too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fexprune.data.tables import FeatureTable
+if TYPE_CHECKING:  # the command line reads ROBUST_Z: no pandas for that
+    from fexprune.data.tables import FeatureTable
 
 ROBUST_Z = 10.0  # flag a value this many robust sds from its column's median
 MISSING_SHARE = 0.5  # flag a row with at least this share of its features missing (imputed)
