@@ -95,6 +95,7 @@ def run_video(args: argparse.Namespace) -> int:
         print(f"fexprune predict: warning: {warning}", file=sys.stderr)
     no_face = f", {result.no_face} with no face found (typical face region used)" if result.no_face else ""
     print(f"{len(result.faces)} faces in {result.frames_sampled} frames taken at {result.fps:g} a second "
-          f"(of {result.frames_read} read){no_face}, {len(result.tracks)} tracks; model {result.source}")
+          f"(of {result.frames_read} read){no_face}, {len(result.tracks)} tracks, {len(result.cuts)} scene cuts "
+          f"(no track crosses one); model {result.source}")
     print(f"wrote {args.out} and {figure}" + (f" and {args.annotate}" if args.annotate else ""))
     return 0
