@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from fexprune.report.intervals import wilson_errors  # noqa: E402
 from fexprune.report.tables import Column, Figure, KeyValues, Report, Section, Table, number, percent, text  # noqa: E402
 
 
@@ -22,13 +23,17 @@ def _methods(points: list[dict]) -> dict[str, list[dict]]:
 
 
 def curve_figure(results: dict):
-    """Three panels: test accuracy against MACs kept, parameters kept and batch-1 CPU latency."""
+    """Three panels: test accuracy against MACs kept, parameters kept and batch-1 CPU latency; each point
+    with its 95% Wilson interval for the run's n test images, on the whole 0-1 scale."""
     figure, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     base = results["unpruned"]
+    n_test = results.get("n_test")
     for name, rows in _methods(results["points"]).items():
         style = "--" if "scratch" in name else (":" if name.startswith("random") else "-")
+        accuracies = [r["test_accuracy"] for r in rows]
         for axis, key in zip(axes, ("macs_ratio", "parameters_ratio", "latency_ms")):
-            axis.plot([r.get(key, float("nan")) for r in rows], [r["test_accuracy"] for r in rows], style, marker="o", label=name)
+            axis.errorbar([r.get(key, float("nan")) for r in rows], accuracies, yerr=wilson_errors(accuracies, n_test) if n_test else None,
+                          fmt=style, marker="o", capsize=2, label=name)
     for axis, key, label in zip(axes, ("macs_ratio", "parameters_ratio", "latency_ms"),
                                 ("MACs kept (fraction)", "parameters kept (fraction)", "CPU latency, batch 1 (ms)")):
         axis.axhline(base["test_accuracy"], color="gray", lw=1, label="unpruned")
@@ -36,7 +41,8 @@ def curve_figure(results: dict):
             axis.axvline(base["latency_ms"], color="gray", lw=0.5)
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylim(0, 1)  # the whole scale: an image or two must not look like a gap
+    axes[0].set_ylabel("test accuracy" + (f" (bars: 95% Wilson interval, n = {n_test})" if n_test else ""))
     axes[0].legend(fontsize=8)
     figure.suptitle(f"{results['architecture']} ({results['recipe']} recipe): pruned and fine-tuned")
     figure.tight_layout()
@@ -48,11 +54,15 @@ def sensitivity_figure(results: dict):
     by_layer: dict[str, list[dict]] = {}
     for row in results["sensitivity"]:
         by_layer.setdefault(row["layer"], []).append(row)
+    n_test = results.get("n_test")
     for layer, rows in by_layer.items():
-        axis.plot([100 * r["fraction"] for r in rows], [r["test_accuracy"] for r in rows], marker="o", label=layer)
+        accuracies = [r["test_accuracy"] for r in rows]
+        axis.errorbar([100 * r["fraction"] for r in rows], accuracies, yerr=wilson_errors(accuracies, n_test) if n_test else None,
+                      marker="o", capsize=2, label=layer)
     axis.axhline(results["unpruned"]["test_accuracy"], color="gray", lw=1, label="unpruned")
+    axis.set_ylim(0, 1)
     axis.set_xlabel("channels removed from this layer alone (%)")
-    axis.set_ylabel("test accuracy (no fine-tuning)")
+    axis.set_ylabel("test accuracy (no fine-tuning)" + (f"\nbars: 95% Wilson interval, n = {n_test}" if n_test else ""))
     axis.legend(fontsize=7, ncol=2)
     axis.grid(alpha=0.3)
     figure.tight_layout()
