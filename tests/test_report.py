@@ -132,3 +132,13 @@ def test_accuracy_figures_show_the_interval_on_the_whole_scale():
     axes = curve_figure(results).axes
     assert axes[0].get_ylim() == (0, 1) and "n = 169" in axes[0].get_ylabel()
     assert axes[0].containers and axes[0].containers[0].has_yerr
+
+
+def test_html_never_breaks_a_word_inside_itself(crafted):
+    """break-all and anywhere let a narrow column cut "distinctiveness" into "distinctiven / ess"."""
+    from fexprune.report.html import STYLE
+
+    style = re.sub(r"/\*.*?\*/", "", STYLE, flags=re.S)  # the comments name what is not used
+    assert "break-all" not in style and "anywhere" not in style and "hyphens: auto" not in style
+    assert "overflow-wrap: break-word" in style
+    assert '<div class="table-wrap"><table>' in render_html(crafted)  # a wide table scrolls instead
