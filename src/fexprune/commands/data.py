@@ -95,7 +95,8 @@ def run_faces(args: argparse.Namespace) -> int:
     if args.sheet:
         from fexprune.report.faces import save_face_sheet
 
-        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces))
+        names = [sample.path.name for sample in image_set.samples]
+        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces, names))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
