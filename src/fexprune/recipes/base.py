@@ -59,8 +59,8 @@ class Recipe(ABC):
 
     @abstractmethod
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
-        """Train on `data` (fexprune.data.prepared.PreparedData); the test split is looked at only to
-        report it, never to choose anything."""
+        """Train on `data` (fexprune.data.prepared.PreparedData); the test split is scored only to report
+        it (the metrics rows may log it along the way), never to choose anything."""
 
 
 def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: bool,
