@@ -108,6 +108,9 @@ def test_wilson_interval_matches_its_formula_and_stays_in_0_1():
     low, high = wilson(0.5, 100)
     assert round(low, 4) == 0.4038 and round(high, 4) == 0.5962  # the textbook value for 50 of 100
     assert wilson(0.0, 10)[0] == 0.0 and 0.25 < wilson(0.0, 10)[1] < 0.35  # no successes: still uncertain
+    for k, n in ((0, 9), (9, 9), (0, 1), (1, 1), (3, 7)):  # the interval always holds the accuracy itself
+        low, high = wilson(k / n, n)
+        assert 0 <= low <= k / n <= high <= 1
     low, high = wilson(60 / 169, 169)
     assert 0.28 < low < 60 / 169 < high < 0.44  # the paper CNN's 60 of 169: about +-7 points
 

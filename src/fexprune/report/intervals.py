@@ -15,7 +15,8 @@ def wilson(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
         return float("nan"), float("nan")
     centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or 1 rounding could put a bound a hair past the accuracy itself: the interval always holds it
+    return max(0.0, min(accuracy, centre - half)), min(1.0, max(accuracy, centre + half))
 
 
 def wilson_errors(accuracies: list[float], n: int, scale: float = 1.0) -> list[list[float]]:
