@@ -15,7 +15,6 @@ Both are reduced with PCA to 5 components each, giving name, label, 5 LPQ, 5 PHO
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 

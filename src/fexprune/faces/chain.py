@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from fexprune.data.preprocess import to_gray
-from fexprune.faces.detectors import FRAME_DETECTORS, MTCNN, RELAXED, ROTATED, Found, dlib_available
-from fexprune.faces.steps import CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECTORS, FALLBACK, FULL_CHAIN, STRICT_CHAIN  # noqa: F401  (named here too)
+from fexprune.faces.detectors import FRAME_DETECTORS, Found, dlib_available
+# the chains and step names, re-exported: code that runs a chain finds its names beside it
+from fexprune.faces.steps import CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECTORS, FALLBACK, FULL_CHAIN, MTCNN, STRICT_CHAIN  # noqa: F401
 
 AGREEMENT_IOU = 0.3
 DETECT_HEIGHT = 288  # frames are shrunk to this height first: faces in SFEW are 72-291 px of 576
