@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from fexprune.cli import build_parser, main
+import fexprune
+from fexprune.cli import COMMANDS, build_parser, main
 
 
 def commands(parser: argparse.ArgumentParser, name: str = "fexprune"):
@@ -32,6 +37,9 @@ def help_problems(name: str, parser: argparse.ArgumentParser) -> list[str]:
             problems.append(f"{name} {option}: no help")
             continue
         rendered = parser._get_formatter()._expand_help(action)
+        if action.option_strings and not action.required and action.help != argparse.SUPPRESS \
+                and "default" not in rendered:  # an on/off flag, or a default of None told in words
+            problems.append(f"{name} {option}: help does not say what happens without it: {rendered!r}")
         flag = action.nargs == 0  # store_true / store_false: on or off, nothing to show
         if action.default is None or action.default is argparse.SUPPRESS or flag:
             continue
@@ -45,9 +53,64 @@ def test_every_command_is_walked():
     assert {"fexprune train", "fexprune prune", "fexprune pic", "fexprune data faces", "fexprune compare"} <= names
 
 
-def test_every_option_has_help_that_shows_its_default():
-    problems = [p for name, parser in commands(build_parser()) for p in help_problems(name, parser)]
+@pytest.mark.parametrize("recipe", ["paper", "best", "transfer", "probe"])
+def test_every_option_has_help_that_shows_its_default(recipe):
+    problems = [p for name, parser in commands(build_parser(["train", "--recipe", recipe])) for p in help_problems(name, parser)]
     assert not problems, "\n".join(problems)
+
+
+def test_flags_and_options_without_a_value_say_their_default():
+    train = " ".join(dict(commands(build_parser()))["fexprune train"].format_help().split())
+    assert "detect the face and crop to it before resizing (default: off)" in train
+    assert "(default: one split, no cross-validation)" in train
+    prune = " ".join(dict(commands(build_parser()))["fexprune prune"].format_help().split())
+    assert "without the pruned channels (default: off)" in prune
+    assert "(default: the same ratio per layer)" in prune
+
+
+HEAVY = ("torch", "pandas", "matplotlib", "cv2", "scipy", "sklearn")
+
+
+def test_help_loads_no_heavy_library():
+    """`--help` of every command, in a fresh interpreter: none of the libraries that take seconds to import."""
+    script = (
+        "import sys\n"
+        "from fexprune.cli import main\n"
+        "for argv in sys.argv[1:]:\n"
+        "    try:\n"
+        "        main(argv.split() + ['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    argvs = ["", "train", "train --recipe best", "train --recipe transfer", "train --recipe probe",
+             *(name for name in COMMANDS if name not in ("train", "data")), "data", "data faces", "data info", "data synth"]
+    done = subprocess.run([sys.executable, "-c", script, *argvs], capture_output=True, text=True, env=_with_source(), check=True)
+    assert done.stdout.splitlines()[-1] == "LOADED []", done.stdout[-300:]
+    for argv in ([], ["train"]):  # as a user types it
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fexprune", *argv, "--help"],
+                              capture_output=True, text=True, env=_with_source(), check=True)
+        loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+        assert "usage: fexprune" in done.stdout and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def _with_source() -> dict:
+    """The environment with this checkout's source first on the path, as the tests import it."""
+    source = str(Path(fexprune.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH", "")]))}
+
+
+def test_frame_detector_names_match_the_detectors():
+    from fexprune.faces.detectors import FRAME_DETECTORS
+    from fexprune.faces.steps import FRAME_DETECTOR_NAMES
+
+    assert tuple(FRAME_DETECTORS) == FRAME_DETECTOR_NAMES
+
+
+def test_an_error_of_a_nested_command_names_it_whole(tmp_path, capsys):
+    assert main(["data", "faces", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("fexprune data faces: error: ") and len(error.splitlines()) == 1
 
 
 def test_rendered_help_names_the_default():

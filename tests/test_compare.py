@@ -55,7 +55,32 @@ def test_cli_prints_and_writes_markdown(run_tree, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 runs in 1 configurations" in out
     table = (tmp_path / "t.md").read_text().splitlines()
-    assert table[0].startswith("| method | split |") and len(table) == 3
+    assert table[0].startswith("| run | n | runs | test accuracy % |") and "| method | split |" in table[0]
+    assert len(table) == 3 and table[2].startswith("| paper-0 +1 | ")
+
+
+def test_console_table_fits_120_columns_with_run_names_and_test_sizes(run_tree, tmp_path, capsys):
+    long_data = tmp_path / ("a-data-set-folder-with-a-long-name-" * 3)
+    _copy_run(run_tree / "narrow", tmp_path / "runs" / "narrow-long-data", {"data": str(long_data), "lr": 0.002,
+                                                                            "normalize": "dataset", "batch_size": 16})
+    assert main(["compare", str(run_tree), str(tmp_path / "runs"), "--out", str(tmp_path / "all.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    header = lines[0].split()
+    assert header[:3] == ["run", "n", "runs"]
+    n_test = json.loads((run_tree / "paper-0" / "results.json").read_text())["n_test"]
+    paper = next(line for line in lines if line.startswith("paper-0 +2 "))
+    assert paper.split()[2] == str(n_test)  # "paper-0 +2": the first run and its 2 other seeds
+    cv = next(line for line in lines if line.startswith("cv "))
+    folds = json.loads((run_tree / "cv" / "results.json").read_text())["folds"]
+    assert cv.split()[1] == str(sum(fold["n_test"] for fold in folds))  # each fold's test part, together
+    assert any(line.startswith("not shown here (--out FILE.md or FILE.csv writes them): ") for line in lines)
+
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "all.csv").open()))
+    assert {"run", "n", "seeds", "method", "data", "lr", "normalize", "batch_size"} <= set(rows[0])
+    assert str(long_data) in {row["data"] for row in rows}  # whole in the file, cut short on the console
 
 
 def test_bad_folders_exit_2_with_one_line(run_tree, tmp_path, capsys):

@@ -202,9 +202,10 @@ def test_face_sheet_rows_by_kind():
 
     images = np.arange(12, dtype=np.uint8)[:, None, None] * np.ones((12, 4, 5), np.uint8)
     kinds = ["haar-default"] * 9 + ["haar-relaxed", "clip-neighbour", "fallback"]
-    rows = crops_by_kind(images, [{"detector": k} for k in kinds])
-    assert [(label, count, len(crops)) for label, count, crops in rows] == [
+    rows = crops_by_kind(images, [{"detector": k} for k in kinds], names=[f"frame_{k:02d}.png" for k in range(12)])
+    assert [(label, count, len(crops)) for label, count, crops, _ in rows] == [
         ("face found", 9, 8), ("haar-relaxed", 1, 1), ("clip neighbour's face", 1, 1), ("typical face region", 1, 1)]
+    assert rows[0][3][0] == "frame_00.png" and rows[0][3][-1] == "frame_08.png" and rows[3][3] == ["frame_11.png"]
     assert rows[0][2][0][0, 0] == 0 and rows[0][2][-1][0, 0] == 8  # spread from the first to the last
     assert rows[3][2][0][0, 0] == 11
 
@@ -233,3 +234,29 @@ def test_the_aligned_faces_layout_is_used_whole_not_cut_again(tmp_path, capsys):
 
     assert load_run_model(tmp_path / "run").face_crop is None  # new aligned faces are classified whole, as trained
     assert predict(tmp_path / "run", [faced.samples[0].path])[0]["faces"][0]["detector"] == "whole-frame"
+
+
+def test_face_sheet_names_its_crops_and_says_how_many_it_shows(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from fexprune.report.faces import save_face_sheet
+
+    texts = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def record_texts(figure, *args, **kwargs):
+        texts.extend(t.get_text() for t in figure.findobj(lambda o: hasattr(o, "get_text")))
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record_texts)
+    images = np.zeros((20, 8, 10), np.uint8)
+    names = [f"Movie_{k:03d}_frame.png" for k in range(20)]
+    assert save_face_sheet(tmp_path / "sheet.png", images, [{"detector": "haar-default"}] * 19 + [{"detector": "fallback"}], names).is_file()
+    assert "face found: 8 of 19 frames shown" in texts and "typical face region: 1 of 1 frames shown" in texts
+    assert any(t.startswith("9 of 20 face crops shown") for t in texts)
+    assert "Movie_000_frame.png" in texts and "Movie_019_frame.png" in texts
+    from fexprune.report.faces import _label
+
+    lines = _label("HarryPotter_Half_Blood_Prince_001259094_00000033.png").split("\n")
+    assert len(lines) == 2 and all(len(line) <= 24 for line in lines) and lines[0].startswith("HarryPotter")
+    assert lines[1].endswith("00000033.png")  # the frame number, which tells a clip's frames apart, is kept

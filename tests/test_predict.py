@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -97,7 +98,8 @@ def test_folder_with_non_images_skips_and_reports_them(runs, small_folder, tmp_p
     assert "skipped 2 files" in err and "notes.txt" in err and "broken.png" in err
     rows = list(csv.DictReader(out.open()))
     classes = load_run_model(runs.train).classes
-    assert list(rows[0]) == ["path", "face", "x", "y", "w", "h", "label", *(f"p_{c}" for c in classes), "detector"]
+    assert list(rows[0]) == ["path", "face", "x", "y", "w", "h", "label", *(f"p_{c}" for c in classes), "detector", "in_split"]
+    assert all(row["in_split"] in ("train", "test") for row in rows)  # copies of the run's frames: same name and size
     assert len(rows) == 3
     for row in rows:
         assert abs(sum(float(row[f"p_{c}"]) for c in classes) - 1) < 1e-4
@@ -248,3 +250,38 @@ def test_face_crop_chain_from_a_checkpoint_is_split_into_detectors():
     older = {key: value for key, value in levelled.items() if key != "landmarks"}
     assert face_crop_settings(older)["landmarks"] is False  # a run from before landmark crops: levelled only
 
+
+
+def test_inputs_from_the_runs_split_are_marked_by_path_and_as_copies(runs, tmp_path, capsys):
+    split = json.loads((runs.train / "split.json").read_text())
+    root = Path(json.loads((runs.train / "results.json").read_text())["data"]["root"])
+    train_frame, test_frame = root / split["train"][0], root / split["test"][0]
+    copy = tmp_path / "elsewhere" / train_frame.name  # the same file copied: same name and size
+    copy.parent.mkdir()
+    shutil.copy(train_frame, copy)
+    renamed = tmp_path / "renamed.png"  # a copy under another name is not recognised: the name is half the key
+    shutil.copy(test_frame, renamed)
+    new = tmp_path / "new.png"
+    cv2.imwrite(str(new), np.full((144, 180), 128, np.uint8))
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--run", str(runs.train), "--no-face-detect", "--quiet", "--out", str(out),
+                 str(train_frame), str(test_frame), str(copy), str(renamed), str(new)]) == 0
+    said = capsys.readouterr().out
+    assert "2 of 5 images were in this run's training split: their predictions are not a measure of accuracy" in said
+    assert "1 of 5 were in its test split" in said
+    with open(out, newline="") as handle:
+        marks = {Path(row["path"]).name if "elsewhere" not in row["path"] else "copy": row["in_split"]
+                 for row in csv.DictReader(handle)}
+    assert marks == {train_frame.name: "train", test_frame.name: "test", "copy": "train", "renamed.png": "", "new.png": ""}
+
+
+def test_a_pruned_runs_inputs_are_marked_with_its_train_runs_split(runs, tmp_path):
+    split = json.loads((runs.train / "split.json").read_text())
+    root = Path(json.loads((runs.train / "results.json").read_text())["data"]["root"])
+    prune_dir = tmp_path / "prune"
+    prune_dir.mkdir()
+    shutil.copy(runs.train / "model.pt", prune_dir / "model.pt")
+    (prune_dir / "config.json").write_text(json.dumps({"run": str(runs.train)}))
+    predictions = predict(prune_dir, [root / split["train"][0]], face_detect=False)
+    assert [record["in_split"] for record in predictions] == ["train"]
+    assert predictions.split_line().startswith("1 of 1 images were in this run's training split")

@@ -100,3 +100,48 @@ def test_training_curve_spans_the_run_and_marks_a_lone_test_point():
     assert list(paper_points.get_xdata()) == [0, 100, 200, 300]
     late = [{"epoch": e, "train_loss": 1.0, "train_accuracy": 0.5} for e in range(1, 6)]  # no paper epoch inside
     assert "train (paper)" not in [line.get_label() for line in training_curve_figure(late).axes[0].get_lines()]
+
+
+def test_wilson_interval_matches_its_formula_and_stays_in_0_1():
+    from fexprune.report.intervals import wilson
+
+    low, high = wilson(0.5, 100)
+    assert round(low, 4) == 0.4038 and round(high, 4) == 0.5962  # the textbook value for 50 of 100
+    assert wilson(0.0, 10)[0] == 0.0 and 0.25 < wilson(0.0, 10)[1] < 0.35  # no successes: still uncertain
+    for k, n in ((0, 9), (9, 9), (0, 1), (1, 1), (3, 7)):  # the interval always holds the accuracy itself
+        low, high = wilson(k / n, n)
+        assert 0 <= low <= k / n <= high <= 1
+    low, high = wilson(60 / 169, 169)
+    assert 0.28 < low < 60 / 169 < high < 0.44  # the paper CNN's 60 of 169: about +-7 points
+
+
+def test_accuracy_figures_show_the_interval_on_the_whole_scale():
+    from matplotlib.collections import PolyCollection
+
+    from fexprune.report.prune_curve import curve_figure
+    from fexprune.report.training import training_curve_figure
+
+    rows = [{"epoch": e, "train_loss": 1.0, "train_accuracy": 0.5, "test_loss": 1.0, "test_accuracy": 0.35} for e in range(1, 6)]
+    accuracy_axis = training_curve_figure(rows, n_test=169).axes[1]
+    assert accuracy_axis.get_ylim() == (0, 100)
+    (band,) = [c for c in accuracy_axis.collections if isinstance(c, PolyCollection)]
+    heights = band.get_paths()[0].vertices[:, 1]
+    assert 27 < heights.min() < 29 and 42 < heights.max() < 44  # 35% of 169 images: 28-43% at 95%
+    assert "test (ours), 95% interval for n = 169" in [line.get_label() for line in accuracy_axis.get_lines()]
+
+    point = {"method": "l2", "macs_reduction": 0.5, "macs_ratio": 0.5, "parameters_ratio": 0.5, "latency_ms": 1.0}
+    results = {"unpruned": {"test_accuracy": 0.36, "latency_ms": 2.0}, "architecture": "cnn", "recipe": "paper", "n_test": 169,
+               "points": [{**point, "test_accuracy": 0.35}, {**point, "macs_reduction": 0.7, "macs_ratio": 0.3, "test_accuracy": 0.34}]}
+    axes = curve_figure(results).axes
+    assert axes[0].get_ylim() == (0, 1) and "n = 169" in axes[0].get_ylabel()
+    assert axes[0].containers and axes[0].containers[0].has_yerr
+
+
+def test_html_never_breaks_a_word_inside_itself(crafted):
+    """break-all and anywhere let a narrow column cut "distinctiveness" into "distinctiven / ess"."""
+    from fexprune.report.html import STYLE
+
+    style = re.sub(r"/\*.*?\*/", "", STYLE, flags=re.S)  # the comments name what is not used
+    assert "break-all" not in style and "anywhere" not in style and "hyphens: auto" not in style
+    assert "overflow-wrap: break-word" in style
+    assert '<div class="table-wrap"><table>' in render_html(crafted)  # a wide table scrolls instead

@@ -12,7 +12,7 @@ import torch
 from fexprune import runs
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
-from fexprune.recipes import paper as paper_module
+from fexprune.training import loop as loop_module  # the paper recipe's training loop
 from fexprune.experiments.train import TrainConfig, load_run, train
 from fexprune.report.training import table_epochs
 
@@ -115,7 +115,7 @@ def test_resume_after_crash_equals_uninterrupted(tiny_data, tmp_path, monkeypatc
 
 def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch):
     reference = train(quick_config(tiny_data, batch_size=32), out=tmp_path / "reference", progress=False)
-    real_fit = paper_module.fit
+    real_fit = loop_module.fit
 
     def fit_with_ctrl_c(*args, on_epoch, **kwargs):
         def on_epoch_then_interrupt(row):
@@ -125,10 +125,10 @@ def test_ctrl_c_writes_checkpoint_then_resumes(tiny_data, tmp_path, monkeypatch)
 
         return real_fit(*args, on_epoch=on_epoch_then_interrupt, **kwargs)
 
-    monkeypatch.setattr(paper_module, "fit", fit_with_ctrl_c)
+    monkeypatch.setattr(loop_module, "fit", fit_with_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         train(quick_config(tiny_data, batch_size=32), out=tmp_path / "stopped", progress=False)
-    monkeypatch.setattr(paper_module, "fit", real_fit)
+    monkeypatch.setattr(loop_module, "fit", real_fit)
     assert (tmp_path / "stopped" / "checkpoint.pt").is_file()
 
     resumed = train(TrainConfig(), resume=tmp_path / "stopped", progress=False)

@@ -15,6 +15,7 @@ from fexprune.faces.chain import detect_faces
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 from fexprune.inference.predict import predict
+from fexprune.inference.scene_cuts import is_cut, signature
 from fexprune.inference.video import Tracker, VideoFrames, predict_video
 from fexprune.models.checkpoint import load_model, save_model
 from inference_runs import make_train_run
@@ -94,7 +95,8 @@ def test_tracker_follows_overlapping_boxes_and_ends_lost_tracks():
 
 
 def test_frames_are_sampled_at_fps(runs, tmp_path):
-    frames = [np.full((144, 180, 3), 10 * k, np.uint8) for k in range(20)]
+    ramp = np.tile(np.linspace(0, 200, 180, dtype=np.uint8)[None, :, None], (144, 1, 3))
+    frames = [ramp + k for k in range(20)]  # one shot, a little brighter each frame
     video = write_video(tmp_path / "clip.mp4", frames, fps=10)
     taken = [(index, seconds) for index, seconds, _ in VideoFrames(video, fps=5)]
     assert taken == [(k, k / 10) for k in range(0, 20, 2)]
@@ -132,7 +134,7 @@ def test_cli_writes_csv_figure_and_annotated_video_and_refuses_to_overwrite(face
     assert "10 faces in 10 frames taken at 5 a second (of 20 read), 1 tracks" in capsys.readouterr().out
     rows = list(csv.DictReader(out.open()))
     classes = [name[2:] for name in rows[0] if name.startswith("p_")]
-    assert list(rows[0]) == ["time", "frame", "track", "x", "y", "w", "h", *(f"p_{c}" for c in classes), "label", "detector"]
+    assert list(rows[0]) == ["time", "frame", "shot", "track", "x", "y", "w", "h", *(f"p_{c}" for c in classes), "label", "detector"]
     assert [(float(r["time"]), int(r["frame"]), int(r["track"])) for r in rows] == [(k / 10, k, 0) for k in range(0, 20, 2)]
     for row in rows:
         assert abs(sum(float(row[f"p_{c}"]) for c in classes) - 1) < 1e-4
@@ -197,3 +199,58 @@ def test_a_video_is_predicted_on_its_own(runs, tmp_path, capsys):
     assert "clip.mp4: a video is predicted on its own" in one_line_error(capsys)
     with pytest.raises(InputError, match="no such file"):
         predict_video(runs.train, tmp_path / "absent.mp4")
+
+
+@pytest.fixture(scope="module")
+def two_scenes(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
+    """Two scenes, each with one face: a synthetic frame, and another synthetic person's head set on a flat
+    backdrop where the first face is, so the boxes overlap across the cut as a tracker by overlap alone
+    would join."""
+    data = write_synthetic(tmp_path_factory.mktemp("scenes"), per_class=2, size=(360, 288), progress=False, seed=1)
+    found = []
+    for path in sorted(data.rglob("*.png")):
+        frame = cv2.imread(str(path))
+        boxes = detect_faces(frame, CHAIN)
+        if len(boxes) == 1:
+            found.append((frame, boxes[0]))
+    assert len(found) >= 2, "two synthetic frames with one face each"
+    (first, a), (other, b) = found[:2]
+    pad = b.w  # the head with the frame around it: the cascades need some of it
+    head = other[max(0, b.y - pad):b.y + b.h + pad, max(0, b.x - pad):b.x + b.w + pad]
+    height, width = first.shape[:2]
+    second = np.full_like(first, (90, 140, 60))  # a flat backdrop in no colour of the first scene
+    top, left = max(0, a.y - pad), max(0, a.x - pad)
+    second[top:top + head.shape[0], left:left + head.shape[1]] = head[:height - top, :width - left]
+    assert len(detect_faces(second, CHAIN)) == 1
+    return first, second
+
+
+def test_cut_tests_tell_a_new_scene_from_motion_within_one(face_frame, two_scenes):
+    first, second = two_scenes
+    assert is_cut(signature(first), signature(second))
+    walk = moving(face_frame, 4, step=6)
+    assert not any(is_cut(signature(a), signature(b)) for a, b in zip(walk, walk[1:]))
+    black = np.zeros_like(first)
+    assert not is_cut(signature(black), signature(black)) and is_cut(signature(black), signature(first))
+
+
+def test_no_track_crosses_a_scene_cut(face_run, two_scenes, tmp_path, capsys):
+    first, second = two_scenes
+    (a,), (b,) = (detect_faces(frame, CHAIN) for frame in (first, second))
+    naive = Tracker()
+    assert naive.update([(a.x, a.y, a.w, a.h)]) == naive.update([(b.x, b.y, b.w, b.h)]) == [0]  # overlap alone joins them
+    video = write_video(tmp_path / "two.mp4", moving(first, 6, step=2) + moving(second, 6, step=2), fps=10)
+    result = predict_video(face_run, video, fps=10)
+    assert [frame for frame, _ in result.cuts] == [6]
+    before = {face["track"] for face in result.faces if face["frame"] < 6}
+    after = {face["track"] for face in result.faces if face["frame"] >= 6}
+    assert before and after and not before & after
+    assert {face["shot"] for face in result.faces if face["frame"] < 6} == {0}
+    assert {face["shot"] for face in result.faces if face["frame"] >= 6} == {1}
+
+    out = tmp_path / "two.csv"
+    assert main(["predict", "--run", str(face_run), str(video), "--fps", "10", "--out", str(out), "--quiet"]) == 0
+    assert "1 scene cuts (no track crosses one)" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    tracks_by_shot = {shot: {row["track"] for row in rows if row["shot"] == shot} for shot in ("0", "1")}
+    assert tracks_by_shot["0"] and tracks_by_shot["1"] and not tracks_by_shot["0"] & tracks_by_shot["1"]

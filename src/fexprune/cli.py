@@ -20,12 +20,15 @@ from fexprune.errors import InputError
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Each option's help ends with its default, "(default: X)", where there is one to show: not for a
-    default of None (the help says in words what happens then) nor for on/off flags."""
+    """Each option's help ends with its default, "(default: X)": an on/off flag's is "off" (not given); a
+    default of None is not shown (the help says in words what happens then)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return text if "default" in text or text == argparse.SUPPRESS else f"{text} (default: off)"
         if action.default is None or action.nargs == 0:
-            return action.help or ""
+            return text
         return super()._get_help_string(action)
 
     def _expand_help(self, action: argparse.Action) -> str:
@@ -88,18 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = command_parser(parser, args).prog  # "fexprune data faces", not "fexprune data"
     try:
         return int(args.func(args) or 0)
     except InputError as error:
-        print(f"fexprune {args.command}: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, a folder that cannot be written: the machine, not the code
         where = f"{error.filename}: " if error.filename else ""
-        print(f"fexprune {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        print(f"{command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:
         detail = f" ({error})" if str(error) else ""  # train says which checkpoint it wrote
-        print(f"fexprune {args.command}: interrupted{detail}", file=sys.stderr)
+        print(f"{command}: interrupted{detail}", file=sys.stderr)
         return 130
 
 

@@ -26,7 +26,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     )
     add_image_data_arguments(parser)
     add_face_arguments(parser, BASELINE_FACES)
-    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation")
+    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (default: one split, no cross-validation)")
     parser.add_argument("--seed", type=seed_number, default=0, help="the split's seed")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
                         help="which images of a data set that has both frames and aligned faces")

@@ -87,7 +87,7 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write no TensorBoard event files (by default they go to <run>/tensorboard/)")
     parser.add_argument("--mlflow", nargs="?", const="./mlruns", default=None, metavar="URI",
                         help="also log parameters, metrics and files to MLflow: a tracking server URI or a local "
-                             "store (./mlruns when no URI is given); needs pip install 'fexprune[mlflow]'")
+                             "store (./mlruns when no URI is given); needs pip install 'fexprune[mlflow]' (default: off)")
 
 
 def apply_tracking(args: argparse.Namespace) -> None:

@@ -12,15 +12,17 @@ def register(subparsers, argv: list[str] | None = None) -> None:
         help="tabulate finished runs: mean and spread over seeds of each configuration",
         description="Reopen finished train, baseline and sweep runs and compare them: runs whose settings differ "
         "only in the seed form one row, with the mean and standard deviation of their test accuracy and macro-F1. "
-        "Only the settings that differ between rows are shown. Prune runs get a row per criterion, pic runs one each.",
+        "Each row names its first run and its test-set size (n); the settings that differ between rows follow "
+        "as far as 120 columns allow, all of them in --out. Prune runs get a row per criterion, pic runs one each.",
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders to search for them (recursively)")
-    parser.add_argument("--out", metavar="FILE", help="also write the table as Markdown to FILE")
+    parser.add_argument("--out", metavar="FILE", help="also write the table, every column, to FILE: CSV for a .csv name, else "
+                                                       "Markdown (default: the console only, 120 characters a line)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fexprune.report.compare import collect, group_runs, render_markdown, render_text
+    from fexprune.report.compare import collect, group_runs, render_csv, render_markdown, render_text
     from fexprune.runs import atomic_write_bytes
 
     found = collect(args.runs)
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     others = f", {len(found.prune_rows)} prune criteria, {len(found.pic_rows)} pic runs" if found.prune_rows or found.pic_rows else ""
     print(f"{len(found.records)} runs in {len(groups)} configurations{others}")
     if args.out:
-        atomic_write_bytes(Path(args.out), render_markdown(groups, found).encode())
+        out = Path(args.out)
+        text = render_csv(groups) if out.suffix.lower() == ".csv" else render_markdown(groups, found)
+        atomic_write_bytes(out, text.encode())
         print(f"wrote {args.out}")
     return 0

@@ -37,8 +37,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     faces.add_argument("--face-margin", type=margin, default=0.2, help="crop margin, a fraction of the face box's side")
     faces.add_argument("--eye-align", action=argparse.BooleanOptionalAction, default=True,
                        help="align each detected face as --face-crop does by default (--no-eye-align: box cuts)")
-    faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt]")
-    faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut")
+    faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt] (default: the built-in data's own boxes; none for other data)")
+    faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut (default: no sheet)")
     faces.add_argument("--json", action="store_true", help="print the full report as JSON")
     faces.add_argument("--quiet", action="store_true", help="no progress bar")
     faces.add_argument("--device", default="cpu", metavar="DEVICE", help="where mtcnn's networks run, when the chain has mtcnn: "
@@ -95,7 +95,8 @@ def run_faces(args: argparse.Namespace) -> int:
     if args.sheet:
         from fexprune.report.faces import save_face_sheet
 
-        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces))
+        names = [sample.path.name for sample in image_set.samples]
+        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces, names))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data, table_rows
-from fexprune.errors import InputError
-from fexprune.runs import refuse_overwrite, write_csv
+from fexprune.data.descriptor_settings import DescriptorSettings
 
 
 def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
@@ -30,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
 
 
 def run(args: argparse.Namespace) -> int:
+    from fexprune.data.descriptors import feature_table_from_data, table_rows
+    from fexprune.errors import InputError
+    from fexprune.runs import refuse_overwrite, write_csv
+
     if args.size[0] < 16 or args.size[1] < 16 or args.lpq_window < 3 or args.lpq_window % 2 == 0:
         raise InputError("--size must be at least 16x16 and --lpq-window an odd number >= 3")
     if args.phog_bins < 1 or args.phog_levels < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fexprune.commands.common import add_tracking_arguments, apply_tracking, positive_float, seed_number
-from fexprune.experiments.pic import MODES, NORMALIZERS, PICConfig, run_pic
+from fexprune.experiments.pic_config import MODES, NORMALIZERS, PICConfig
 
 
 def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = None) -> None:
@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
     parser = subparsers.add_parser("pic", help="PIC autoencoder with distinctiveness pruning (paper 2.1, 3.1)",
                                    description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--features", metavar="TABLE", help="feature table (SFEW.xlsx or CSV: name, label, values)")
+    source.add_argument("--features", metavar="TABLE", help="feature table (SFEW.xlsx or CSV: name, label, values) (default: LPQ+PHOG computed from --data)")
     source.add_argument("--data", metavar="DIR", help="image data set: compute LPQ+PHOG first (default: built-in data)")
     parser.add_argument("--normalize", choices=NORMALIZERS, default=defaults.normalize,
                         help="per-column input scaling, fitted on the training rows (default: %(default)s)")
@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
                         help="two hidden units closer than this angle (degrees) are similar: one is merged into the other")
     parser.add_argument("--complementary-above", type=float, default=defaults.complementary_above,
                         help="two hidden units further apart than this angle (degrees) are complementary: both are removed")
+    parser.add_argument("--outlier-z", type=positive_float, default=defaults.outlier_z,
+                        help="flag a row with a feature more than this many robust sds (median and MAD) from its column's "
+                             "median; rows with half their features missing are flagged too")
+    parser.add_argument("--drop-outliers", action="store_true",
+                        help="leave the flagged rows out of training and testing (default: keep them, as the paper did)")
     parser.add_argument("--out", help="run folder (default: a new folder under runs/)")
     add_tracking_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,14 +47,27 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
 
 
 def run(args: argparse.Namespace) -> int:
+    from fexprune.experiments.pic import run_pic
+
     apply_tracking(args)
     config = PICConfig(
         features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,
         min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,
         test_fraction=args.test_fraction, seed=args.seed, include_label=not args.no_label_input, device=args.device,
         similar_below=args.similar_below, complementary_above=args.complementary_above,
+        outlier_z=args.outlier_z, drop_outliers=args.drop_outliers,
     )
     result = run_pic(config, args.out, progress=not args.quiet)
+    if result.outliers:
+        from fexprune.data.outliers import describe
+
+        shown = 10
+        print(f"{len(result.outliers)} row(s) of the table flagged as outliers, "
+              + ("left out:" if config.drop_outliers else "kept (--drop-outliers leaves them out):"))
+        for line in describe(result.outliers[:shown]):
+            print(f"  {line}")
+        if len(result.outliers) > shown:
+            print(f"  and {len(result.outliers) - shown} more (results.json lists them all)")
     last = result.rows[-1]
     print(f"pic ({config.mode}, {config.normalize}): {result.rows[0]['hidden_units']} -> {last['hidden_units']} "
           f"hidden units, train loss {last['train_loss']:.4f}, test loss {last['test_loss']:.4f}, "

@@ -30,7 +30,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="predictions.csv", help="CSV to write; "
                         "skipped files go to <name>.skipped.csv beside it (written only when files were skipped), a video's track figure to <name>.tracks.png")
     parser.add_argument("--annotate", metavar="DIR|FILE", help="write copies of the images with boxes and labels drawn "
-                        "into DIR; for a video, the frames taken with boxes, track ids and labels drawn into FILE (.mp4)")
+                        "into DIR; for a video, the frames taken with boxes, track ids and labels drawn into FILE (.mp4) "
+                        "(default: none, the CSV only)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write over an existing --out CSV, annotated copy or annotated video (refused otherwise)")
     parser.add_argument("--fps", type=positive_float, default=5.0,
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     no_face = f", {len(predictions.no_face)} with no face found (typical face region used)" if predictions.no_face else ""
     print(f"{predictions.n_faces} faces in {len(predictions)} images{no_face}, {len(predictions.skipped)} files skipped; "
           f"model {predictions.source}")
+    if predictions.split_line():
+        print(predictions.split_line())
     print(f"wrote {args.out}" + (f" and annotated copies under {args.annotate}" if args.annotate else ""))
     return 0
 
@@ -92,6 +95,7 @@ def run_video(args: argparse.Namespace) -> int:
         print(f"fexprune predict: warning: {warning}", file=sys.stderr)
     no_face = f", {result.no_face} with no face found (typical face region used)" if result.no_face else ""
     print(f"{len(result.faces)} faces in {result.frames_sampled} frames taken at {result.fps:g} a second "
-          f"(of {result.frames_read} read){no_face}, {len(result.tracks)} tracks; model {result.source}")
+          f"(of {result.frames_read} read){no_face}, {len(result.tracks)} tracks, {len(result.cuts)} scene cuts "
+          f"(no track crosses one); model {result.source}")
     print(f"wrote {args.out} and {figure}" + (f" and {args.annotate}" if args.annotate else ""))
     return 0

@@ -33,7 +33,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="pruning criteria (l2 is the paper's; also l1, distinctiveness, random)")
     add_backend_arguments(parser)
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted reproduce run")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted reproduce run (default: a new run)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_tracking_arguments(parser)
     add_device_arguments(parser, deterministic=False)

@@ -37,7 +37,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=seed_number, default=0, help="base seed; repeat r uses seed + r")
     add_backend_arguments(parser)
     parser.add_argument("--out", help="sweep folder (default: a new folder under ./runs)")
-    parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept")
+    parser.add_argument("--resume", metavar="SWEEP_DIR", help="finish an interrupted sweep; finished trials are kept (default: a new sweep)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_tracking_arguments(parser)
     add_device_arguments(parser, deterministic=False)

@@ -60,12 +60,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
                         help="per-image scaling, the training split's mean and sd, none (x / 255), or clahe (local "
                              f"histogram equalisation, then per-image) (default for --recipe {recipe.name}: {defaults['normalize']})")
-    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation (grouped for clip/movie splits)")
+    parser.add_argument("--cv", type=positive_int, default=None, metavar="K", help="K-fold cross-validation, grouped for clip/movie splits (default: one split, no cross-validation)")
     parser.add_argument("--seed", type=seed_number, default=0, help="the split's and the network's seed")
     parser.add_argument("--variant", choices=["auto", "frames", "aligned"], default="auto",
                         help="which images of a data set that has both frames and aligned faces")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (recipes that checkpoint)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (recipes that checkpoint) (default: a new run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     recipe.add_arguments(parser.add_argument_group(f"--recipe {recipe.name}"))
     _refuse_other_recipes_options(parser, recipe.name)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import torch
-import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -30,11 +28,16 @@ class AugmentConfig:
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    import torch
+
     return low + (high - low) * torch.rand(n, generator=generator)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, config: AugmentConfig = AugmentConfig()) -> torch.Tensor:
     """A randomly transformed copy of `x` (B, C, H, W) float; `x` itself is left alone."""
+    import torch
+    import torch.nn.functional as F
+
     n = x.shape[0]
     angle = _uniform(n, -config.max_rotate, config.max_rotate, generator) * (math.pi / 180)
     scale = _uniform(n, config.scale[0], config.scale[1], generator)
@@ -61,6 +64,8 @@ def augment(x: torch.Tensor, generator: torch.Generator, config: AugmentConfig =
 
 def _erase_masks(n: int, height: int, width: int, probability: float, generator: torch.Generator) -> torch.Tensor:
     """(n, H, W) bool: one random rectangle per image, for a `probability` share of the images."""
+    import torch
+
     area = _uniform(n, 0.02, 0.2, generator) * (height * width)
     ratio = torch.exp(_uniform(n, math.log(0.3), math.log(3.3), generator))
     half_h = (area * ratio).sqrt().clamp(max=height) / 2

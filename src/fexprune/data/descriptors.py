@@ -15,7 +15,6 @@ Both are reduced with PCA to 5 components each, giving name, label, 5 LPQ, 5 PHO
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,20 +24,11 @@ from scipy.signal import convolve2d
 from sklearn.decomposition import PCA
 
 from fexprune.data.builtin import resolve_data
+from fexprune.data.descriptor_settings import DescriptorSettings
 from fexprune.data.classes import EXPRESSIONS
 from fexprune.data.loading import load_image_set
 from fexprune.data.tables import FeatureTable
 from fexprune.errors import InputError
-
-
-@dataclass(frozen=True)
-class DescriptorSettings:
-    lpq_window: int = 7
-    phog_bins: int = 8
-    phog_angle: float = 360.0  # 360: signed orientations; 180: unsigned
-    phog_levels: int = 3  # pyramid levels 0..L
-    components: int = 5  # PCA components per descriptor
-    image_size: tuple[int, int] = (180, 144)  # (width, height) to load images at
 
 
 def lpq_codes(image: np.ndarray, window: int = 7) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +38,7 @@ class FeatureTable:
     missing: list[tuple[int, str]] = field(default_factory=list)  # (file row, 1-based; column) imputed
     dropped_rows: list[int] = field(default_factory=list)  # file rows (1-based) without a label
     left_out: list[str] = field(default_factory=list)  # columns neither name, label nor feature (why, in words)
+    file_rows: list[int] = field(default_factory=list)  # each row's row in the file (1-based); empty if not from a file
 
     def inputs(self, include_label: bool = True) -> np.ndarray:
         """The autoencoder's inputs: label first (as the paper's 11 columns), then the features."""
@@ -47,6 +48,14 @@ class FeatureTable:
 
     def input_names(self, include_label: bool = True) -> list[str]:
         return ([self.label_name] if include_label else []) + list(self.feature_names)
+
+    def without(self, indices: Sequence[int]) -> FeatureTable:
+        """The table less the rows at `indices` (positions), their imputed cells forgotten with them."""
+        keep = np.setdiff1d(np.arange(len(self.names)), np.asarray(list(indices), dtype=np.int64))
+        file_rows = [self.file_rows[k] for k in keep] if self.file_rows else []
+        gone = {self.file_rows[k] for k in indices} if self.file_rows else set()
+        return replace(self, names=[self.names[k] for k in keep], labels=self.labels[keep], features=self.features[keep],
+                       file_rows=file_rows, missing=[(r, c) for r, c in self.missing if r not in gone])
 
     def missing_summary(self) -> str:
         if not self.missing and not self.dropped_rows and not self.left_out:
@@ -157,6 +166,7 @@ def read_feature_table(
         missing=missing,
         dropped_rows=[int(r) for r in file_rows[no_label]],
         left_out=left_out,
+        file_rows=[int(r) for r in kept_rows],
     )
 
 

@@ -23,9 +23,11 @@ from tqdm import tqdm
 
 from fexprune import paper, runs
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
+from fexprune.data.outliers import find_outliers, rule_text
 from fexprune.data.tables import FeatureTable, read_feature_table
 from fexprune.device import cpu_threads, resolve_device
 from fexprune.errors import InputError
+from fexprune.experiments.pic_config import PICConfig
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.models.autoencoder import Autoencoder, TrainSettings, fit, hidden_activations, reconstruction_loss
 from fexprune.pruning.autoencoder_ops import merge_similar, remove_complementary, remove_dead
@@ -46,43 +48,6 @@ from fexprune.report.pic import (
     threshold_figure,
 )
 
-NORMALIZERS = ("none", "minmax", "zscore")
-MODES = ("progressive", "threshold")
-
-
-@dataclass
-class PICConfig:
-    features: str | None = None  # a feature table (xlsx/CSV); else images from `data`
-    data: str | None = None  # an image data set; None with no table: the built-in data
-    normalize: str = "minmax"
-    mode: str = "progressive"
-    hidden: int = 10
-    min_units: int = 2
-    epochs: int = 2000
-    retrain_epochs: int = 300
-    learning_rate: float = 0.01
-    test_fraction: float = 0.2
-    seed: int = 0
-    include_label: bool = True  # the paper kept the label as one of its 11 inputs
-    similar_below: float = 15.0
-    complementary_above: float = 165.0
-    dead_tolerance: float = 1e-3
-    image_size: tuple[int, int] = (180, 144)  # (width, height) for descriptors from images
-    device: str = "cpu"  # the autoencoder is tiny: a GPU only pays with many runs at once (fexprune.device)
-
-    def check(self) -> None:
-        if self.normalize not in NORMALIZERS:
-            raise InputError(f"--normalize must be one of {', '.join(NORMALIZERS)}, got {self.normalize!r}")
-        if self.mode not in MODES:
-            raise InputError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.hidden < 2 or not 1 <= self.min_units <= self.hidden:
-            raise InputError(f"need hidden >= 2 and 1 <= min units <= hidden (got {self.hidden}, {self.min_units})")
-        if self.epochs < 1 or self.retrain_epochs < 0:
-            raise InputError("epochs must be >= 1 and retrain epochs >= 0")
-        if not 0 < self.test_fraction < 1:
-            raise InputError(f"test fraction must be between 0 and 1, got {self.test_fraction}")
-
-
 @dataclass
 class PICResult:
     config: PICConfig
@@ -97,6 +62,7 @@ class PICResult:
     seconds: float = 0.0
     run_dir: Path | None = None
     normalizer: dict = field(default_factory=dict)
+    outliers: list[dict] = field(default_factory=list)  # flagged rows: name, file row, reasons
 
 
 def load_table(config: PICConfig, progress: bool = True) -> FeatureTable:
@@ -131,6 +97,9 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
     config.check()
     started = time.perf_counter()
     table = table if table is not None else load_table(config, progress)
+    outliers = find_outliers(table, config.outlier_z)
+    if config.drop_outliers and outliers:
+        table = table.without([o.index for o in outliers])
     inputs = table.inputs(config.include_label)
     if len(inputs) < 5:
         raise InputError(f"need at least 5 rows, the table has {len(inputs)}", table.source)
@@ -162,7 +131,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         config=config, rows=rows, input_names=table.input_names(config.include_label),
         n_train=len(train_rows), n_test=len(test_rows), table_source=table.source,
         missing=table.missing_summary(), initial_angles=initial_angles, final_angles=final_angles,
-        seconds=time.perf_counter() - started, normalizer=normalizer,
+        seconds=time.perf_counter() - started, normalizer=normalizer, outliers=[o.as_dict() for o in outliers],
     )
     if save:
         result.run_dir = write_pic_run(result, out)
@@ -241,6 +210,8 @@ def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
         "mode": result.config.mode, "loss_definition": LOSS_DEFINITION, "n_train": result.n_train, "n_test": result.n_test,
         "inputs": result.input_names, "missing": result.missing, "normalizer": result.normalizer, "seconds": result.seconds,
         "rows": result.rows, "initial_angles": result.initial_angles, "final_angles": result.final_angles,
+        "outliers": result.outliers, "outlier_rule": rule_text(result.config.outlier_z),
+        "outliers_dropped": result.config.drop_outliers,
     }
     if result.config.mode == "progressive":
         summary.update({"paper_comparison": comparison_rows(result.rows), "paper_test_loss": paper.PIC_TEST_LOSS,

@@ -150,7 +150,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     write_run(run_dir, RunOutput(
         kind="train", results=results, metrics=fitted.rows, image_set=data.image_set,
         models={"model.pt": (fitted.model, {**data.preprocessing, **test_time})},
-        figures={"confusion": confusion, "training_curve": training_curve_figure(curve)}, logged_live=True,
+        figures={"confusion": confusion, "training_curve": training_curve_figure(curve, n_test=len(data.test_index))}, logged_live=True,
     ))
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)

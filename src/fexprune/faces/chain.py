@@ -14,20 +14,10 @@ import cv2
 import numpy as np
 
 from fexprune.data.preprocess import to_gray
-from fexprune.faces.detectors import FRAME_DETECTORS, MTCNN, RELAXED, ROTATED, Found, dlib_available
+from fexprune.faces.detectors import FRAME_DETECTORS, Found, dlib_available
+# the chains and step names, re-exported: code that runs a chain finds its names beside it
+from fexprune.faces.steps import CLIP_NEIGHBOUR, DEFAULT_CHAIN, DETECTORS, FALLBACK, FULL_CHAIN, MTCNN, STRICT_CHAIN  # noqa: F401
 
-FALLBACK = "fallback"
-CLIP_NEIGHBOUR = "clip-neighbour"  # a frame without a face takes a clip neighbour's box: a pass over the set
-DETECTORS = (*FRAME_DETECTORS, CLIP_NEIGHBOUR)  # every step a chain may name
-# OpenCV's cascades and dlib: boxes framed as OpenCV frames faces, as FER2013's faces were cut, so the
-# pretrained recipes keep it. dlib-hog runs only where dlib is installed.
-STRICT_CHAIN = ("haar-default", "haar-alt2", "dlib-hog", "haar-profile")
-# mtcnn first (it also marks the landmarks --eye-align maps to a template), then the strict chain, tilted
-# heads, and a clip neighbour's box: on the real SFEW frames 10 of 675 fall back to the typical region
-# (the strict chain: 95). mtcnn drops out where facenet-pytorch is not installed (default_chain).
-DEFAULT_CHAIN = (MTCNN, *STRICT_CHAIN, ROTATED, CLIP_NEIGHBOUR)
-# haar-relaxed boxes put more crops on drawn faces, but on real frames many are not faces: opt-in.
-FULL_CHAIN = STRICT_CHAIN + (RELAXED, CLIP_NEIGHBOUR)
 AGREEMENT_IOU = 0.3
 DETECT_HEIGHT = 288  # frames are shrunk to this height first: faces in SFEW are 72-291 px of 576
 

@@ -23,11 +23,9 @@ import cv2
 import numpy as np
 
 from fexprune.data.preprocess import to_gray
+from fexprune.faces.steps import MTCNN, RELAXED, ROTATED
 
-RELAXED = "haar-relaxed"  # the frontal cascades again, no neighbour vote
-ROTATED = "haar-rotated"  # the strict frontal cascades on the frame turned by ROTATIONS: tilted heads
-ROTATIONS = (15.0, -15.0, 30.0, -30.0)  # degrees, tried in turn; the first that finds a face gives its roll
-MTCNN = "mtcnn"  # three small CNNs, weights from the facenet-pytorch wheel; gives eye landmarks
+ROTATIONS = (15.0, -15.0, 30.0, -30.0)  # degrees, tried in turn by haar-rotated; the first that finds a face gives its roll
 # haar-relaxed keeps a box only above this confidence (the cascade's last-stage weight): on frames the
 # strict chain missed, boxes above it lie on the true face far more often than the typical face region.
 RELAXED_MIN_WEIGHT = 5.0

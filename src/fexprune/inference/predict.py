@@ -26,6 +26,7 @@ from fexprune.errors import InputError
 from fexprune.faces import FALLBACK, crop_face, detect_faces, fallback_box, levelled
 from fexprune.inference.annotate import annotated_path, write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
+from fexprune.inference.split_membership import count_line, split_membership
 
 WHOLE_FRAME = "whole-frame"
 
@@ -45,6 +46,10 @@ class Predictions(list):
     @property
     def n_faces(self) -> int:
         return sum(len(record["faces"]) for record in self)
+
+    def split_line(self) -> str | None:
+        """How many images were in the run's training or test split (None: none were)."""
+        return count_line([record.get("in_split", "") for record in self])
 
 
 def collect_images(paths: Iterable[str | os.PathLike]) -> tuple[list[tuple[Path, Path]], list[dict]]:
@@ -126,6 +131,7 @@ def predict(
     if face_detect is None:
         face_detect = run.face_crop is not None
     files, skipped = collect_images(paths)
+    membership = split_membership(run.source.parent)
     if not files and not skipped:
         raise InputError("no files found in " + ", ".join(str(p) for p in paths))
     result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
@@ -157,7 +163,8 @@ def predict(
         except OSError as error:
             result.skipped.append({"path": runs.printable(path), "reason": f"cannot read ({error.strerror or error})"})
             continue
-        record = {"path": runs.printable(path), "faces": []}  # a non-UTF-8 name escaped: the CSV stays UTF-8
+        record = {"path": runs.printable(path), "faces": [],  # a non-UTF-8 name escaped: the CSV stays UTF-8
+                  "in_split": membership.side(path)}
         for box, detector, crop in face_crops(image, run, face_detect):
             face = {"box": box, "detector": detector}
             record["faces"].append(face)
@@ -188,7 +195,8 @@ def mismatch_warnings(run: RunModel, face_detect: bool) -> list[str]:
 
 
 def prediction_rows(predictions: Predictions) -> list[dict]:
-    """One CSV row per face: path, face, x, y, w, h, label, p_<class>..., detector."""
+    """One CSV row per face: path, face, x, y, w, h, label, p_<class>..., detector, in_split (train, test or
+    empty: whether the run was trained or tested on the image)."""
     rows = []
     for record in predictions:
         for index, face in enumerate(record["faces"]):
@@ -196,6 +204,7 @@ def prediction_rows(predictions: Predictions) -> list[dict]:
             row = {"path": record["path"], "face": index, "x": x, "y": y, "w": w, "h": h, "label": face["label"]}
             row.update({f"p_{name}": round(p, 6) for name, p in face["emotions"].items()})
             row["detector"] = face["detector"]
+            row["in_split"] = record.get("in_split", "")
             rows.append(row)
     return rows
 
@@ -204,7 +213,7 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path 
     """Writes the CSV and, where files were skipped, `<name>.skipped.csv` beside it (path, reason); returns
     the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
     out = Path(out)
-    columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
+    columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector", "in_split"]
     companion = companion_path(out)
     try:
         runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))

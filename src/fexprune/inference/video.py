@@ -3,9 +3,11 @@
 `predict_video` reads any video OpenCV reads, takes frames at about `fps` a second, finds and scores the
 faces of each with the very functions `predict` uses for still images (`face_crops`, `classify`: a
 frame's probabilities are those of the same frame saved as a PNG), and gives every face a track id by
-its box's overlap with the faces of the frames before. `write_video_predictions` writes one CSV row per
-face and frame and a figure of each track's probabilities over time; `annotate` also writes the sampled
-frames with boxes, track ids and labels drawn, as a video.
+its box's overlap with the faces of the frames before, within one shot: at a scene cut
+(fexprune.inference.scene_cuts) every track ends, so no track joins two shots. `write_video_predictions`
+writes one CSV row per face and frame (with its shot) and a figure of each track's probabilities over time,
+the cuts drawn as dashed lines; `annotate` also writes the sampled frames with boxes, track ids and labels
+drawn, as a video.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fexprune.faces.chain import iou
 from fexprune.inference.annotate import draw_faces
 from fexprune.inference.predict import FALLBACK, csv_bytes, face_crops, mismatch_warnings, score_faces
 from fexprune.inference.run_model import load_run_model
+from fexprune.inference.scene_cuts import CutDetector
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"})
 DEFAULT_FPS = 5.0
@@ -133,12 +136,17 @@ class Tracker:
             self.live[ids[k]] = (box, 0)
         return ids
 
+    def end_all(self) -> None:
+        """A scene cut: every live track ends; the next boxes start new ones."""
+        self.live.clear()
+
 
 @dataclass
 class VideoPredictions:
     path: Path  # the video
     classes: list[str]
-    faces: list[dict] = field(default_factory=list)  # {"time", "frame", "track", "box", "detector", "emotions", "label"}
+    faces: list[dict] = field(default_factory=list)  # {"time", "frame", "shot", "track", "box", "detector", "emotions", "label"}
+    cuts: list[tuple[int, float]] = field(default_factory=list)  # (frame, time) of each sampled frame that starts a new shot
     fps: float = DEFAULT_FPS  # frames a second taken
     frames_read: int = 0
     frames_sampled: int = 0
@@ -180,7 +188,7 @@ def predict_video(
     frames = VideoFrames(video, fps)
     result = VideoPredictions(path=frames.path, classes=run.classes, fps=frames.fps,
                               warnings=mismatch_warnings(run, face_detect), source=run.source)
-    tracker = Tracker()
+    tracker, cuts, shot = Tracker(), CutDetector(), 0
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
     held: list[tuple[np.ndarray, list[dict]]] = []  # frames waiting to be drawn until their faces are scored
     writer, partial = None, None
@@ -194,10 +202,14 @@ def predict_video(
     bar = tqdm(total=frames.reported, desc="predict", unit="frame", file=sys.stderr, disable=not progress, leave=False)
     try:
         for index, seconds, frame in frames:
+            if cuts.starts_shot(frame):
+                tracker.end_all()
+                shot += 1
+                result.cuts.append((index, seconds))
             found = face_crops(frame, run, face_detect)
             faces = []
             for (box, detector, crop), track in zip(found, tracker.update([box for box, _, _ in found])):
-                face = {"time": seconds, "frame": index, "track": track, "box": box, "detector": detector}
+                face = {"time": seconds, "frame": index, "shot": shot, "track": track, "box": box, "detector": detector}
                 faces.append(face)
                 pending.append((face, crop))
             result.faces += faces
@@ -246,11 +258,13 @@ def _open_writer(target: Path, fps: float, width: int, height: int) -> tuple[cv2
 
 
 def video_rows(result: VideoPredictions) -> list[dict]:
-    """One CSV row per face and sampled frame: time, frame, track, x, y, w, h, p_<class>..., label, detector."""
+    """One CSV row per face and sampled frame: time, frame, shot, track, x, y, w, h, p_<class>..., label, detector.
+    `shot` counts the scene cuts before the frame (0 until the first): a track never spans two shots."""
     rows = []
     for face in result.faces:
         x, y, w, h = face["box"]
-        row = {"time": round(face["time"], 4), "frame": face["frame"], "track": face["track"], "x": x, "y": y, "w": w, "h": h}
+        row = {"time": round(face["time"], 4), "frame": face["frame"], "shot": face["shot"], "track": face["track"],
+               "x": x, "y": y, "w": w, "h": h}
         row.update({f"p_{name}": round(p, 6) for name, p in face["emotions"].items()})
         row.update(label=face["label"], detector=face["detector"])
         rows.append(row)
@@ -260,7 +274,7 @@ def video_rows(result: VideoPredictions) -> list[dict]:
 def write_video_predictions(out: str | os.PathLike, result: VideoPredictions) -> Path:
     """Writes the CSV at `out` and the figure `<stem>.tracks.png` beside it; returns the figure's path."""
     out = Path(out)
-    columns = ["time", "frame", "track", "x", "y", "w", "h", *(f"p_{name}" for name in result.classes), "label", "detector"]
+    columns = ["time", "frame", "shot", "track", "x", "y", "w", "h", *(f"p_{name}" for name in result.classes), "label", "detector"]
     figure = out.with_name(out.stem + ".tracks.png")
     try:
         runs.atomic_write_bytes(out, csv_bytes(columns, video_rows(result)))
@@ -271,7 +285,8 @@ def write_video_predictions(out: str | os.PathLike, result: VideoPredictions) ->
 
 
 def track_figure(result: VideoPredictions) -> bytes:
-    """PNG bytes: one panel per track (the FIGURE_TRACKS with most frames), each class's probability over time."""
+    """PNG bytes: one panel per track (the FIGURE_TRACKS with most frames), each class's probability over time;
+    dashed vertical lines at the scene cuts."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -287,13 +302,16 @@ def track_figure(result: VideoPredictions) -> bytes:
         times = [face["time"] for face in faces]
         for name in result.classes:
             axis.plot(times, [face["emotions"][name] for face in faces], marker=".", label=name)
+        for _, seconds in result.cuts:
+            axis.axvline(seconds, color="0.4", linestyle="--", linewidth=0.8)
         axis.set_ylim(0, 1)
         axis.set_ylabel("p")
         axis.set_title(f"track {track}: {len(faces)} frame{'s' if len(faces) != 1 else ''}", loc="left", fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(ncol=min(len(result.classes), 7), fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.15))
     more = f", the {len(shown)} longest of {len(by_track)} tracks" if len(shown) < len(by_track) else ""
-    figure.suptitle(f"{result.path.name}: expression probabilities per track{more}", fontsize=10)
+    cut_note = f"; dashed: {len(result.cuts)} scene cut{'s' if len(result.cuts) != 1 else ''}" if result.cuts else ""
+    figure.suptitle(f"{result.path.name}: expression probabilities per track{more}{cut_note}", fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

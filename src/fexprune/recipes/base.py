@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from fexprune.faces.chain import STRICT_CHAIN
-from fexprune.models.views import predict_logits
+from fexprune.faces.steps import STRICT_CHAIN
 
 # Face crops for a network pretrained on FER2013: boxes as OpenCV's cascades frame them, not turned, as
 # FER2013's faces were cut. A from-scratch recipe learns whatever framing it is given, and gains from
@@ -63,13 +59,17 @@ class Recipe(ABC):
 
     @abstractmethod
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
-        """Train on `data` (fexprune.data.prepared.PreparedData); the test split is looked at only to
-        report it, never to choose anything."""
+        """Train on `data` (fexprune.data.prepared.PreparedData); the test split is scored only to report
+        it (the metrics rows may log it along the way), never to choose anything."""
 
 
 def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: bool,
            views: tuple[torch.Tensor, ...] = ()) -> tuple[float, float]:
     """(loss, accuracy) of `model` on (x, y), averaging mirror images and other cuts as asked."""
+    import torch.nn.functional as F
+
+    from fexprune.models.views import predict_logits
+
     logits = predict_logits(model, x, tta, views=views)
     loss = F.nll_loss(logits, y).item() if tta or views else F.cross_entropy(logits, y).item()
     return loss, (logits.argmax(1) == y).float().mean().item()

@@ -11,14 +11,10 @@ from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
-import torch
 
 from fexprune.argtypes import margin, positive_int
 from fexprune.data.augment import AugmentConfig
-from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
 from fexprune.recipes.base import Fitted, Recipe, scores
-from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
-from fexprune.training.minibatch import check_finite_loss, train_epoch
 
 BATCH = 32
 
@@ -63,6 +59,8 @@ class BestRecipe(Recipe):
         return cls(hog=config.hog, **chosen)
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
+        from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
+
         started = time.perf_counter()
         x, y, x_val, y_val, n_fit, n_val = fit_and_validation_parts(config, data, self.early_stop, self.val_fraction)
         model, rows, info = fit_best(x, y, x_val, y_val, n_classes=len(data.image_set.classes), epochs=config.epochs,
@@ -97,6 +95,11 @@ def fit_best(
     after `patience` epochs without gain). Train loss and accuracy in rows are the members' mean;
     validation and test scores are the ensemble's.
     An empty validation part is allowed without early stopping: rows then carry no validation scores."""
+    import torch
+
+    from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
+    from fexprune.training.minibatch import check_finite_loss, train_epoch
+
     if recipe.early_stop and not len(x_val):
         raise ValueError("early stopping needs a validation part (val_fraction > 0)")
     torch.manual_seed(seed)  # one stream initialises every member in turn: member 0 is the single network

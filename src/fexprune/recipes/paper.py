@@ -8,14 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
-import torch
 
 from fexprune.argtypes import channels_pair, positive_int
 from fexprune.errors import InputError
-from fexprune.models.cnn import CNNConfig, ExpressionCNN, _feature_size
-from fexprune.models.views import predict_logits
 from fexprune.recipes.base import Fitted, Recipe
-from fexprune.training.loop import fit, make_optimizer
 
 DEFAULT_LR = 3e-5  # full-batch Adam at this rate gives the paper's slow-then-steep curve over 700 epochs
 
@@ -43,6 +39,8 @@ class PaperRecipe(Recipe):
         return cls(channels=tuple(config.channels), kernel_size=config.kernel_size)
 
     def check(self, config) -> None:
+        from fexprune.models.cnn import _feature_size
+
         try:
             _feature_size(cnn_config(config, 2))
         except ValueError:
@@ -51,6 +49,11 @@ class PaperRecipe(Recipe):
                              f"(two convolutions and pools {config.pools[0]},{config.pools[1]} leave no pixel)") from None
 
     def check_resume(self, config, state: dict, n_classes: int) -> None:
+        import torch
+
+        from fexprune.models.cnn import ExpressionCNN
+        from fexprune.training.loop import make_optimizer
+
         missing = [key for key in ("epochs_done", "model", "optimizer", "generator", "metrics") if key not in state]
         if missing:
             raise ValueError(f"checkpoint lacks {', '.join(missing)}")
@@ -73,6 +76,12 @@ class PaperRecipe(Recipe):
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,
             end_of_epoch: Callable[[int, Callable[[], dict]], None] | None = None) -> Fitted:
         """`resume`: a checkpoint state to continue from; `end_of_epoch(epochs_done, state)` may save `state()`."""
+        import torch
+
+        from fexprune.models.cnn import ExpressionCNN
+        from fexprune.models.views import predict_logits
+        from fexprune.training.loop import fit, make_optimizer
+
         started = time.perf_counter()
         torch.manual_seed(config.seed)
         model = ExpressionCNN(cnn_config(config, len(data.image_set.classes))).to(data.x_train.device)
@@ -107,5 +116,7 @@ class PaperRecipe(Recipe):
 
 def cnn_config(config, n_classes: int) -> CNNConfig:
     """The paper network's shape as a TrainConfig sets it."""
+    from fexprune.models.cnn import CNNConfig
+
     return CNNConfig(channels=tuple(config.channels), kernel_size=config.kernel_size, pools=tuple(config.pools),
                      input_size=tuple(config.image_size), n_classes=n_classes)

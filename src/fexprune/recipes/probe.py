@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from fexprune.data.prepared import cut_margins, load_images
-from fexprune.data.preprocess import normalize_images
 from fexprune.recipes.base import PRETRAINED_FACES, Fitted, Recipe, scores
 from fexprune.recipes.best import add_margin_tta_argument
-from fexprune.recipes.validation import score_fitted
 
 C_GRID = (1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1)  # on standardised features; chosen by the inner cross-validation
 INNER_FOLDS = 5
@@ -58,7 +53,9 @@ class ProbeRecipe(Recipe):
         return cls() if config.margin_tta is None else cls(margin_tta=config.margin_tta)
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
+        from fexprune.data.prepared import cut_margins
         from fexprune.models.fer_transfer import FER2013_CLASSES, pretrained_model  # needs h5py and fer: only here
+        from fexprune.recipes.validation import score_fitted
 
         started = time.perf_counter()
         classes = list(data.image_set.classes)
@@ -119,25 +116,32 @@ def probe_model(frozen, features: tuple[str, ...], n_classes: int, prior: tuple 
     return model.eval()
 
 
-@torch.no_grad()
 def probe_features(model, x: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """((N, D) what the probe's linear layer reads, (N, classes) its fixed offset: zeros without a prior), float64."""
-    model.eval()
-    features, offsets = [], []
-    for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
-        if model.config.prior:
-            f, logits = model.features(chunk, with_logits=True)
-            offsets.append(model.offset(logits).double().cpu().numpy())
-        else:
-            f = model.features(chunk)
-            offsets.append(np.zeros((len(chunk), model.config.n_classes)))
-        features.append(f.double().cpu().numpy())
-    return np.concatenate(features), np.concatenate(offsets)
+    import torch
+
+    with torch.no_grad():
+        model.eval()
+        features, offsets = [], []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start:start + batch_size]
+            if model.config.prior:
+                f, logits = model.features(chunk, with_logits=True)
+                offsets.append(model.offset(logits).double().cpu().numpy())
+            else:
+                f = model.features(chunk)
+                offsets.append(np.zeros((len(chunk), model.config.n_classes)))
+            features.append(f.double().cpu().numpy())
+        return np.concatenate(features), np.concatenate(offsets)
 
 
 def train_cut(config, data, margin: float) -> torch.Tensor:
     """The training split cut at `margin` (the boxes come from their cache), normalised as in training."""
+    import torch
+
+    from fexprune.data.prepared import load_images
+    from fexprune.data.preprocess import normalize_images
+
     image_set = load_images(config, progress=False, face_margin=margin)
     x, _ = normalize_images(image_set.images[data.train_index], config.normalize, data.preprocessing["stats"])
     return torch.from_numpy(x)
@@ -155,6 +159,9 @@ def fit_linear(x: np.ndarray, offset: np.ndarray, y: np.ndarray, C: float, n_cla
     """(weight (classes, D), bias) minimising scikit-learn's multinomial objective with balanced class weights,
     C * sum_i w_y CE(offset_i + W x_i + b) + |W|^2 / 2, here divided by C * n; full-batch L-BFGS in float64.
     The fixed `offset` is what scikit-learn cannot take. A class absent from `y` gets bias -30: never chosen."""
+    import torch
+    import torch.nn.functional as F
+
     n, dims = x.shape
     counts = np.bincount(y, minlength=n_classes)
     class_weight = torch.from_numpy(np.where(counts > 0, n / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0))

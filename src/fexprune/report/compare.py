@@ -6,8 +6,10 @@ each; other kinds are counted and said to be skipped, with why.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
+import io
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -17,6 +19,9 @@ from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.errors import InputError
 from fexprune.schema import run_kind
+
+CONSOLE_WIDTH = 120  # characters a line of the console table may take
+CELL_LIMIT = 28  # a longer setting (a data path) is cut short on the console, whole in the file
 
 # Settings that never change a result: left out of a group's key.
 _NOT_SETTINGS = ("seed", "checkpoint_every", "eval_every")
@@ -45,6 +50,7 @@ class RunRecord:
     test_accuracy: float
     macro_f1: float | None
     provenance: str = ""  # where pretrained weights came from (--recipe transfer); "" when trained from scratch
+    n_test: int | None = None  # images its test accuracy is measured on (all folds together for --cv)
 
 
 @dataclass
@@ -100,7 +106,19 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
     return RunRecord(folder=folder, settings=tuple(settings.items()), seed=config.get("seed"),
                      test_accuracy=float(results["test_accuracy"]),
                      macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None,
-                     provenance=str(results.get("provenance") or ""))
+                     provenance=str(results.get("provenance") or ""), n_test=test_size(results))
+
+
+def test_size(results: dict) -> int | None:
+    """The number of test images behind a run's test accuracy: its test split, or with K folds every image
+    once (each is in one fold's test part)."""
+    if isinstance(results.get("n_test"), int):
+        return results["n_test"]
+    folds = results.get("folds")
+    if isinstance(folds, list) and folds and all(isinstance(f, dict) and isinstance(f.get("n_test"), int) for f in folds):
+        return sum(f["n_test"] for f in folds)
+    n_images = (results.get("data") or {}).get("n_images") if isinstance(results.get("data"), dict) else None
+    return n_images if isinstance(folds, list) and isinstance(n_images, int) else None
 
 
 def data_name(config: dict) -> str:
@@ -237,22 +255,37 @@ def _spread(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
+SCORE_COLUMNS = ["run", "n", "runs", "test accuracy %", "macro-F1 %", "range %"]  # always on the console
+
+
+def group_name(group: RunGroup) -> str:
+    """A configuration by its first run's folder name, "+K" for the K other seeds' runs."""
+    first = group.records[0].folder.name
+    return first if len(group.records) == 1 else f"{first} +{len(group.records) - 1}"
+
+
+def _test_sizes(group: RunGroup) -> str:
+    sizes = sorted({r.n_test for r in group.records if r.n_test is not None})
+    return "-" if not sizes else str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+
+
 def comparison_rows(groups: list[RunGroup]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the comparison table: the settings that differ, then the scores. The margins a
-    run scored its test faces at show only where the options as typed (margin_tta) do not tell rows apart."""
+    """(header, rows) of the comparison table: the configuration's name and test-set size (n), the scores,
+    then the settings that differ. The margins a run scored its test faces at show only where the options as
+    typed (margin_tta) do not tell rows apart."""
     keys = varying_settings(groups)
     if "tta_margins" in keys:
         others = [k for k in keys if k != "tta_margins"]
         if len({tuple(g.settings.get(k) for k in others) for g in groups}) == len(groups):
             keys = others
-    header = [_LABELS.get(k, k) for k in keys] + ["runs", "seeds", "test accuracy %", "macro-F1 %", "range %"]
+    header = SCORE_COLUMNS + ["seeds"] + [_LABELS.get(k, k) for k in keys]
     rows = []
     for group in groups:
         seeds = sorted({r.seed for r in group.records}, key=str)
         accuracies = group.accuracies
-        rows.append([_value(group.settings.get(k)) for k in keys] + [
-            str(len(group.records)), ",".join(_value(s) for s in seeds), _spread(accuracies), _spread(group.f1s),
-            f"{100 * min(accuracies):.1f}-{100 * max(accuracies):.1f}" if len(accuracies) > 1 else "-"])
+        rows.append([group_name(group), _test_sizes(group), str(len(group.records)), _spread(accuracies), _spread(group.f1s),
+                     f"{100 * min(accuracies):.1f}-{100 * max(accuracies):.1f}" if len(accuracies) > 1 else "-",
+                     ",".join(_value(s) for s in seeds)] + [_value(group.settings.get(k)) for k in keys])
     return header, rows
 
 
@@ -271,6 +304,35 @@ def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
 
 
+def _clip(cell: str, limit: int) -> str:
+    return cell if len(cell) <= limit else cell[:limit - 3] + "..."
+
+
+def fitted_text_table(header: list[str], rows: list[list[str]], width: int = CONSOLE_WIDTH,
+                      keep: int = 1) -> tuple[list[str], list[str]]:
+    """(lines, left-out column names): the first `keep` columns always, then each further column in order
+    while the lines stay within `width` characters; a cell longer than CELL_LIMIT is cut short with "..."."""
+    rows = [[_clip(cell, CELL_LIMIT) for cell in row] for row in rows]
+    chosen: list[int] = []
+    left_out: list[str] = []
+    for index in range(len(header)):
+        trial = chosen + [index]
+        used = sum(max(len(row[k]) for row in [header, *rows]) for k in trial) + 2 * (len(trial) - 1)
+        if index < keep or used <= width:
+            chosen = trial
+        else:
+            left_out.append(header[index])
+    return _text_table([header[k] for k in chosen], [[row[k] for k in chosen] for row in rows]), left_out
+
+
+def _console_runs(header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """A "run" column shows the folder's name on the console (its full path in the file)."""
+    if "run" not in header:
+        return rows
+    k = header.index("run")
+    return [row[:k] + [Path(row[k]).name] + row[k + 1:] for row in rows]
+
+
 def render_markdown(groups: list[RunGroup], found: Collection | None = None) -> str:
     lines = _markdown_table(*comparison_rows(groups)) if groups else []
     notes = provenance_notes(groups)
@@ -282,12 +344,31 @@ def render_markdown(groups: list[RunGroup], found: Collection | None = None) -> 
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def render_text(groups: list[RunGroup], found: Collection | None = None) -> str:
-    """The table with aligned columns, for a terminal, where pretrained weights came from, then the prune
-    and PIC runs and what was skipped."""
-    lines = (_text_table(*comparison_rows(groups)) if groups else []) + provenance_notes(groups)
+def render_csv(groups: list[RunGroup]) -> str:
+    """The comparison table, every column, as CSV (the prune and PIC tables go to the Markdown file)."""
+    header, rows = comparison_rows(groups)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([header, *rows])
+    return buffer.getvalue()
+
+
+def render_text(groups: list[RunGroup], found: Collection | None = None, width: int = CONSOLE_WIDTH) -> str:
+    """The table with aligned columns for a terminal, at most `width` characters a line: the run, its
+    test-set size and scores always, then as many of the differing settings as fit (the rest are named, and
+    written by --out). Then where pretrained weights came from, the prune and PIC runs and what was skipped."""
+    lines: list[str] = []
+    if groups:
+        table, left_out = fitted_text_table(*comparison_rows(groups), width=width, keep=len(SCORE_COLUMNS))
+        lines += table
+        if left_out:
+            lines.append(_clip(f"not shown here (--out FILE.md or FILE.csv writes them): {', '.join(left_out)}", width))
+    lines += provenance_notes(groups)
     if found is not None:
         for title, header, rows in other_tables(found):
-            lines += ["", title, *_text_table(header, rows)]
+            table, left_out = fitted_text_table(header, _console_runs(header, rows), width=width, keep=2)
+            lines += ["", title, *table]
+            if left_out:
+                lines.append(_clip(f"not shown here (--out FILE.md writes them): {', '.join(left_out)}", width))
         lines += skipped_lines(found.skipped)
     return "\n".join(lines).lstrip("\n") + "\n"

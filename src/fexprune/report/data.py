@@ -24,7 +24,8 @@ def data_section(results: dict | None, folder: Path | None = None) -> Section | 
         sheet = folder / "figures" / "face_crops.png" if folder is not None else None
         if sheet is not None and sheet.is_file():
             blocks.append(Figure("Face crops as the network saw them", sheet,
-                                 "a spread of crops for each way a frame was cut; look for frames that are not faces"))
+                                 "a spread of crops for each way a frame was cut, each named by its file, each row saying how many of "
+                                 "its frames it shows; look for frames that are not faces"))
     skipped = data.get("skipped", [])
     if skipped:
         blocks.append(Table(f"Skipped files ({len(skipped)})", [Column("path", "file", kind="key"), Column("reason", "reason", kind="key")],

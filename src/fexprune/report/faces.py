@@ -15,21 +15,39 @@ _KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CL
           ("typical face region", FALLBACK), ("the layout's aligned face, whole", LAYOUT_ALIGNED))
 
 
-def crops_by_kind(images: np.ndarray, faces: list[dict], per_row: int = PER_ROW) -> list[tuple[str, int, list[np.ndarray]]]:
-    """(label, count, up to `per_row` crops spread evenly over the set) for each kind present."""
+def crops_by_kind(images: np.ndarray, faces: list[dict], per_row: int = PER_ROW,
+                  names: list[str] | None = None) -> list[tuple[str, int, list[np.ndarray], list[str]]]:
+    """(label, count, up to `per_row` crops spread evenly over the set, their names) for each kind present;
+    a crop's name is its entry in `names` (the file's name), else its position in the set."""
     special = {kind for _, kind in _KINDS if kind}
     rows = []
     for label, kind in _KINDS:
         index = [i for i, f in enumerate(faces) if (f["detector"] == kind if kind else f["detector"] not in special)]
         if index:
             picked = [index[int(k)] for k in np.linspace(0, len(index) - 1, min(per_row, len(index)))]
-            rows.append((label, len(index), [images[i] for i in picked]))
+            rows.append((label, len(index), [images[i] for i in picked],
+                         [names[i] if names is not None else f"#{i}" for i in picked]))
     return rows
 
 
-def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict]) -> Path | None:
-    """figures/face_crops.png of a face-cropped image set; None when there is nothing to show."""
-    rows = crops_by_kind(images, faces)
+def _label(name: str, line: int = 24) -> str:
+    """A file name that fits under its crop: on two lines, split at the "_" nearest its middle (SFEW's names
+    are movie_clip_frame), the first line cut short at its end and the second at its start if still too long."""
+    if len(name) <= line:
+        return name
+    cuts = [k for k, char in enumerate(name) if char == "_"] or [len(name) // 2]
+    cut = min(cuts, key=lambda k: abs(k - len(name) / 2))
+    parts = [name[:cut], name[cut:]]
+    first, last = parts
+    first = first if len(first) <= line else first[:line - 3] + "..."  # the movie's name begins it
+    last = last if len(last) <= line else "..." + last[-(line - 3):]  # the frame number ends it
+    return f"{first}\n{last}"
+
+
+def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict], names: list[str] | None = None) -> Path | None:
+    """figures/face_crops.png of a face-cropped image set, each crop with its file's name under it and each
+    row saying how many of its frames it shows; None when there is nothing to show."""
+    rows = crops_by_kind(images, faces, names=names)
     if not rows:
         return None
     import matplotlib
@@ -38,14 +56,18 @@ def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict]) -> 
     import matplotlib.pyplot as plt
 
     height, width = images.shape[1:3]
-    figure, axes = plt.subplots(len(rows), PER_ROW, figsize=(PER_ROW * 1.2, len(rows) * 1.2 * height / width + 0.4), squeeze=False)
-    for r, (label, count, crops) in enumerate(rows):
+    figure, axes = plt.subplots(len(rows), PER_ROW, figsize=(PER_ROW * 1.4, len(rows) * (1.4 * height / width + 0.6) + 0.5),
+                                squeeze=False)
+    for r, (label, count, crops, crop_names) in enumerate(rows):
         for c in range(PER_ROW):
             axis = axes[r, c]
             axis.axis("off")
             if c < len(crops):
                 axis.imshow(crops[c], cmap="gray", vmin=0, vmax=255)
-        axes[r, 0].set_title(f"{label}: {count} frames", loc="left", fontsize=8)
+                axis.text(0.5, -0.04, _label(crop_names[c]), transform=axis.transAxes, ha="center", va="top", fontsize=5.5)
+        axes[r, 0].set_title(f"{label}: {len(crops)} of {count} frames shown", loc="left", fontsize=8)
+    shown, total = sum(len(row[2]) for row in rows), sum(row[1] for row in rows)
+    figure.suptitle(f"{shown} of {total} face crops shown, spread evenly over each kind; file names under the crops", fontsize=9)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,4 +80,5 @@ def write_face_sheet(run_dir: str | Path, image_set) -> Path | None:
     """A run folder's figures/face_crops.png, when its image set was face-cropped."""
     if image_set.faces is None:
         return None
-    return save_face_sheet(Path(run_dir) / "figures" / "face_crops.png", image_set.images, image_set.faces)
+    return save_face_sheet(Path(run_dir) / "figures" / "face_crops.png", image_set.images, image_set.faces,
+                           [sample.path.name for sample in image_set.samples])

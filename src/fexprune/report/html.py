@@ -19,9 +19,13 @@ h1 { margin-bottom: 0.2rem; } .subtitle { color: #666; margin-top: 0; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: 0.6rem 0 0.3rem; font-size: 0.84rem; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.4rem; text-align: right; }
-th { font-weight: 600; white-space: normal; overflow-wrap: break-word; vertical-align: bottom; }
+/* Lines break between words only, never inside one ("distinctiveness" stays whole), and no hyphens are
+   added; a word longer than its column (a path) breaks at the column's edge (break-word, unlike
+   anywhere, leaves the column at least a word wide), and a table wider than the page scrolls. */
+th, td, dd { overflow-wrap: break-word; word-break: normal; hyphens: manual; }
+th { font-weight: 600; white-space: normal; vertical-align: bottom; }
 td { white-space: normal; } /* a wide table (the sweep's 14 columns) wraps "mean ± sd" rather than widen the page */
-td.key { overflow-wrap: anywhere; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
 th { background: #f3f3f3; } td.key, th.key { text-align: left; }
 td.paper { color: #555; background: #fafafa; } td.difference { font-style: italic; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
@@ -29,7 +33,7 @@ caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom:
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9rem; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.15rem 1rem; font-size: 0.92rem; }
-dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }
+dt { font-weight: 600; } dd { margin: 0; min-width: 0; }
 nav ul { columns: 2; font-size: 0.92rem; }
 """
 
@@ -81,7 +85,8 @@ def _table(table: Table) -> str:
         for row in table.cells()
     )
     note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
-    return f"<table><caption>{_e(table.title)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+    return (f'<div class="table-wrap"><table><caption>{_e(table.title)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>{note}")
 
 
 def _figure(figure: Figure) -> str:

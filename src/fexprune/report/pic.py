@@ -131,7 +131,7 @@ def pic_section(folder: Path, results: dict, config: dict) -> Section:
     test_table = Table("PIC test loss", [Column("when", "", kind="key"), *comparison_columns("test_loss", "test loss")],
                        test_rows, "The paper reports one test loss, 'at last'; we read that as after the last reduction.")
     setup = _setup(results)
-    blocks = [table, test_table, Figure("Fig. 4: loss and minimum angle against hidden units", folder / "figures" / "progressive.png",
+    blocks = [table, test_table, *_outliers(results), Figure("Fig. 4: loss and minimum angle against hidden units", folder / "figures" / "progressive.png",
                                         "ours (circles) beside the paper's table (triangles)")]
     if (folder / "figures" / "angles_initial.png").is_file():
         blocks.append(Figure("Angles between the 10 hidden units after training", folder / "figures" / "angles_initial.png"))
@@ -150,7 +150,20 @@ def threshold_section(folder: Path, results: dict, config: dict) -> Section:
         Column("min_angle", "min angle (deg)", number(2)),
     ], rows, rules + (" No rule applied: every pair is between the thresholds and no unit is dead." if len(rows) == 1 else ""))
     return Section("PIC: threshold pruning (Gedeon and Harris)", [
-        table, Figure("Hidden units and losses after each action", folder / "figures" / "threshold.png"), _setup(results)])
+        table, *_outliers(results), Figure("Hidden units and losses after each action", folder / "figures" / "threshold.png"), _setup(results)])
+
+
+def _outliers(results: dict) -> list[Table]:
+    """The feature table's flagged rows, with what the rule is and whether they were left out."""
+    flagged = results.get("outliers") or []
+    if not flagged:
+        return []
+    fate = ("They were left out (--drop-outliers)." if results.get("outliers_dropped") else
+            "They were kept (imputed where values were missing); --drop-outliers leaves them out.")
+    rows = [{"name": o["name"], "file_row": o.get("file_row"), "reasons": "; ".join(o["reasons"])} for o in flagged]
+    return [Table(f"Rows flagged as outliers ({len(flagged)})", [
+        Column("name", "row name", kind="key"), Column("file_row", "file row"), Column("reasons", "why")],
+        rows, f"{str(results.get('outlier_rule', '')).capitalize()}. {fate}")]
 
 
 def _normalisation(normalizer: dict) -> str:
@@ -164,9 +177,19 @@ def _setup(results: dict) -> KeyValues:
         ("inputs", ", ".join(results.get("inputs", []))),
         ("normalisation", _normalisation(results.get("normalizer") or {})),
         ("missing values", str(results.get("missing", ""))),
+        ("flagged rows", _flagged_summary(results)),
         ("loss", str(results.get("loss_definition", ""))),
         ("seconds", f"{results.get('seconds', 0):.1f}"),
     ])
+
+
+def _flagged_summary(results: dict) -> str:
+    if "outliers" not in results:
+        return "not checked"
+    flagged = results["outliers"]
+    if not flagged:
+        return "none"
+    return f"{len(flagged)}, " + ("left out" if results.get("outliers_dropped") else "kept")
 
 
 def build_pic_report(run_dir: Path, results: dict) -> Report:

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from fexprune.report.curve_summary import curve_summary  # noqa: E402
+from fexprune.report.intervals import wilson_errors  # noqa: E402
 from fexprune.report.tables import Column, Figure, KeyValues, Report, Section, Table, number, percent, text  # noqa: E402
 
 
@@ -34,20 +35,26 @@ def _value(row: dict, key: str) -> float:
 
 
 def curve_figure(results: dict):
-    """Three panels: mean test accuracy (error bars: sd over the runs) against MACs kept (Torch-Pruning's count
-    where the run has it), parameters kept and batch-1 CPU latency."""
+    """Three panels: mean test accuracy against MACs kept (Torch-Pruning's count where the run has it),
+    parameters kept and batch-1 CPU latency, on the whole 0-1 scale. Error bars: the sd over the runs, or for
+    one run the 95% Wilson interval for its n test images."""
     figure, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     base = results["unpruned"]
     summary = points_summary(results)
     macs_key = "tp_macs_ratio" if any("tp_macs_ratio_mean" in r for r in summary) else "macs_ratio"
     keys = (macs_key, "parameters_ratio", "latency_ms")
+    runs = len(results.get("train_runs") or [results.get("train_run")])
+    n_test = results.get("n_test")
     for name, rows in _methods(summary).items():
         style = "--" if "scratch" in name else (":" if name.startswith("random") else "-")
-        errors = [r.get("test_accuracy_sd") or 0.0 for r in rows]
+        accuracies = [_value(r, "test_accuracy") for r in rows]
+        if runs > 1:
+            errors = [r.get("test_accuracy_sd") or 0.0 for r in rows]
+        else:
+            errors = wilson_errors(accuracies, n_test) if n_test else None
         for axis, key in zip(axes, keys):
-            axis.errorbar([_value(r, key) for r in rows], [_value(r, "test_accuracy") for r in rows], yerr=errors,
+            axis.errorbar([_value(r, key) for r in rows], accuracies, yerr=errors,
                           linestyle=style, marker="o", capsize=3, label=name)
-    runs = len(results.get("train_runs") or [results.get("train_run")])
     macs_label = "MACs kept (tp.utils.count_ops_and_params)" if macs_key == "tp_macs_ratio" else "MACs kept (conv and linear)"
     for axis, key, label in zip(axes, keys, (macs_label, "parameters kept (fraction)", "CPU latency, batch 1 (ms, median)")):
         axis.axhline(base["test_accuracy"], color="gray", lw=1, label="unpruned" + (" (mean)" if runs > 1 else ""))
@@ -58,7 +65,11 @@ def curve_figure(results: dict):
             axis.axvline(base["latency_ms"], color="gray", lw=0.5)
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy" + (f" (mean ± sd over {runs} runs)" if runs > 1 else ""))
+    axes[0].set_ylim(0, 1)  # the whole scale: an image or two must not look like a gap
+    if runs > 1:
+        axes[0].set_ylabel(f"test accuracy (mean ± sd over {runs} runs)")
+    else:
+        axes[0].set_ylabel("test accuracy" + (f" (bars: 95% Wilson interval, n = {n_test})" if n_test else ""))
     axes[0].legend(fontsize=8)
     data = " (synthetic data)" if results.get("synthetic_data") else ""
     figure.suptitle(f"{results['architecture']} ({results['recipe']} recipe): pruned and fine-tuned{data}")
@@ -74,12 +85,20 @@ def sensitivity_figure(results: dict):
     by_layer: dict[str, list[dict]] = {}
     for row in rows:
         by_layer.setdefault(row["layer"], []).append(row)
+    runs = len(results.get("train_runs") or [results.get("train_run")])
+    n_test = results.get("n_test")
     for layer, members in by_layer.items():
-        axis.errorbar([100 * r["fraction"] for r in members], [r["test_accuracy_mean"] for r in members],
-                      yerr=[r.get("test_accuracy_sd") or 0.0 for r in members], marker="o", capsize=3, label=layer)
+        accuracies = [r["test_accuracy_mean"] for r in members]
+        if runs > 1:
+            errors = [r.get("test_accuracy_sd") or 0.0 for r in members]
+        else:
+            errors = wilson_errors(accuracies, n_test) if n_test else None
+        axis.errorbar([100 * r["fraction"] for r in members], accuracies, yerr=errors, marker="o", capsize=3, label=layer)
     axis.axhline(results["unpruned"]["test_accuracy"], color="gray", lw=1, label="unpruned")
+    axis.set_ylim(0, 1)
     axis.set_xlabel("channels removed from this layer alone (%)")
-    axis.set_ylabel("test accuracy (no fine-tuning)")
+    bars = f"sd over {runs} runs" if runs > 1 else (f"95% Wilson interval, n = {n_test}" if n_test else "")
+    axis.set_ylabel("test accuracy (no fine-tuning)" + (f"\nbars: {bars}" if bars else ""))
     axis.legend(fontsize=7, ncol=2)
     axis.grid(alpha=0.3)
     figure.tight_layout()

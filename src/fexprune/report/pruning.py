@@ -17,6 +17,7 @@ from pathlib import Path  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from fexprune import paper, runs  # noqa: E402
+from fexprune.report.intervals import wilson_errors  # noqa: E402
 from fexprune.report.tables import (  # noqa: E402
     Column,
     Figure,
@@ -107,6 +108,8 @@ def pruning_figures(rows: list[dict], show_paper: bool = True) -> dict[str, plt.
             if show_paper and panel in (None, "l2"):
                 _plot_paper(axis, column)
             axis.set(xlabel="kernels pruned", ylabel=ylabel, title=title if panel is None else f"{panel}")
+            if column == "train_accuracy":
+                axis.set_ylim(0, 100)  # the whole scale, so a frame or two does not look like a gap
             axis.grid(alpha=0.3)
             axis.legend(fontsize=7)
         if len(panels) > 1:
@@ -159,12 +162,16 @@ def criteria_comparison_figure(rows: list[dict], results: dict, max_loss_increas
     positions = range(len(names))
     bars.bar([p - 0.2 for p in positions], [r["kernels_pruned"] for r in table], 0.4, label="kernels pruned")
     twin = bars.twinx()
-    twin.bar([p + 0.2 for p in positions], [100 * r["test_accuracy"] for r in table], 0.4, color="tab:orange",
-             label="test accuracy (%)")
+    accuracies = [r["test_accuracy"] for r in table]
+    n_test = results.get("n_test")
+    twin.bar([p + 0.2 for p in positions], [100 * a for a in accuracies], 0.4, color="tab:orange",
+             yerr=wilson_errors(accuracies, n_test, 100) if n_test else None, capsize=3, label="test accuracy (%)")
     twin.axhline(100 * results["unpruned"]["test_accuracy"], color="tab:orange", ls=":", lw=1)
+    twin.set_ylim(0, 100)  # the whole scale: a bar an image or two shorter must not look like a gap
     bars.set_xticks(list(positions), names)
     bars.set(ylabel="kernels pruned within the limit", title="Where each criterion stops")
-    twin.set_ylabel("test accuracy after pruning (%) (dotted: unpruned)")
+    twin.set_ylabel("test accuracy after pruning (%) (dotted: unpruned)"
+                    + (f"\nbars: 95% Wilson interval, n = {n_test}" if n_test else ""))
     figure.tight_layout()
     return figure
 

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from fexprune import paper, runs  # noqa: E402
 from fexprune.models.views import scored_views
 from fexprune.report.data import data_section  # noqa: E402
+from fexprune.report.intervals import wilson, wilson_errors  # noqa: E402
 from fexprune.report.tables import (  # noqa: E402
     Column,
     Figure,
@@ -27,9 +28,10 @@ from fexprune.report.tables import (  # noqa: E402
 )
 
 
-def training_curve_figure(rows: list[dict], show_paper: bool = True):
+def training_curve_figure(rows: list[dict], show_paper: bool = True, n_test: int | None = None):
     """Train loss and accuracy per epoch (test where evaluated), with the paper's log as markers where
-    its epochs fall inside this run's; the axes span this run's epochs."""
+    its epochs fall inside this run's; the axes span this run's epochs, accuracy the whole 0-100%. With
+    `n_test`, the test accuracy's 95% Wilson interval is shaded: how much n images leave it uncertain."""
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = [int(row["epoch"]) for row in rows]
     loss_axis.plot(epochs, [float(row["train_loss"]) for row in rows], label="train (ours)")
@@ -38,9 +40,16 @@ def training_curve_figure(rows: list[dict], show_paper: bool = True):
     if tested:
         style = "o-" if len(tested) == 1 else "-"  # a lone point has no line to show
         loss_axis.plot([int(r["epoch"]) for r in tested], [float(r["test_loss"]) for r in tested], style, label="test (ours)")
-        accuracy_axis.plot(
-            [int(r["epoch"]) for r in tested], [100 * float(r["test_accuracy"]) for r in tested], style, label="test (ours)"
-        )
+        tested_epochs, tested_accuracy = [int(r["epoch"]) for r in tested], [float(r["test_accuracy"]) for r in tested]
+        line, = accuracy_axis.plot(tested_epochs, [100 * a for a in tested_accuracy], style,
+                                   label="test (ours)" + (f", 95% interval for n = {n_test}" if n_test else ""))
+        if n_test and len(tested) > 1:
+            bounds = [wilson(a, n_test) for a in tested_accuracy]
+            accuracy_axis.fill_between(tested_epochs, [100 * low for low, _ in bounds], [100 * high for _, high in bounds],
+                                       color=line.get_color(), alpha=0.2, linewidth=0)
+        elif n_test:
+            accuracy_axis.errorbar(tested_epochs, [100 * a for a in tested_accuracy], yerr=wilson_errors(tested_accuracy, n_test, 100),
+                                   fmt="none", ecolor=line.get_color(), capsize=4)
     first, last = (min(epochs), max(epochs)) if epochs else (0, 1)
     log = [r for r in paper.TRAINING_LOG if first <= r["epoch"] <= last] if show_paper else []
     if log:
