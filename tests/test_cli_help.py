@@ -29,6 +29,7 @@ def shown_default(default) -> str:
 
 def help_problems(name: str, parser: argparse.ArgumentParser) -> list[str]:
     problems = []
+    required_choice = {id(a) for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions}
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
             continue
@@ -37,7 +38,7 @@ def help_problems(name: str, parser: argparse.ArgumentParser) -> list[str]:
             problems.append(f"{name} {option}: no help")
             continue
         rendered = parser._get_formatter()._expand_help(action)
-        if action.option_strings and not action.required and action.help != argparse.SUPPRESS \
+        if action.option_strings and not action.required and id(action) not in required_choice and action.help != argparse.SUPPRESS \
                 and "default" not in rendered:  # an on/off flag, or a default of None told in words
             problems.append(f"{name} {option}: help does not say what happens without it: {rendered!r}")
         flag = action.nargs == 0  # store_true / store_false: on or off, nothing to show
