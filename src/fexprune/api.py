@@ -55,28 +55,22 @@ class Run(RunFolder):
 
     def predict(self, images: PathLike | Iterable[PathLike], face_detect: bool | None = None, batch_size: int = 64):
         """A pandas DataFrame with a row per face (one per image where whole frames are classified): the
-        columns of `fexprune predict`'s CSV (path, face, x, y, w, h, label, p_<class>..., detector), the
-        probabilities unrounded. `images`: image files or folders (searched recursively). Files that are not
+        columns of `fexprune predict`'s CSV (path, face, x, y, w, h, label, p_<class>..., detector, in_split),
+        the probabilities unrounded. `images`: image files or folders (searched recursively). Files that are not
         images are skipped with a warning, as the command line lists them."""
         import pandas as pd
 
-        from fexprune.inference.predict import predict
+        from fexprune.inference.predict import prediction_columns, prediction_rows, predict
 
         paths = [images] if isinstance(images, (str, os.PathLike)) else list(images)
         predictions = predict(self._loaded, paths, face_detect=face_detect, batch_size=batch_size)
-        for warning in predictions.warnings:
-            warnings.warn(warning, stacklevel=2)
+        for warning in [*predictions.warnings, predictions.split_line()]:
+            if warning:
+                warnings.warn(warning, stacklevel=2)
         if predictions.skipped:
             first = predictions.skipped[0]
             warnings.warn(f"skipped {len(predictions.skipped)} files (first: {first['path']}: {first['reason']})", stacklevel=2)
-        columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
-        rows = []
-        for record in predictions:
-            for index, face in enumerate(record["faces"]):
-                x, y, w, h = face["box"]
-                rows.append({"path": record["path"], "face": index, "x": x, "y": y, "w": w, "h": h, "label": face["label"],
-                             **{f"p_{name}": p for name, p in face["emotions"].items()}, "detector": face["detector"]})
-        return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame(prediction_rows(predictions, digits=None), columns=prediction_columns(predictions))
 
     def export_onnx(self, path: PathLike, opset: int = 17, overwrite: bool = False) -> dict:
         """Write the model as ONNX to `path` and its preprocessing to `<path>.json`, as `fexprune export`

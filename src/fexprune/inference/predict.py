@@ -194,15 +194,19 @@ def mismatch_warnings(run: RunModel, face_detect: bool) -> list[str]:
     return []
 
 
-def prediction_rows(predictions: Predictions) -> list[dict]:
-    """One CSV row per face: path, face, x, y, w, h, label, p_<class>..., detector, in_split (train, test or
-    empty: whether the run was trained or tested on the image)."""
+def prediction_columns(predictions: Predictions) -> list[str]:
+    return ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector", "in_split"]
+
+
+def prediction_rows(predictions: Predictions, digits: int | None = 6) -> list[dict]:
+    """One CSV row per face: path, face, x, y, w, h, label, p_<class>... (rounded to `digits`; None keeps
+    them whole), detector, in_split (train, test or empty: whether the run was trained or tested on the image)."""
     rows = []
     for record in predictions:
         for index, face in enumerate(record["faces"]):
             x, y, w, h = face["box"]
             row = {"path": record["path"], "face": index, "x": x, "y": y, "w": w, "h": h, "label": face["label"]}
-            row.update({f"p_{name}": round(p, 6) for name, p in face["emotions"].items()})
+            row.update({f"p_{name}": p if digits is None else round(p, digits) for name, p in face["emotions"].items()})
             row["detector"] = face["detector"]
             row["in_split"] = record.get("in_split", "")
             rows.append(row)
@@ -213,7 +217,7 @@ def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path 
     """Writes the CSV and, where files were skipped, `<name>.skipped.csv` beside it (path, reason); returns
     the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
     out = Path(out)
-    columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector", "in_split"]
+    columns = prediction_columns(predictions)
     companion = companion_path(out)
     try:
         runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
