@@ -144,13 +144,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
-    """A command writes over no existing file (a run's results, a checkpoint, an input image) unless the
-    user asked with --overwrite: it cannot know the file is its own output from an earlier run."""
-    if not overwrite and os.path.lexists(path):
-        raise InputError("exists; not writing over it (choose another name, or add --overwrite)", path)
-
-
 def printable(text: str | os.PathLike) -> str:
     """A path as UTF-8 text: a file name that is not UTF-8 (Python keeps its bytes as surrogates) comes out
     with those bytes escaped (\\xff), so a CSV or report can still be written and read."""
@@ -173,9 +166,12 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def json_bytes(value: Any) -> bytes:
+    return (json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=True) + "\n").encode()
+
+
 def write_json(path: Path, value: Any) -> None:
-    text = json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=True)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, json_bytes(value))
 
 
 def read_json(path: Path) -> Any:
@@ -187,14 +183,19 @@ def read_json(path: Path) -> Any:
         raise InputError(f"not valid JSON ({error})", path) from None
 
 
-def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def rows_csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Rows of one shape as CSV, the first row's keys as the header (empty for no rows)."""
     rows = list(rows)
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write_bytes(path, printable(buffer.getvalue()).encode())
+    return printable(buffer.getvalue()).encode()
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_bytes(path, rows_csv_bytes(rows))
 
 
 def read_config(run_dir: Path, what: str) -> dict:

@@ -39,6 +39,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                        help="align each detected face as --face-crop does by default (--no-eye-align: box cuts)")
     faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt]")
     faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut")
+    faces.add_argument("--overwrite", action="store_true", help="write over an existing --sheet file")
     faces.add_argument("--json", action="store_true", help="print the full report as JSON")
     faces.add_argument("--quiet", action="store_true", help="no progress bar")
     faces.add_argument("--device", default="cpu", metavar="DEVICE", help="where mtcnn's networks run, when the chain has mtcnn: "
@@ -84,7 +85,11 @@ def run_faces(args: argparse.Namespace) -> int:
     from fexprune.device import resolve_device
     from fexprune.faces import chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
     from fexprune.faces.chain import default_chain
+    from fexprune.outputs import Outputs
 
+    outputs = Outputs(args.overwrite, inputs=[args.data, args.truth])
+    if args.sheet:  # before any work
+        outputs.plan(args.sheet, "--sheet")
     mtcnn.use_device(resolve_device(args.device))  # builds no network: only a chain that runs mtcnn uses it
     data = resolve_data(args.data, not args.quiet)
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
@@ -95,7 +100,7 @@ def run_faces(args: argparse.Namespace) -> int:
     if args.sheet:
         from fexprune.report.faces import save_face_sheet
 
-        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces))
+        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces, outputs))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -26,6 +26,7 @@ from fexprune.errors import InputError
 from fexprune.faces import FALLBACK, crop_face, detect_faces, fallback_box, levelled
 from fexprune.inference.annotate import annotated_path, write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
+from fexprune.outputs import Outputs
 
 WHOLE_FRAME = "whole-frame"
 
@@ -113,27 +114,31 @@ def predict(
     progress: bool = False,
     device: str = "cpu",
     overwrite: bool = False,
+    outputs: Outputs | None = None,
 ) -> Predictions:
     """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
 
     `face_detect=None` follows the run: faces are detected when the model was trained on face crops, and
     whole frames are classified when it was trained on whole frames, so new images look like its training data.
+    The annotated copies are planned in `outputs` (the command's other outputs already in it), or in a plan
+    of their own over `overwrite`.
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    run = load_run_model(run_dir, device)
-    if face_detect is None:
-        face_detect = run.face_crop is not None
     files, skipped = collect_images(paths)
     if not files and not skipped:
         raise InputError("no files found in " + ", ".join(str(p) for p in paths))
-    result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
-                         source=run.source)
     annotate_dir = Path(annotate) if annotate is not None else None
-    if annotate_dir is not None and not overwrite:  # before any work: an input image is never drawn over unasked
+    if annotate_dir is not None:  # before any work: an input image is never drawn over
+        outputs = outputs or Outputs(overwrite, inputs=[*paths, run_dir])
         planned: set[Path] = set()
         for _, relative in files:
-            runs.refuse_overwrite(annotated_path(annotate_dir, relative, planned), overwrite)
+            outputs.plan(annotated_path(annotate_dir, relative, planned), "an annotated copy")
+    run = load_run_model(run_dir, device)
+    if face_detect is None:
+        face_detect = run.face_crop is not None
+    result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
+                         source=run.source)
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
     shown: list[tuple[Path, np.ndarray, dict]] = []  # images waiting to be annotated
     used: set[Path] = set()
@@ -142,7 +147,7 @@ def predict(
         score_faces(run, pending, batch_size)
         for relative, image, record in shown:
             try:
-                write_annotated(annotate_dir, relative, image, record["faces"], used, overwrite)
+                write_annotated(annotate_dir, relative, image, record["faces"], used, outputs)
             except OSError as error:
                 raise InputError(f"cannot write annotated copy ({error.strerror or error})", annotate_dir / relative) from None
         shown.clear()
@@ -199,18 +204,28 @@ def prediction_rows(predictions: Predictions) -> list[dict]:
     return rows
 
 
-def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path | None:
+def plan_predictions(out: str | os.PathLike, outputs: Outputs) -> None:
+    """The CSV and its skipped-files list, planned before any work."""
+    outputs.plan(out, "--out")
+    outputs.plan(companion_path(out), "the skipped-files list")
+
+
+def write_predictions(out: str | os.PathLike, predictions: Predictions, outputs: Outputs | None = None) -> Path | None:
     """Writes the CSV and, where files were skipped, `<name>.skipped.csv` beside it (path, reason); returns
-    the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
+    the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed).
+    Both as `outputs` planned them (plan_predictions), or planned here over what is there."""
     out = Path(out)
+    if outputs is None:
+        outputs = Outputs(overwrite=True)
+        plan_predictions(out, outputs)
     columns = ["path", "face", "x", "y", "w", "h", "label", *(f"p_{name}" for name in predictions.classes), "detector"]
     companion = companion_path(out)
     try:
-        runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
+        outputs.write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
         if not predictions.skipped:
             companion.unlink(missing_ok=True)
             return None
-        runs.atomic_write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
+        outputs.write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
     return companion

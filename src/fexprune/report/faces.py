@@ -4,11 +4,14 @@ which counts alone cannot, on data where no true boxes exist."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from fexprune.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, RELAXED
+from fexprune.outputs import Outputs
+from fexprune.runs import atomic_write_bytes
 
 PER_ROW = 8
 _KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CLIP_NEIGHBOUR),
@@ -27,8 +30,9 @@ def crops_by_kind(images: np.ndarray, faces: list[dict], per_row: int = PER_ROW)
     return rows
 
 
-def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict]) -> Path | None:
-    """figures/face_crops.png of a face-cropped image set; None when there is nothing to show."""
+def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict], outputs: Outputs | None = None) -> Path | None:
+    """figures/face_crops.png of a face-cropped image set, through `outputs` where it planned `path` (a
+    sheet the user named); None when there is nothing to show."""
     rows = crops_by_kind(images, faces)
     if not rows:
         return None
@@ -47,11 +51,13 @@ def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict]) -> 
                 axis.imshow(crops[c], cmap="gray", vmin=0, vmax=255)
         axes[r, 0].set_title(f"{label}: {count} frames", loc="left", fontsize=8)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    return path
+    if outputs is not None:
+        return outputs.write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def write_face_sheet(run_dir: str | Path, image_set) -> Path | None:
