@@ -207,3 +207,12 @@ def test_overwrite_replaces_a_file_by_renaming_a_new_one_onto_it(cli, setting, t
     for derived in command.derived(out):  # written anew, or (a stale skipped-files list) removed
         assert not derived.exists() or derived.read_bytes() != b"old"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_data_synth_refuses_an_existing_faces_csv_without_overwrite(cli, tmp_path):
+    (tmp_path / "faces.csv").write_text("mine")
+    cli("data", "synth", "--out", tmp_path, "--per-class", "1", "--quiet").one_error_line(
+        f"{tmp_path / 'faces.csv'}: exists; not writing over it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"] and (tmp_path / "faces.csv").read_text() == "mine"
+    assert cli("data", "synth", "--out", tmp_path, "--per-class", "1", "--quiet", "--overwrite").code == 0
+    assert (tmp_path / "faces.csv").read_text().startswith("path,label,")

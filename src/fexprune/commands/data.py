@@ -17,6 +17,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     synth.add_argument("--out", required=True, help="folder to write (Images/<Class>/*.png goes inside)")
     synth.add_argument("--per-class", type=positive_int, default=100, help="frames per expression")
     synth.add_argument("--seed", type=int, default=0, help="seed of the drawing: the same seed writes the same bytes")
+    synth.add_argument("--overwrite", action="store_true", help="write over an existing faces.csv in --out")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=run_synth)
 
@@ -50,7 +51,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from fexprune.data.synth import write_synthetic
 
-    images = write_synthetic(args.out, per_class=args.per_class, seed=args.seed, progress=not args.quiet)
+    images = write_synthetic(args.out, per_class=args.per_class, seed=args.seed, progress=not args.quiet,
+                             overwrite=args.overwrite)
     print(f"wrote {7 * args.per_class} frames to {images}")
     return 0
 
