@@ -105,3 +105,40 @@ def test_a_run_given_a_relative_path_predicts_from_another_folder(trained, place
     assert main(["predict", "--run", os.path.relpath(trained["relative"], place / "elsewhere"), str(image),
                  "--out", str(out), "--quiet"]) == 0
     assert len(out.read_text().splitlines()) >= 2
+
+
+@pytest.fixture
+def interrupted_relative(place, tmp_path, monkeypatch) -> Path:
+    """A run on the relatively named data, stopped after its last checkpoint, before its results."""
+    from fexprune.experiments import train as train_module
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the results")
+
+    monkeypatch.chdir(place)
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "write_run", killed)
+        code = main(["train", "--data", _spelled("relative", place), "--epochs", "2", "--channels", "2,4", "--quiet",
+                     "--checkpoint-every", "1", "--out", str(tmp_path / "run")])
+    assert code == 130 and (tmp_path / "run" / "checkpoint.pt").is_file()
+    return tmp_path / "run"
+
+
+def test_a_checkpointed_relative_run_resumes_to_the_uninterrupted_weights(trained, interrupted_relative, place, monkeypatch):
+    monkeypatch.chdir(place / "elsewhere")
+    assert main(["train", "--resume", str(interrupted_relative), "--quiet"]) == 0
+    expected = _weights(trained["relative"])
+    for name, tensor in _weights(interrupted_relative).items():
+        assert torch.equal(tensor, expected[name]), name
+
+
+def test_a_relative_runs_checkpoint_of_another_architecture_is_refused_in_one_line(interrupted_relative, capsys):
+    from fexprune.models.cnn import CNNConfig, ExpressionCNN
+
+    state = runs.load_checkpoint(interrupted_relative / "checkpoint.pt")
+    state["model"] = ExpressionCNN(CNNConfig(channels=(3, 6), n_classes=7)).state_dict()
+    runs.save_checkpoint(interrupted_relative / "checkpoint.pt", state)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(interrupted_relative), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint.pt: cannot resume" in err[0], err
