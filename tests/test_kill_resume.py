@@ -27,15 +27,15 @@ def data(tmp_path_factory) -> Path:
     return write_synthetic(tmp_path_factory.mktemp("kill"), per_class=10, seed=5, size=(180, 144), progress=False)
 
 
-def _start(*argv) -> subprocess.Popen:
+def _start(*argv, cwd: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same math in every process of the test
-    return subprocess.Popen([sys.executable, "-m", "fexprune", *map(str, argv)], env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "fexprune", *map(str, argv)], env=env, text=True, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _train(data: Path, out: Path) -> subprocess.Popen:
+def _train(data: Path, out: Path, cwd: Path | None = None) -> subprocess.Popen:
     return _start("train", "--data", data, "--epochs", EPOCHS, "--channels", "4,8", "--batch-size", "8",
-                  "--lr", "1e-3", "--checkpoint-every", "2", "--quiet", "--out", out)
+                  "--lr", "1e-3", "--checkpoint-every", "2", "--quiet", "--out", out, cwd=cwd)
 
 
 def _finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -118,6 +118,17 @@ def test_kill_9_twice_then_resume_equals_uninterrupted(data, reference, tmp_path
     code, out, err = _finish(_start("train", "--resume", run_dir, "--quiet"))
     assert code == 0 and err == "", err
     assert f"run folder: {run_dir}" in out
+    _assert_same_as(reference.finished(), run_dir)
+
+
+def test_kill_9_then_resume_of_a_run_given_a_relative_data_path(data, reference, tmp_path):
+    """The data named relative to the working folder; resumed from that folder, then from another one."""
+    run_dir = tmp_path / "run"
+    first = _kill_hard(_train(Path(data.name), run_dir, cwd=data.parent), run_dir, 0)
+    second = _kill_hard(_start("train", "--resume", run_dir, "--quiet", cwd=data.parent), run_dir, first)
+    assert second > first
+    code, out, err = _finish(_start("train", "--resume", "run", "--quiet", cwd=tmp_path))
+    assert code == 0 and err == "", err
     _assert_same_as(reference.finished(), run_dir)
 
 

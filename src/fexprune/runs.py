@@ -31,28 +31,27 @@ def cache_root() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "fexprune"
 
 
+RUN_MARK = ".fexprune-run"  # made with O_EXCL in every run folder as the run takes it: the one atomic claim
+
+
 def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
     """A fresh folder `<base>/<command>-<timestamp>[-k]`; an existing folder is never reused.
 
     When `base` names a folder that does not exist yet (or is empty), that folder becomes the run
-    folder. When it names an existing run (it holds config.json), the new run goes beside it as
-    `<base>-2`, `<base>-3`, ...: never into it (`--resume` continues a run). Any other folder gets
-    the new run inside it.
+    folder. When it names an existing run (it holds config.json, or another run has just taken it), the
+    new run goes beside it as `<base>-2`, `<base>-3`, ...: never into it (`--resume` continues a run).
+    Any other folder gets the new run inside it. Every folder is taken by one atomic step (os.mkdir of a
+    new name, or an exclusive RUN_MARK in an empty one), so two runs started at once on one `--out` get a
+    folder each, never one inside the other.
     """
     if base is not None:
         base = Path(base)
-        if not base.exists():
-            try:
-                _mkdir(base, exist_ok=False)
-                return base
-            except FileExistsError:
-                pass  # another process took it a moment ago: fall through
-        if base.is_dir() and not any(base.iterdir()):
+        if _claim(base, command, fresh_only=False):
             return base
         if not base.is_dir():
             raise InputError("output path exists and is not a folder", base)
-        if (base / "config.json").exists():
-            sibling = _free_sibling(base)
+        if is_run_dir(base):
+            sibling = _free_sibling(base, command)
             print(f"fexprune: {base} is an existing run, left as it is; this run goes to {sibling}",
                   file=sys.stderr)
             return sibling
@@ -70,34 +69,50 @@ def fresh_run_dir(parent: str | os.PathLike, command: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for k in range(1000):
         candidate = parent / (f"{command}-{stamp}" + (f"-{k}" if k else ""))
-        try:
-            _mkdir(candidate, exist_ok=False)
+        if _claim(candidate, command, fresh_only=True):
             return candidate
-        except FileExistsError:
-            continue
     raise InputError("could not find a free run folder name", parent)
 
 
-def _free_sibling(run_dir: Path) -> Path:
+def is_run_dir(folder: Path) -> bool:
+    """A run's folder: it holds config.json, or a run has taken it and not written that yet."""
+    return (folder / "config.json").exists() or (folder / RUN_MARK).exists()
+
+
+def _free_sibling(run_dir: Path, command: str) -> Path:
     for k in range(2, 1000):
         candidate = run_dir.with_name(f"{run_dir.name}-{k}")
-        try:
-            _mkdir(candidate, exist_ok=False)
+        if _claim(candidate, command, fresh_only=True):
             return candidate
-        except FileExistsError:
-            continue
     raise InputError("could not find a free run folder name beside this run", run_dir)
 
 
-def _mkdir(path: Path, exist_ok: bool = True) -> None:
+def _claim(folder: Path, command: str, fresh_only: bool) -> bool:
+    """Take `folder` for one run, or say False where it is taken: os.mkdir of a new folder, then (as the
+    step that decides, for an empty folder that was there already) RUN_MARK created exclusively.
+    `fresh_only`: a folder that exists is not taken even when empty."""
     try:
-        path.mkdir(parents=True, exist_ok=exist_ok)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # os.mkdir below fails too, and its line names the folder asked for
+    try:
+        os.mkdir(folder)
     except FileExistsError:
-        raise
+        if fresh_only or not folder.is_dir() or any(folder.iterdir()):
+            return False
     except OSError as error:
-        raise InputError(f"cannot create output folder ({error.strerror})", path) from None
-    if not os.access(path, os.W_OK):
-        raise InputError("output folder is not writable", path)
+        raise InputError(f"cannot create output folder ({error.strerror})", folder) from None
+    if not os.access(folder, os.W_OK):
+        raise InputError("output folder is not writable", folder)
+    try:
+        fd = os.open(folder / RUN_MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:  # another run took this folder between the two steps
+        return False
+    except OSError as error:
+        raise InputError(f"cannot create output folder ({error.strerror})", folder) from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{command}\n")
+    return True
 
 
 _UMASK = os.umask(0)  # read once, at import (single-threaded); os.umask can only be read by setting it
@@ -137,13 +152,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
-    """A command writes over no existing file (a run's results, a checkpoint, an input image) unless the
-    user asked with --overwrite: it cannot know the file is its own output from an earlier run."""
-    if not overwrite and os.path.lexists(path):
-        raise InputError("exists; not writing over it (choose another name, or add --overwrite)", path)
-
-
 def printable(text: str | os.PathLike) -> str:
     """A path as UTF-8 text: a file name that is not UTF-8 (Python keeps its bytes as surrogates) comes out
     with those bytes escaped (\\xff), so a CSV or report can still be written and read."""
@@ -166,9 +174,12 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def json_bytes(value: Any) -> bytes:
+    return (json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=True) + "\n").encode()
+
+
 def write_json(path: Path, value: Any) -> None:
-    text = json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=True)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, json_bytes(value))
 
 
 def read_json(path: Path) -> Any:
@@ -180,14 +191,19 @@ def read_json(path: Path) -> Any:
         raise InputError(f"not valid JSON ({error})", path) from None
 
 
-def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def rows_csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Rows of one shape as CSV, the first row's keys as the header (empty for no rows)."""
     rows = list(rows)
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write_bytes(path, printable(buffer.getvalue()).encode())
+    return printable(buffer.getvalue()).encode()
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_bytes(path, rows_csv_bytes(rows))
 
 
 def read_config(run_dir: Path, what: str) -> dict:

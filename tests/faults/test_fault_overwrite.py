@@ -1,6 +1,7 @@
 """Nothing written over what the command did not create: predict's CSV, export's ONNX file and the
-annotated copies refuse an existing file (a run's results.json, its model.pt, the input images) in one
-line and exit 2, before any work, unless --overwrite asks for it; an unwritable --out names the user's path."""
+annotated copies refuse an existing file in one line and exit 2, before any work, unless --overwrite asks
+for it, and a run's results.json, its model.pt or the input images even then; an unwritable --out names
+the user's path. Every rule over every command: test_fault_outputs.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def run_dir(cli, images, tmp_path) -> Path:
 def test_predict_out_onto_a_runs_results_is_refused_and_keeps_them(cli, images, run_dir):
     before = _digest(run_dir / "results.json")
     outcome = cli("predict", "--run", run_dir, images / "Happy", "--out", run_dir / "results.json", "--quiet")
-    outcome.one_error_line(f"{run_dir / 'results.json'}: exists; not writing over it", "--overwrite")
+    outcome.one_error_line(f"{run_dir / 'results.json'}: is a file of the run folder {run_dir}", "even with --overwrite")
     assert _digest(run_dir / "results.json") == before
 
 
@@ -40,7 +41,7 @@ def test_export_onto_the_runs_checkpoint_is_refused_and_keeps_it(cli, run_dir):
     """Refused before the export is tried, so it holds without onnx installed too."""
     before = _digest(run_dir / "model.pt")
     outcome = cli("export", "--run", run_dir, "--onnx", run_dir / "model.pt")
-    outcome.one_error_line(f"{run_dir / 'model.pt'}: exists; not writing over it", "--overwrite")
+    outcome.one_error_line(f"{run_dir / 'model.pt'}: is a file of the run folder {run_dir}", "even with --overwrite")
     assert _digest(run_dir / "model.pt") == before
 
 
@@ -48,7 +49,7 @@ def test_annotate_into_the_folder_of_the_inputs_is_refused_and_keeps_the_images(
     """`predict data/Images/Happy --annotate data/Images` would draw over Images/Happy/*.png."""
     originals = {p: _digest(p) for p in sorted((images / "Happy").glob("*.png"))}
     outcome = cli("predict", "--run", run_dir, images / "Happy", "--annotate", images, "--out", tmp_path / "p.csv", "--quiet")
-    line = outcome.one_error_line(": exists; not writing over it", "--overwrite")
+    line = outcome.one_error_line(": is an input of this command", "even with --overwrite")
     assert str(images / "Happy") in line
     assert {p: _digest(p) for p in originals} == originals
     assert not (tmp_path / "p.csv").exists()  # refused before any work

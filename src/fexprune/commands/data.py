@@ -17,6 +17,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     synth.add_argument("--out", required=True, help="folder to write (Images/<Class>/*.png goes inside)")
     synth.add_argument("--per-class", type=positive_int, default=100, help="frames per expression")
     synth.add_argument("--seed", type=int, default=0, help="seed of the drawing: the same seed writes the same bytes")
+    synth.add_argument("--overwrite", action="store_true", help="write over an existing faces.csv in --out")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=run_synth)
 
@@ -39,6 +40,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                        help="align each detected face as --face-crop does by default (--no-eye-align: box cuts)")
     faces.add_argument("--truth", help="CSV of true boxes: path (relative to the CSV), cx, cy, width, height[, tilt] (default: the built-in data's own boxes; none for other data)")
     faces.add_argument("--sheet", help="also write a PNG sheet of the crops, a row per way frames were cut (default: no sheet)")
+    faces.add_argument("--overwrite", action="store_true", help="write over an existing --sheet file")
     faces.add_argument("--json", action="store_true", help="print the full report as JSON")
     faces.add_argument("--quiet", action="store_true", help="no progress bar")
     faces.add_argument("--device", default="cpu", metavar="DEVICE", help="where mtcnn's networks run, when the chain has mtcnn: "
@@ -49,7 +51,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from fexprune.data.synth import write_synthetic
 
-    images = write_synthetic(args.out, per_class=args.per_class, seed=args.seed, progress=not args.quiet)
+    images = write_synthetic(args.out, per_class=args.per_class, seed=args.seed, progress=not args.quiet,
+                             overwrite=args.overwrite)
     print(f"wrote {7 * args.per_class} frames to {images}")
     return 0
 
@@ -84,7 +87,11 @@ def run_faces(args: argparse.Namespace) -> int:
     from fexprune.device import resolve_device
     from fexprune.faces import chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
     from fexprune.faces.chain import default_chain
+    from fexprune.outputs import Outputs
 
+    outputs = Outputs(args.overwrite, inputs=[args.data, args.truth])
+    if args.sheet:  # before any work
+        outputs.plan(args.sheet, "--sheet")
     mtcnn.use_device(resolve_device(args.device))  # builds no network: only a chain that runs mtcnn uses it
     data = resolve_data(args.data, not args.quiet)
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
@@ -96,7 +103,7 @@ def run_faces(args: argparse.Namespace) -> int:
         from fexprune.report.faces import save_face_sheet
 
         names = [sample.path.name for sample in image_set.samples]
-        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces, names))
+        report["sheet"] = str(save_face_sheet(args.sheet, image_set.images, image_set.faces, names, outputs))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

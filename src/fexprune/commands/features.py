@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
 def run(args: argparse.Namespace) -> int:
     from fexprune.data.descriptors import feature_table_from_data, table_rows
     from fexprune.errors import InputError
-    from fexprune.runs import refuse_overwrite, write_csv
+    from fexprune.outputs import Outputs
+    from fexprune.runs import rows_csv_bytes
 
     if args.size[0] < 16 or args.size[1] < 16 or args.lpq_window < 3 or args.lpq_window % 2 == 0:
         raise InputError("--size must be at least 16x16 and --lpq-window an odd number >= 3")
@@ -41,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise InputError("--out is a folder; give a .csv file name", out)
-    refuse_overwrite(out, args.overwrite)
+    outputs = Outputs(args.overwrite, inputs=[args.data])
+    outputs.plan(out, "--out")
     table = feature_table_from_data(args.data, settings, progress=not args.quiet)
-    write_csv(out, table_rows(table))
+    outputs.write_bytes(out, rows_csv_bytes(table_rows(table)))
     print(f"features: {len(table.labels)} images -> {out} (name, label, 5 LPQ, 5 PHOG)")
     return 0

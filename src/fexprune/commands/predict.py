@@ -45,22 +45,22 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fexprune.errors import InputError
-    from fexprune.inference.predict import companion_path, predict, write_predictions
+    from fexprune.inference.predict import plan_predictions, predict, write_predictions
     from fexprune.inference.video import is_video
-    from fexprune.runs import refuse_overwrite
+    from fexprune.outputs import Outputs
 
-    for target in (args.out, companion_path(args.out)):  # before any work: a run's results.json is not ours to replace
-        refuse_overwrite(target, args.overwrite)
     videos = [path for path in args.paths if is_video(path)]
     if videos and len(args.paths) > 1:
         raise InputError("a video is predicted on its own: give one video per call (images and folders in another)", videos[0])
+    outputs = Outputs(args.overwrite, inputs=[*args.paths, args.run])  # every output planned before any work
     if videos:
-        return run_video(args)
+        return run_video(args, outputs)
+    plan_predictions(args.out, outputs)
     predictions = predict(
         args.run, args.paths, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, progress=not args.quiet, device=args.device, overwrite=args.overwrite,
+        annotate=args.annotate, progress=not args.quiet, device=args.device, outputs=outputs,
     )
-    companion = write_predictions(args.out, predictions)
+    companion = write_predictions(args.out, predictions, outputs)
     for warning in predictions.warnings:
         print(f"fexprune predict: warning: {warning}", file=sys.stderr)
     if predictions.skipped:
@@ -83,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_video(args: argparse.Namespace) -> int:
-    from fexprune.inference.video import predict_video, write_video_predictions
+def run_video(args: argparse.Namespace, outputs) -> int:
+    from fexprune.inference.video import plan_video_predictions, predict_video, write_video_predictions
 
+    plan_video_predictions(args.out, outputs)
     result = predict_video(
         args.run, args.paths[0], fps=args.fps, face_detect=args.face_detect, batch_size=args.batch_size,
-        annotate=args.annotate, overwrite=args.overwrite, progress=not args.quiet, device=args.device,
+        annotate=args.annotate, progress=not args.quiet, device=args.device, outputs=outputs,
     )
-    figure = write_video_predictions(args.out, result)
+    figure = write_video_predictions(args.out, result, outputs)
     for warning in result.warnings:
         print(f"fexprune predict: warning: {warning}", file=sys.stderr)
     no_face = f", {result.no_face} with no face found (typical face region used)" if result.no_face else ""

@@ -45,13 +45,15 @@ def default_data_dir(progress: bool = True) -> Path:
 
 
 def resolve_data(path: str | os.PathLike | None, progress: bool = True) -> Path:
-    """The given data path, or the built-in data when none is given."""
+    """The given data folder, or the built-in data when none is given, absolute with every link followed:
+    one data set named relatively, absolutely or through a link is one data set for the cache, a run's
+    split.json, resume and prune, from any working folder."""
     if path is None or str(path) == "":
-        return default_data_dir(progress)
+        return default_data_dir(progress).resolve()
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError("no such file or folder", path)
-    return path
+    return path.resolve()
 
 
 def describe_data(path: str | os.PathLike | None) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from fexprune.runs import atomic_write_bytes, cache_root
 
-FORMAT_VERSION = 4  # bump when the preprocessing changes, so old entries are not reused
+FORMAT_VERSION = 5  # bump when the preprocessing changes, so old entries are not reused
 
 
 def default_cache_dir() -> Path:

@@ -202,10 +202,16 @@ def duplicate_indices(image_set: ImageSet) -> set[int]:
 
 
 def _meta(image_set: ImageSet) -> dict:
+    """The cache entry's account of an image set, every path relative to its root: the entry is keyed by
+    the files themselves, so it serves the same folder however it is named (relatively, absolutely, through
+    a link) and its paths take that root's form."""
+    def name(path) -> str:
+        return os.path.relpath(path, image_set.root)
+
     meta = {
-        "samples": [[str(s.path), s.label, s.movie, s.clip, s.subset] for s in image_set.samples],
-        "skipped": image_set.skipped,
-        "duplicates": image_set.duplicates,
+        "samples": [[name(s.path), s.label, s.movie, s.clip, s.subset] for s in image_set.samples],
+        "skipped": [{**item, "path": name(item["path"])} for item in image_set.skipped],
+        "duplicates": [{**group, "paths": [name(p) for p in group["paths"]]} for group in image_set.duplicates],
     }
     if image_set.faces is not None:
         meta["faces"] = image_set.faces
@@ -213,7 +219,10 @@ def _meta(image_set: ImageSet) -> dict:
 
 
 def _from_entry(images, labels, meta, root, layout, classes) -> ImageSet:
-    samples = [Sample(Path(p), int(label), movie, clip, subset) for p, label, movie, clip, subset in meta["samples"]]
+    def path(name: str) -> Path:
+        return Path(root) / name
+
+    samples = [Sample(path(p), int(label), movie, clip, subset) for p, label, movie, clip, subset in meta["samples"]]
     return ImageSet(
         images=images,
         labels=labels.astype(np.int64),
@@ -221,8 +230,8 @@ def _from_entry(images, labels, meta, root, layout, classes) -> ImageSet:
         classes=list(classes),
         root=root,
         layout=layout,
-        skipped=meta["skipped"],
-        duplicates=meta["duplicates"],
+        skipped=[{**item, "path": str(path(item["path"]))} for item in meta["skipped"]],
+        duplicates=[{**group, "paths": [str(path(p)) for p in group["paths"]]} for group in meta["duplicates"]],
         from_cache=True,
         faces=meta.get("faces"),
     )

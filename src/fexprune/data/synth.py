@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from fexprune.data.classes import EXPRESSIONS
 from fexprune.errors import InputError
-from fexprune.runs import write_csv
+from fexprune.outputs import Outputs
+from fexprune.runs import rows_csv_bytes
 
 GENERATOR_VERSION = 4  # bump whenever the drawing changes: the built-in data set is regenerated
 
@@ -58,10 +59,11 @@ class _Movie:
 
 def write_synthetic(
     out: str | os.PathLike, per_class: int = 100, seed: int = 0, size: tuple[int, int] = (720, 576),
-    progress: bool = True, min_intensity: float = 0.0, duplicates: int = 1,
+    progress: bool = True, min_intensity: float = 0.0, duplicates: int = 1, overwrite: bool = False,
 ) -> Path:
     """Write the set under `out/Images/<Class>/` and the true face boxes to `out/faces.csv`; returns the
-    Images folder. Same seed, same bytes.
+    Images folder. Same seed, same bytes. A folder holding a data set already is refused, and so is an
+    existing faces.csv unless `overwrite`.
 
     `duplicates` frames are copied byte for byte into a second class, as the real set has one such frame.
     """
@@ -74,6 +76,8 @@ def write_synthetic(
     images = out / "Images"
     if images.exists() and any(images.rglob("*.png")):
         raise InputError("already holds a synthetic data set (Images/); choose an empty folder", out)
+    outputs = Outputs(overwrite)
+    outputs.plan(out / "faces.csv", "the true face boxes")
     rng = np.random.default_rng(seed)
     movies = _make_movies(rng, max(2, round(len(EXPRESSIONS) * per_class / 10)), width, height)
     plan = _plan_clips(rng, per_class, len(movies))
@@ -100,7 +104,7 @@ def write_synthetic(
     for source, target in _add_duplicates(rng, written, duplicates):
         copied = by_path[source.relative_to(out).as_posix()]
         by_path[target.relative_to(out).as_posix()].update({k: v for k, v in copied.items() if k not in ("path", "label")})
-    write_csv(out / "faces.csv", faces)  # ground truth for face detection: centre, size, tilt in pixels
+    outputs.write_bytes(out / "faces.csv", rows_csv_bytes(faces))  # ground truth for face detection: centre, size, tilt in pixels
     return images
 
 

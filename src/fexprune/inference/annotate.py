@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fexprune import runs
+from fexprune.outputs import Outputs
 
 _KEEP_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 _FOUND = (60, 200, 60)  # BGR: green for a detected face
@@ -35,16 +35,14 @@ def draw_faces(image: np.ndarray, faces: list[dict]) -> np.ndarray:
 
 
 def write_annotated(out_dir: Path, relative: Path, image: np.ndarray, faces: list[dict], used: set[Path],
-                    overwrite: bool = False) -> Path:
-    """Writes the drawn copy at `out_dir/relative` (PNG where the format is not one cv2 writes); an existing
-    file there (an input image, when out_dir holds the inputs) only with `overwrite`."""
+                    outputs: Outputs) -> Path:
+    """Writes the drawn copy at `out_dir/relative` (PNG where the format is not one cv2 writes), a path
+    `outputs` planned before the work (annotated_path, in the same order)."""
     target = annotated_path(out_dir, relative, used)
-    runs.refuse_overwrite(target, overwrite)
     ok, encoded = cv2.imencode(target.suffix, draw_faces(image, faces))
     if not ok:
         raise OSError(f"OpenCV could not encode {target.name}")
-    runs.atomic_write_bytes(target, encoded.tobytes())
-    return target
+    return outputs.write_bytes(target, encoded.tobytes())
 
 
 def annotated_path(out_dir: Path, relative: Path, used: set[Path]) -> Path:

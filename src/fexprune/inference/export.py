@@ -21,6 +21,7 @@ from fexprune import runs
 from fexprune.errors import InputError
 from fexprune.inference.run_model import RunModel, load_run_model
 from fexprune.models.views import scored_views
+from fexprune.outputs import Outputs
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| logit difference accepted
@@ -62,15 +63,17 @@ def parity(model: torch.nn.Module, onnx_model: bytes, height: int, width: int, b
 
 def export_onnx(
     run: str | os.PathLike, out: str | os.PathLike, opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE,
-    overwrite: bool = False, device: str = "cpu",
+    overwrite: bool = False, device: str = "cpu", outputs: Outputs | None = None,
 ) -> dict:
     """Export, check with onnxruntime (against the PyTorch model on `device`), then write `out` and `out.json`; returns what the json holds.
 
-    Nothing is written when the outputs differ by more than `tolerance`, nor over an existing file (a run's
-    model.pt, say) unless `overwrite`.
+    Nothing is written when the outputs differ by more than `tolerance`, nor where `outputs` (by default a
+    plan over `overwrite`, the run its input) refuses either file: an existing one without `overwrite`, the
+    run's own model.pt ever.
     """
-    for target in (Path(out), Path(str(out) + ".json")):
-        runs.refuse_overwrite(target, overwrite)
+    outputs = outputs or Outputs(overwrite, inputs=[run])
+    out = outputs.plan(out, "--onnx")
+    sidecar_path = outputs.plan(out.with_name(out.name + ".json"), "the ONNX file's .json")
     for package in ("onnx", "onnxruntime"):  # torch's exporter needs onnx; the check needs onnxruntime
         if importlib.util.find_spec(package) is None:
             raise InputError(f"{package} is not installed: pip install 'fexprune[onnx]'")
@@ -84,10 +87,9 @@ def export_onnx(
     if not difference <= tolerance:
         raise InputError(f"ONNX outputs differ from PyTorch's by {difference:.3g} (> {tolerance:g}); nothing written", out)
     info = sidecar(loaded, opset, difference, tolerance)
-    out = Path(out)
     try:
-        runs.atomic_write_bytes(out, model_bytes)
-        runs.write_json(out.with_name(out.name + ".json"), info)
+        outputs.write_bytes(out, model_bytes)
+        outputs.write_bytes(sidecar_path, runs.json_bytes(info))
     except OSError as error:
         raise InputError(f"cannot write ({error.strerror or error})", out) from None
     return info

@@ -27,6 +27,7 @@ from fexprune.faces import FALLBACK, crop_face, detect_faces, fallback_box, leve
 from fexprune.inference.annotate import annotated_path, write_annotated
 from fexprune.inference.run_model import RunModel, face_crop_settings, load_run_model
 from fexprune.inference.split_membership import count_line, split_membership
+from fexprune.outputs import Outputs
 
 WHOLE_FRAME = "whole-frame"
 
@@ -118,29 +119,34 @@ def predict(
     progress: bool = False,
     device: str = "cpu",
     overwrite: bool = False,
+    outputs: Outputs | None = None,
 ) -> Predictions:
     """Every face (or the whole frame, `face_detect=False`) of every image under `paths`, classified.
 
     `face_detect=None` follows the run: faces are detected when the model was trained on face crops, and
     whole frames are classified when it was trained on whole frames, so new images look like its training data.
     `run_dir` may be a model already loaded (`load_run_model`), so a caller that predicts often loads it once.
+    The annotated copies are planned in `outputs` (the command's other outputs already in it), or in a plan
+    of their own over `overwrite`.
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
+    files, skipped = collect_images(paths)
+    if not files and not skipped:
+        raise InputError("no files found in " + ", ".join(str(p) for p in paths))
+    annotate_dir = Path(annotate) if annotate is not None else None
+    if annotate_dir is not None:  # before any work: an input image is never drawn over
+        run_folder = run_dir.source.parent if isinstance(run_dir, RunModel) else run_dir
+        outputs = outputs or Outputs(overwrite, inputs=[*paths, run_folder])
+        planned: set[Path] = set()
+        for _, relative in files:
+            outputs.plan(annotated_path(annotate_dir, relative, planned), "an annotated copy")
     run = run_dir if isinstance(run_dir, RunModel) else load_run_model(run_dir, device)
     if face_detect is None:
         face_detect = run.face_crop is not None
-    files, skipped = collect_images(paths)
     membership = split_membership(run.source.parent)
-    if not files and not skipped:
-        raise InputError("no files found in " + ", ".join(str(p) for p in paths))
     result = Predictions(classes=run.classes, skipped=skipped, warnings=mismatch_warnings(run, face_detect),
                          source=run.source)
-    annotate_dir = Path(annotate) if annotate is not None else None
-    if annotate_dir is not None and not overwrite:  # before any work: an input image is never drawn over unasked
-        planned: set[Path] = set()
-        for _, relative in files:
-            runs.refuse_overwrite(annotated_path(annotate_dir, relative, planned), overwrite)
     pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a batch
     shown: list[tuple[Path, np.ndarray, dict]] = []  # images waiting to be annotated
     used: set[Path] = set()
@@ -149,7 +155,7 @@ def predict(
         score_faces(run, pending, batch_size)
         for relative, image, record in shown:
             try:
-                write_annotated(annotate_dir, relative, image, record["faces"], used, overwrite)
+                write_annotated(annotate_dir, relative, image, record["faces"], used, outputs)
             except OSError as error:
                 raise InputError(f"cannot write annotated copy ({error.strerror or error})", annotate_dir / relative) from None
         shown.clear()
@@ -213,18 +219,28 @@ def prediction_rows(predictions: Predictions, digits: int | None = 6) -> list[di
     return rows
 
 
-def write_predictions(out: str | os.PathLike, predictions: Predictions) -> Path | None:
+def plan_predictions(out: str | os.PathLike, outputs: Outputs) -> None:
+    """The CSV and its skipped-files list, planned before any work."""
+    outputs.plan(out, "--out")
+    outputs.plan(companion_path(out), "the skipped-files list")
+
+
+def write_predictions(out: str | os.PathLike, predictions: Predictions, outputs: Outputs | None = None) -> Path | None:
     """Writes the CSV and, where files were skipped, `<name>.skipped.csv` beside it (path, reason); returns
-    the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed)."""
+    the companion's path, or None when nothing was skipped (a stale companion from an earlier run is removed).
+    Both as `outputs` planned them (plan_predictions), or planned here over what is there."""
     out = Path(out)
+    if outputs is None:
+        outputs = Outputs(overwrite=True)
+        plan_predictions(out, outputs)
     columns = prediction_columns(predictions)
     companion = companion_path(out)
     try:
-        runs.atomic_write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
+        outputs.write_bytes(out, csv_bytes(columns, prediction_rows(predictions)))
         if not predictions.skipped:
             companion.unlink(missing_ok=True)
             return None
-        runs.atomic_write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
+        outputs.write_bytes(companion, csv_bytes(["path", "reason"], predictions.skipped))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", out) from None
     return companion

@@ -24,13 +24,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fexprune import runs
 from fexprune.errors import InputError
 from fexprune.faces.chain import iou
 from fexprune.inference.annotate import draw_faces
 from fexprune.inference.predict import FALLBACK, csv_bytes, face_crops, mismatch_warnings, score_faces
 from fexprune.inference.run_model import load_run_model
 from fexprune.inference.scene_cuts import CutDetector
+from fexprune.outputs import Outputs
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"})
 DEFAULT_FPS = 5.0
@@ -169,10 +169,12 @@ def predict_video(
     overwrite: bool = False,
     progress: bool = False,
     device: str = "cpu",
+    outputs: Outputs | None = None,
 ) -> VideoPredictions:
     """Every face (or the whole frame, `face_detect=False`) of the video's frames taken at `fps`, classified
     and tracked. `face_detect=None` follows the run, as `predict` does. `annotate`: a video file (.mp4) to
-    write the drawn frames to, never over an existing file unless `overwrite`."""
+    write the drawn frames to, planned in `outputs` (the command's other outputs already in it), or in a
+    plan of its own over `overwrite`."""
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     if not (math.isfinite(fps) and fps > 0):
@@ -180,8 +182,9 @@ def predict_video(
     target = Path(annotate) if annotate is not None else None
     if target is not None and target.is_dir():  # as for images, where --annotate names a folder
         raise InputError("is a folder; for a video, --annotate names the video file to write (.mp4)", target)
-    if target is not None and target.exists() and not overwrite:  # before the work, not after it
-        raise InputError("already exists; add --overwrite to replace it", target)
+    if target is not None:  # before the work, not after it
+        outputs = outputs or Outputs(overwrite, inputs=[video, run_dir])
+        outputs.plan(target, "--annotate")
     run = load_run_model(run_dir, device)
     if face_detect is None:
         face_detect = run.face_crop is not None
@@ -228,7 +231,7 @@ def predict_video(
             raise InputError("no frame could be decoded (a damaged file, or a codec this OpenCV lacks)", frames.path)
         if writer is not None:
             writer.release()
-            os.replace(partial, target)
+            outputs.place(partial, target)
     finally:
         bar.close()
         if writer is not None:
@@ -271,14 +274,29 @@ def video_rows(result: VideoPredictions) -> list[dict]:
     return rows
 
 
-def write_video_predictions(out: str | os.PathLike, result: VideoPredictions) -> Path:
-    """Writes the CSV at `out` and the figure `<stem>.tracks.png` beside it; returns the figure's path."""
+def tracks_path(out: str | os.PathLike) -> Path:
+    """The track figure beside the CSV `out`: `<stem>.tracks.png`."""
+    return Path(out).with_name(Path(out).stem + ".tracks.png")
+
+
+def plan_video_predictions(out: str | os.PathLike, outputs: Outputs) -> None:
+    """The CSV and its track figure, planned before any work."""
+    outputs.plan(out, "--out")
+    outputs.plan(tracks_path(out), "the track figure")
+
+
+def write_video_predictions(out: str | os.PathLike, result: VideoPredictions, outputs: Outputs | None = None) -> Path:
+    """Writes the CSV at `out` and the figure `<stem>.tracks.png` beside it, as `outputs` planned them
+    (plan_video_predictions), or planned here over what is there; returns the figure's path."""
     out = Path(out)
+    if outputs is None:
+        outputs = Outputs(overwrite=True)
+        plan_video_predictions(out, outputs)
     columns = ["time", "frame", "shot", "track", "x", "y", "w", "h", *(f"p_{name}" for name in result.classes), "label", "detector"]
-    figure = out.with_name(out.stem + ".tracks.png")
+    figure = tracks_path(out)
     try:
-        runs.atomic_write_bytes(out, csv_bytes(columns, video_rows(result)))
-        runs.atomic_write_bytes(figure, track_figure(result))
+        outputs.write_bytes(out, csv_bytes(columns, video_rows(result)))
+        outputs.write_bytes(figure, track_figure(result))
     except OSError as error:
         raise InputError(f"cannot write predictions ({error.strerror or error})", error.filename or out) from None
     return figure

@@ -4,11 +4,14 @@ which counts alone cannot, on data where no true boxes exist."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from fexprune.faces import CLIP_NEIGHBOUR, FALLBACK, LAYOUT_ALIGNED, RELAXED
+from fexprune.outputs import Outputs
+from fexprune.runs import atomic_write_bytes
 
 PER_ROW = 8
 _KINDS = (("face found", None), (RELAXED, RELAXED), ("clip neighbour's face", CLIP_NEIGHBOUR),
@@ -44,9 +47,11 @@ def _label(name: str, line: int = 24) -> str:
     return f"{first}\n{last}"
 
 
-def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict], names: list[str] | None = None) -> Path | None:
+def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict], names: list[str] | None = None,
+                    outputs: Outputs | None = None) -> Path | None:
     """figures/face_crops.png of a face-cropped image set, each crop with its file's name under it and each
-    row saying how many of its frames it shows; None when there is nothing to show."""
+    row saying how many of its frames it shows, through `outputs` where it planned `path` (a sheet the user
+    named); None when there is nothing to show."""
     rows = crops_by_kind(images, faces, names=names)
     if not rows:
         return None
@@ -69,11 +74,13 @@ def save_face_sheet(path: str | Path, images: np.ndarray, faces: list[dict], nam
     shown, total = sum(len(row[2]) for row in rows), sum(row[1] for row in rows)
     figure.suptitle(f"{shown} of {total} face crops shown, spread evenly over each kind; file names under the crops", fontsize=9)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    return path
+    if outputs is not None:
+        return outputs.write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def write_face_sheet(run_dir: str | Path, image_set) -> Path | None:
