@@ -67,7 +67,7 @@ COMMANDS = [
             ("fexprune.inference.export", "load_run_model"),
             derived=lambda out: [out.with_name(out.name + ".json")], input_path=lambda s: s["model"]),
     Command("features", lambda s, out: ["features", "--data", s["images"], "--out", out, "--quiet"],
-            ("fexprune.commands.features", "feature_table_from_data"),
+            ("fexprune.data.descriptors", "feature_table_from_data"),
             input_path=lambda s: _first(s["images"] / "Sad")),
     Command("compare", lambda s, out: ["compare", s["run"], "--out", out], ("fexprune.report.compare", "collect")),
     Command("data faces", lambda s, out: ["data", "faces", "--data", s["images"], "--detectors", "haar-default",
