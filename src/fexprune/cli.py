@@ -79,6 +79,12 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
+def one_line(message: str) -> str:
+    """An error message as the one line the CLI promises, whatever a library put in it (a file name with a
+    newline, a list of keys)."""
+    return " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as error:
-        print(f"fexprune {args.command}: error: {error}", file=sys.stderr)
+        print(f"fexprune {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, a folder that cannot be written: the machine, not the code
         where = f"{error.filename}: " if error.filename else ""

@@ -62,7 +62,13 @@ class RunGroup:
 
 
 def _hashable(value):
-    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+    """A setting as a value rows can be grouped by: lists as tuples, an object (a hand-edited config) as
+    its sorted items."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    return value
 
 
 @functools.lru_cache(maxsize=1)
