@@ -39,12 +39,27 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
 
+def refuse_frozen_trunk(run: str) -> None:
+    """A probe run trained one linear layer on FER2013's network, frozen: a curve prunes convolutional
+    channels, none of which the run trained, so it would prune nothing and report no change."""
+    from pathlib import Path
+
+    from fexprune import runs
+
+    config_path = Path(run) / "config.json"
+    config = runs.read_json(config_path) if config_path.is_file() else None
+    if isinstance(config, dict) and config.get("recipe") == "probe":
+        raise InputError("--curve prunes convolutional channels, and a probe run's convolutional trunk is FER2013's "
+                         "network, frozen (only its linear probe was trained); prune a paper, best or transfer run", run)
+
+
 def run_curve(args: argparse.Namespace) -> int:
     from fexprune.experiments.prune_curve import CurveConfig, run_prune_curve
     from fexprune.pruning.importance import IMPORTANCES
     from fexprune.report.markdown import render_table
     from fexprune.report.prune_curve import curve_table
 
+    refuse_frozen_trunk(args.run)
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
     config = CurveConfig(
         run=args.run, curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
