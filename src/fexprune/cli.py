@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import signal
 import sys
 
 from fexprune import __version__
@@ -79,6 +80,19 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, a job scheduler's stop) ends a command as Ctrl-C does: one line, exit code 130, and a
+    train run's epoch finished and checkpointed first (its own handler takes both signals while it trains)."""
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (a library caller's worker): leave the signal alone
+        pass
+
+
 def one_line(message: str) -> str:
     """An error message as the one line the CLI promises, whatever a library put in it (a file name with a
     newline, a list of keys)."""
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    stop_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except InputError as error:

@@ -121,11 +121,17 @@ def _channels(value):
     _list_of(_integer(1, MAX_CHANNELS), most=16)(value)
 
 
+def _face_crop(value):
+    """true/false, or as older runs recorded it: a detector list, its text, or {"margin": ..., ...}."""
+    if not (value is None or isinstance(value, (bool, str, list, dict))):
+        raise _Bad(f"must be true or false, not {_shown(value)}")
+
+
 # config.json of every kind of run: a key's rule wherever it appears (a train, sweep, prune ... config)
 CONFIG_FIELDS: dict[str, Callable[[Any], None]] = {
     "data": _text(none=True), "image_size": _list_of(_integer(8, MAX_SIDE), length=2), "variant": _text(),
     "seed": _integer(0, MAX_SEED), "test_fraction": _number(0, 1, open_low=True, open_high=True), "split": _text(),
-    "face_crop": _flag, "face_margin": _number(0, 10), "detectors": _list_of(_text(), none=True, most=64),
+    "face_crop": _face_crop, "face_margin": _number(0, 10), "detectors": _list_of(_text(), none=True, most=64),
     "eye_align": _flag, "cv": _integer(2, 1000, none=True), "normalize": _text(), "recipe": _text(),
     "epochs": _integer(0, MAX_COUNT), "lr": _number(0, 100), "batch_size": _integer(1, MAX_COUNT, none=True),
     "eval_every": _integer(1, MAX_COUNT), "device": _text(), "deterministic": _flag, "channels": _channels,
