@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import re
 import signal
 import sys
 
@@ -96,7 +97,7 @@ def stop_on_sigterm() -> None:
 def one_line(message: str) -> str:
     """An error message as the one line the CLI promises, whatever a library put in it (a file name with a
     newline, a list of keys)."""
-    return " ".join(message.split())
+    return re.sub(r"\s*[\r\n]+\s*", " ", message).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
