@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import re
+import signal
 import sys
 
 from fexprune import __version__
@@ -82,6 +84,25 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, a job scheduler's stop) ends a command as Ctrl-C does: one line, exit code 130, and a
+    train run's epoch finished and checkpointed first (its own handler takes both signals while it trains)."""
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (a library caller's worker): leave the signal alone
+        pass
+
+
+def one_line(message: str) -> str:
+    """An error message as the one line the CLI promises, whatever a library put in it (a file name with a
+    newline, a list of keys)."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", message).strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -92,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = command_parser(parser, args).prog  # "fexprune data faces", not "fexprune data"
+    stop_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except InputError as error:
-        print(f"{command}: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, a folder that cannot be written: the machine, not the code
         where = f"{error.filename}: " if error.filename else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ MLFLOW_ENV = "FEXPRUNE_MLFLOW"
 DEFAULT_MLFLOW_URI = "./mlruns"
 EVENTS = "tensorboard"  # the sub-folder of a run folder that holds its event files
 MLFLOW_HINT = "pip install 'fexprune[mlflow]'"
+# the tracking stores MLflow itself opens; anything else fails only when the run ends, after the training
+MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 
 
 def tensorboard_enabled() -> bool:
@@ -36,9 +39,39 @@ def configure(tensorboard: bool = True, mlflow: str | None = None) -> None:
         _mlflow()  # refuse at the start, not after hours of training
         if "://" not in mlflow and not mlflow.startswith(("sqlite:", "databricks")):
             mlflow = Path(mlflow).resolve().as_uri()
+        check_mlflow_uri(mlflow)
         os.environ[MLFLOW_ENV] = mlflow
     else:
         os.environ.pop(MLFLOW_ENV, None)
+
+
+def check_mlflow_uri(uri: str) -> None:
+    """Refuse, before any work, a tracking URI MLflow cannot log to: an unknown scheme, or a tracking server
+    that does not answer (the run would train for hours, then fail while logging)."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in MLFLOW_SCHEMES:
+        raise InputError(f"--mlflow: unsupported tracking URI scheme {scheme + ':'!r} "
+                         f"(use a folder, or one of {', '.join(MLFLOW_SCHEMES)})", uri)
+    if scheme in ("http", "https"):
+        check_reachable(uri, "the MLflow tracking server")
+
+
+def check_reachable(address: str, what: str, default_port: int = 80, timeout: float = 5.0) -> None:
+    """An InputError naming `address` where nothing accepts a TCP connection at its host and port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else default_port)
+    except ValueError:
+        raise InputError(f"{what}: not a valid address (bad port)", address) from None
+    if not parts.hostname:
+        raise InputError(f"{what}: not a valid address (no host)", address)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise InputError(f"cannot reach {what} ({reason}); is it running?", address) from None
 
 
 def _mlflow():

@@ -79,7 +79,7 @@ def test_config_json_of_wrong_types_is_one_line_and_exit_2(cli, interrupted, key
     config[key] = value
     runs.write_json(interrupted / "config.json", config)
     outcome, before = _resume(cli, interrupted)
-    outcome.one_error_line(f"{interrupted / 'config.json'}: cannot resume: {key} must be ")
+    outcome.one_error_line(f"{interrupted / 'config.json'}: {key} must be ")
     assert _tree_digest(interrupted) == before
 
 

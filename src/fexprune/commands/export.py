@@ -30,7 +30,14 @@ def run(args: argparse.Namespace) -> int:
     width, height = info["image_size"]
     print(
         f"wrote {args.onnx} (input batch x 1 x {height} x {width}, {len(info['classes'])} classes, "
-        f"{info['model_config']['channels'][0]}/{info['model_config']['channels'][1]} channels, opset {info['opset']}) "
+        f"{network_summary(info['model_config'])}, opset {info['opset']}) "
         f"and {args.onnx}.json; onnxruntime matches PyTorch to {info['check']['max_abs_difference']:.1e}"
     )
     return 0
+
+
+def network_summary(model_config: dict) -> str:
+    """The exported network in a few words: its architecture, and its channels where it has a list of them."""
+    channels = model_config.get("channels")
+    widths = f" {'/'.join(map(str, channels))} channels" if channels else ""
+    return f"{model_config.get('architecture', 'paper')} network{widths}"

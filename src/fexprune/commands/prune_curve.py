@@ -40,6 +40,20 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
 
+def refuse_frozen_trunk(run: str) -> None:
+    """A probe run trained one linear layer on FER2013's network, frozen: a curve prunes convolutional
+    channels, none of which the run trained, so it would prune nothing and report no change."""
+    from pathlib import Path
+
+    from fexprune import runs
+
+    config_path = Path(run) / "config.json"
+    config = runs.read_json(config_path) if config_path.is_file() else None
+    if isinstance(config, dict) and config.get("recipe") == "probe":
+        raise InputError("--curve prunes convolutional channels, and a probe run's convolutional trunk is FER2013's "
+                         "network, frozen (only its linear probe was trained); prune a paper, best or transfer run", run)
+
+
 def run_curve(args: argparse.Namespace) -> int:
     from fexprune.experiments.prune_curve import run_prune_curve
     from fexprune.report.markdown import render_table
@@ -59,6 +73,9 @@ def curve_config(args: argparse.Namespace):
     from fexprune.experiments.prune_curve import CurveConfig
     from fexprune.pruning.importance import IMPORTANCES
 
+    for run in [args.run, *(args.runs or ())]:
+        if run:
+            refuse_frozen_trunk(run)
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
     config = CurveConfig(
         run=args.run or "", runs=tuple(args.runs or ()), curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",

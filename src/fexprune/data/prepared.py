@@ -49,6 +49,19 @@ def load_images(config, progress: bool = True, face_margin: float | None = None)
     return image_set
 
 
+def check_class_coverage(image_set: ImageSet, train_index: np.ndarray) -> None:
+    """Refuse a split that leaves a class of the data set without a training image: no recipe can learn it,
+    and its test images would be scored wrong without a word (a probe reports 0% on them)."""
+    labels = np.asarray(image_set.labels)
+    held = np.bincount(labels, minlength=len(image_set.classes))
+    trained = np.bincount(labels[np.asarray(train_index, dtype=np.int64)], minlength=len(image_set.classes))
+    missing = [image_set.classes[k] for k in range(len(image_set.classes)) if held[k] and not trained[k]]
+    if missing:
+        raise InputError(f"the split leaves {len(missing)} class(es) without a training image ({', '.join(missing)}: "
+                         "all their images are in the test split); add images of them, or lower --test-fraction",
+                         image_set.root)
+
+
 def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,
                  image_set: ImageSet | None = None) -> PreparedData:
     """Load, split and normalise; the same config gives the same tensors.
@@ -63,6 +76,7 @@ def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.nd
         train_index, test_index = (np.asarray(i, dtype=np.int64) for i in indices)
     if len(train_index) == 0 or len(test_index) == 0:
         raise InputError(f"split left {len(train_index)} training and {len(test_index)} test images", image_set.root)
+    check_class_coverage(image_set, train_index)
     x_train, stats = normalize_images(image_set.images[train_index], config.normalize)
     x_test, _ = normalize_images(image_set.images[test_index], config.normalize, stats)
     preprocessing = {

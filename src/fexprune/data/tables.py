@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -191,7 +192,10 @@ def _read_raw(path: Path, sheet: int | str, delimiter: str | None) -> pd.DataFra
         try:
             with warnings.catch_warnings():  # SFEW.xlsx holds an extension openpyxl skips; its cells read all the same
                 warnings.filterwarnings("ignore", message="Unknown extension is not supported")
+                _check_sheet_size(path, sheet)
                 raw = pd.read_excel(path, sheet_name=sheet, header=None)
+        except InputError:
+            raise
         except Exception as error:  # openpyxl/zipfile raise many kinds
             raise InputError(f"not a readable spreadsheet ({type(error).__name__}: {error})", path) from None
     else:
@@ -201,6 +205,36 @@ def _read_raw(path: Path, sheet: int | str, delimiter: str | None) -> pd.DataFra
         raise InputError("the table is empty", path)
     raw.columns = range(raw.shape[1])
     return raw  # index: 0-based row in the file
+
+
+MAX_SHEET_COLUMNS = 1000
+MAX_SHEET_CELLS = 20_000_000
+
+
+def _check_sheet_size(path: Path, sheet: int | str) -> None:
+    """Refuse a sheet whose used range is larger than any feature table before pandas builds a frame of it:
+    one stray cell at column XFD makes a 15 KB workbook a frame of gigabytes. The range is the sheet's own
+    record of it, or (where it has none) found by reading the cells, never holding them."""
+    import openpyxl
+
+    if not zipfile.is_zipfile(path):
+        return  # an .xls (xlrd's): no used range to read first
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = book.worksheets
+        ws = book[sheet] if isinstance(sheet, str) else sheets[sheet] if 0 <= sheet < len(sheets) else None
+        if ws is None:
+            return  # pandas names the missing sheet
+        if ws.max_row is None or ws.max_column is None:
+            ws.reset_dimensions()
+            ws.calculate_dimension(force=True)
+        rows, columns = ws.max_row or 0, ws.max_column or 0
+        if columns > MAX_SHEET_COLUMNS or rows * columns > MAX_SHEET_CELLS:
+            raise InputError(f"sheet {ws.title!r} spans {rows:,} rows x {columns:,} columns, "
+                             f"more than a feature table (at most {MAX_SHEET_COLUMNS} columns, {MAX_SHEET_CELLS:,} cells); "
+                             "delete the stray cells far from the table", path)
+    finally:
+        book.close()
 
 
 def _read_csv(path: Path, delimiter: str | None) -> pd.DataFrame:

@@ -94,6 +94,7 @@ class RayBackend(Backend):
         self._started = False
         if not ray.is_initialized():
             if address:
+                check_ray_address(address)
                 ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(num_cpus=max(1, workers or 1) * self.threads, include_dashboard=False, log_to_driver=False)
@@ -120,6 +121,16 @@ class RayBackend(Backend):
         if self._started:
             self._ray.shutdown()
             self._started = False
+
+
+def check_ray_address(address: str) -> None:
+    """A cluster address that does not answer is refused at once (ray.init would retry for a long while,
+    then fail with a traceback); "auto" and "local" are Ray's own lookups, left to it."""
+    if address in ("auto", "local"):
+        return
+    from fexprune.tracking import check_reachable
+
+    check_reachable(address, "the Ray cluster (--address)", default_port=10001 if address.startswith("ray://") else 6379)
 
 
 def make_backend(name: str, workers: int, address: str | None = None, gpus_per_trial: float = 0.0) -> Backend:

@@ -25,7 +25,7 @@ from fexprune.data.builtin import resolve_data
 from fexprune.data.loading import load_image_set
 from fexprune.device import cpu_threads
 from fexprune.errors import InputError
-from fexprune.experiments.backends import default_workers, make_backend
+from fexprune.experiments.backends import check_ray_address, default_workers, make_backend
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import train
 from fexprune.recipes.paper import DEFAULT_LR
@@ -153,6 +153,8 @@ def run_sweep(
         run_dir = Path(resume)
         config = SweepConfig.from_dict(runs.read_config(run_dir, "a sweep folder"))
     trials = plan_trials(config)
+    if config.backend == "ray" and config.address:
+        check_ray_address(config.address)  # before the data is prepared and the folder made
     data = _prepare_data_once(config, progress)  # fills the cache: trials only read it
     if resume is None:
         run_dir = runs.new_run_dir(out, "sweep")

@@ -50,26 +50,32 @@ class TrainedRun:
     data: PreparedData
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _StopRequest:
-    """Turns Ctrl-C into a flag checked between epochs, so a checkpoint is written first."""
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag every recipe's epoch ends on: the epoch finishes, a
+    recipe that checkpoints writes one, and the run stops saying how to go on. The flag must be acted on
+    wherever it is set, or the signal is swallowed and the run trains on."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous = None
+        for number in STOP_SIGNALS:
+            try:
+                self._previous[number] = signal.signal(number, self._handle)
+            except ValueError:  # not the main thread: leave the signals alone
+                break
         return self
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
@@ -90,22 +96,25 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
         print(f"fexprune train: computing on {describe(device)}", file=sys.stderr, flush=True)
     data = run_data(config, run_dir, progress).to(device)
     fingerprint = data_fingerprint(data.image_set)
-    if run_dir is None:
-        run_dir = runs.new_run_dir(out, "train")
-        runs.write_json(run_dir / "config.json", {**runs.config_record(config), "data_fingerprint": fingerprint})
-        runs.write_json(run_dir / SPLIT_FILE, split_record(data))
-    else:
-        _check_resumable(run_dir, config, state, recipe, data, fingerprint)
-    log = EpochLog(run_dir)
-    bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
-               unit="epoch", disable=not progress, leave=False)
-    show = epoch_progress(bar)
+    with _StopRequest() as stop:  # from the moment the run folder exists: every stop leaves it resumable
+        if run_dir is None:
+            run_dir = runs.new_run_dir(out, "train")
+            runs.write_json(run_dir / "config.json", {**runs.config_record(config), "data_fingerprint": fingerprint})
+            runs.write_json(run_dir / SPLIT_FILE, split_record(data))
+        else:
+            _check_resumable(run_dir, config, state, recipe, data, fingerprint)
+        log = EpochLog(run_dir)
+        bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
+                   unit="epoch", disable=not progress, leave=False)
+        show = epoch_progress(bar)
 
-    def on_epoch(row: dict) -> None:
-        log.epoch({**row, "lr": row.get("lr", config.lr)})
-        show(row)
-
-    with _StopRequest() as stop:
+        def on_epoch(row: dict) -> None:
+            log.epoch({**row, "lr": row.get("lr", config.lr)})
+            show(row)
+            if stop.requested and not recipe.checkpoints:  # no state to keep: stop at the epoch's end all the same
+                bar.close()
+                raise KeyboardInterrupt(f"stopped after epoch {row.get('epoch')}; --recipe {config.recipe} runs write "
+                                        f"no checkpoint, so {run_dir} cannot be resumed: start the run again")
 
         def end_of_epoch(epochs_done: int, state) -> None:
             last = epochs_done == config.epochs
@@ -192,7 +201,7 @@ def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
     try:
         config = TrainConfig.from_dict(runs.read_config(run_dir, "a train run folder"))
     except TypeError as error:  # a hand-edited config.json: its key named, not a traceback later
-        raise InputError(f"cannot resume: {error}", run_dir / "config.json") from None
+        raise InputError(str(error), run_dir / "config.json") from None
     if (run_dir / "results.json").exists():
         raise InputError("run already finished; nothing to resume", run_dir)
     if not recipe_for(config).checkpoints or config.cv:

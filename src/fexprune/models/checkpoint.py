@@ -9,6 +9,7 @@ from torch import nn
 
 from fexprune import runs
 from fexprune.errors import InputError
+from fexprune.schema import check_model_config
 from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
 from fexprune.models.cnn import CNNConfig, ExpressionCNN
 from fexprune.models.layer_shapes import KEY as LAYER_SHAPES
@@ -55,10 +56,14 @@ def model_config(model: nn.Module) -> dict:
 def load_model(path: Path) -> tuple[nn.Module, dict]:
     """The model and its preprocessing; a file that is not a fexprune model is refused in one line."""
     state = runs.load_checkpoint(path)
+    if not isinstance(state, dict) or not isinstance(state.get("model_config"), dict):
+        raise InputError("not a fexprune model checkpoint (no model_config)", path)
+    check_model_config(state["model_config"], path)
     try:
         model = build_model(state["model_config"])
         model.load_state_dict(state["state_dict"])
-    except (KeyError, TypeError, RuntimeError, AttributeError) as error:
-        raise InputError(f"not a fexprune model checkpoint ({error})", path) from None
+    except (KeyError, TypeError, RuntimeError, AttributeError, ValueError, IndexError, ZeroDivisionError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__  # load_state_dict lists its keys over lines
+        raise InputError(f"not a fexprune model checkpoint ({reason[:300]})", path) from None
     model.eval()
     return model, state.get("preprocessing", {})

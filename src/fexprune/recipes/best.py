@@ -17,6 +17,7 @@ from fexprune.data.augment import AugmentConfig
 from fexprune.recipes.base import Fitted, Recipe, scores
 
 BATCH = 32
+CHECKPOINT_KEYS = ("epochs_done", "metrics", "rng", "best_key", "best_epoch", "best_state", "members")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class BestRecipe(Recipe):
     summary: ClassVar[str] = "a wider CNN with batch norm trained from scratch with augmentation, several networks averaged"
     defaults: ClassVar[dict] = {"epochs": 80, "lr": 3e-3, "batch_size": BATCH, "normalize": "per-image", "eye_align": True}
     options: ClassVar[tuple[str, ...]] = ("members", "hog", "margin_tta")
+    checkpoints: ClassVar[bool] = True
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -58,14 +60,34 @@ class BestRecipe(Recipe):
         chosen = {key: getattr(config, key) for key in ("members", "margin_tta") if getattr(config, key) is not None}
         return cls(hog=config.hog, **chosen)
 
-    def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
+    def check_resume(self, config, state: dict, n_classes: int) -> None:
+        missing = [key for key in CHECKPOINT_KEYS if key not in state]
+        if missing:
+            raise ValueError(f"checkpoint lacks {', '.join(missing)}")
+        if not isinstance(state["members"], list) or len(state["members"]) != self.members:
+            raise ValueError(f"checkpoint holds another number of networks than the run's {self.members}")
+        width, height = config.image_size
+        network = best_network(self, int(width), int(height), n_classes)
+        member = network.members[0] if self.members > 1 else network
+        expected = {key: tuple(value.shape) for key, value in member.state_dict().items()}
+        for saved in state["members"]:
+            found = {key: tuple(getattr(value, "shape", ())) for key, value in dict(saved.get("model", {})).items()}
+            if found != expected:
+                key = sorted(k for k in {*expected, *found} if expected.get(k) != found.get(k))[0]
+                raise ValueError(f"checkpoint holds another network than config.json describes ({key}: "
+                                 f"{found.get(key, 'missing')} in the checkpoint, {expected.get(key, 'none')} in the run)")
+
+    def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,
+            end_of_epoch: Callable[[int, Callable[[], dict]], None] | None = None) -> Fitted:
+        """`resume`: a checkpoint state to continue from; `end_of_epoch(epochs_done, state)` may save `state()`."""
         from fexprune.recipes.validation import fit_and_validation_parts, score_fitted
 
         started = time.perf_counter()
         x, y, x_val, y_val, n_fit, n_val = fit_and_validation_parts(config, data, self.early_stop, self.val_fraction)
         model, rows, info = fit_best(x, y, x_val, y_val, n_classes=len(data.image_set.classes), epochs=config.epochs,
                                      lr=config.lr, batch_size=config.batch_size, seed=config.seed, recipe=self,
-                                     x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch)
+                                     x_test=data.x_test, y_test=data.y_test, eval_every=config.eval_every, on_epoch=on_epoch,
+                                     resume=resume, end_of_epoch=end_of_epoch)
         info.update({"architecture": model.config.to_dict(), "dropout": self.dropout, "hog": self.hog, "members": self.members,
                      "early_stop": self.early_stop, "patience": self.patience, "mixup": self.mixup, "n_fit": n_fit, "n_validation": n_val})
         return score_fitted(self, config, data, model, rows, info, started)
@@ -84,11 +106,22 @@ def last_map_size(height: int, width: int, blocks: int) -> tuple[int, int]:
     return height, width
 
 
+def best_network(recipe: BestRecipe, width: int, height: int, n_classes: int) -> BestCNN | BestEnsemble:
+    """The recipe's network, freshly initialised, for (width, height) images."""
+    from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
+
+    pooled = tuple(recipe.pooled or last_map_size(height, width, len(recipe.channels)))
+    config = BestCNNConfig(channels=tuple(recipe.channels), dropout=recipe.dropout, pooled=pooled,
+                           hog=recipe.hog, members=recipe.members, input_size=(width, height), n_classes=n_classes)
+    return BestEnsemble(config) if recipe.members > 1 else BestCNN(config)
+
+
 def fit_best(
     x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, *,
     n_classes: int, epochs: int, lr: float, batch_size: int | None, seed: int,
     recipe: BestRecipe = BestRecipe(), x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
-    eval_every: int = 10, on_epoch: Callable[[dict], None] | None = None,
+    eval_every: int = 10, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,
+    end_of_epoch: Callable[[int, Callable[[], dict]], None] | None = None,
 ) -> tuple[BestCNN | BestEnsemble, list[dict], dict]:
     """Train the best recipe's network (a BestEnsemble when `recipe.members` > 1); returns it with its
     last weights, or with those of the best validation epoch when `recipe.early_stop` (which also stops
@@ -97,17 +130,13 @@ def fit_best(
     An empty validation part is allowed without early stopping: rows then carry no validation scores."""
     import torch
 
-    from fexprune.models.best_cnn import BestCNN, BestCNNConfig, BestEnsemble
     from fexprune.training.minibatch import check_finite_loss, train_epoch
 
     if recipe.early_stop and not len(x_val):
         raise ValueError("early stopping needs a validation part (val_fraction > 0)")
     torch.manual_seed(seed)  # one stream initialises every member in turn: member 0 is the single network
     height, width = x.shape[-2:]
-    pooled = tuple(recipe.pooled or last_map_size(int(height), int(width), len(recipe.channels)))
-    config = BestCNNConfig(channels=tuple(recipe.channels), dropout=recipe.dropout, pooled=pooled,
-                           hog=recipe.hog, members=recipe.members, input_size=(int(width), int(height)), n_classes=n_classes)
-    model = (BestEnsemble(config) if recipe.members > 1 else BestCNN(config)).to(x.device)
+    model = best_network(recipe, int(width), int(height), n_classes).to(x.device)
     members = list(model.members) if recipe.members > 1 else [model]
     batch_size = batch_size or BATCH
     steps = epochs * -(-len(x) // batch_size)
@@ -119,7 +148,26 @@ def fit_best(
     warmup = max(1, epochs // 4)  # a grouped validation part is small and noisy: no stopping during warm-up
     best_key, best_epoch, best_state = (-1.0, 0.0), 0, copy.deepcopy(model.state_dict())
     rows: list[dict] = []
-    for epoch in range(1, epochs + 1):
+    start = 0
+    if resume is not None:  # every member's weights, optimizer, schedule and batch order, and the dropout stream
+        for (member, optimizer, schedule, generator), saved in zip(trainers, resume["members"]):
+            member.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            generator.set_state(saved["generator"])
+        torch.set_rng_state(resume["rng"])
+        rows, start = list(resume["metrics"]), int(resume["epochs_done"])
+        best_key, best_epoch = tuple(resume["best_key"]), int(resume["best_epoch"])
+        best_state = resume["best_state"]
+
+    def state(epochs_done: int) -> dict:
+        return {"epochs_done": epochs_done, "metrics": list(rows), "rng": torch.get_rng_state(),
+                "best_key": list(best_key), "best_epoch": best_epoch, "best_state": best_state,
+                "members": [{"model": member.state_dict(), "optimizer": optimizer.state_dict(),
+                             "schedule": schedule.state_dict(), "generator": generator.get_state()}
+                            for member, optimizer, schedule, generator in trainers]}
+
+    for epoch in range(start + 1, epochs + 1):
         model.train()
         parts = [train_epoch(member, x, y, optimizer, generator, batch_size, schedule=schedule, augment_config=recipe.augment,
                              label_smoothing=recipe.label_smoothing, mixup=recipe.mixup, min_batch=2)
@@ -134,13 +182,17 @@ def fit_best(
         rows.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if not len(x_val):
-            continue
-        key = (row["val_accuracy"], -row["val_loss"])  # the best validation accuracy, then the lower loss
-        if epoch >= warmup and key > best_key:
-            best_key, best_epoch, best_state = key, epoch, copy.deepcopy(model.state_dict())
-        elif recipe.early_stop and epoch >= warmup and epoch - best_epoch >= recipe.patience:
+        stop = False
+        if len(x_val):
+            key = (row["val_accuracy"], -row["val_loss"])  # the best validation accuracy, then the lower loss
+            if epoch >= warmup and key > best_key:
+                best_key, best_epoch, best_state = key, epoch, copy.deepcopy(model.state_dict())
+            elif recipe.early_stop and epoch >= warmup and epoch - best_epoch >= recipe.patience:
+                stop = True
+        if stop:
             break
+        if end_of_epoch is not None:
+            end_of_epoch(epoch, lambda: state(epoch))
     if recipe.early_stop:
         model.load_state_dict(best_state)
     model.eval()

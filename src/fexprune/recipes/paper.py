@@ -1,5 +1,5 @@
 """The paper's recipe: its LeNet-like CNN (fexprune.models.cnn) trained with full-batch Adam at a small
-rate for 700 epochs, the only recipe that checkpoints (its runs last hours at paper settings)."""
+rate for 700 epochs; it checkpoints every `checkpoint_every` epochs (its runs last hours at paper settings)."""
 
 from __future__ import annotations
 

@@ -77,8 +77,7 @@ class ProbeRecipe(Recipe):
         x, offset = (np.concatenate(parts) for parts in zip(*(probe_features(model, v) for v in views)))
         y = np.tile(data.y_train.cpu().numpy(), len(views))
         groups = np.tile(training_groups(data, config.split), len(views))
-        mean, scale = x.mean(0), x.std(0)
-        scale[scale < 1e-8] = 1.0
+        mean, scale = x.mean(0), feature_scale(x)
         standardised = (x - mean) / scale
         if self.C is None:
             C, validation = choose_C(standardised, offset, y, groups, len(classes), config.seed)
@@ -98,6 +97,19 @@ class ProbeRecipe(Recipe):
         if on_epoch is not None:
             on_epoch(rows[0])
         return score_fitted(self, config, data, model, rows, info, started)
+
+
+SCALE_FLOOR = 0.01  # of the median feature's spread
+
+
+def feature_scale(x: np.ndarray) -> np.ndarray:
+    """Each feature's standard deviation, floored at SCALE_FLOOR times the median one's. A feature that hardly
+    varies in training (a HOG cell of a flat background, a channel that is always off) varies only by float32
+    rounding; divided by its own tiny spread, that noise would be fitted, and the folded weight (w / scale)
+    would turn rounding differences between runtimes (PyTorch, ONNX) into logit differences."""
+    spread = x.std(0)
+    typical = float(np.median(spread))
+    return np.maximum(spread, SCALE_FLOOR * typical if typical > 0 else 1.0)
 
 
 def fer_transfer_mapping(classes: list[str]) -> list[int | None]:

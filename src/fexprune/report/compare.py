@@ -68,7 +68,13 @@ class RunGroup:
 
 
 def _hashable(value):
-    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+    """A setting as a value rows can be grouped by: lists as tuples, an object (a hand-edited config) as
+    its sorted items."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -175,7 +181,7 @@ def collect(paths: list[str | os.PathLike]) -> Collection:
         path = Path(path)
         if not path.is_dir():
             raise InputError("no such run folder" if not path.exists() else "not a folder", path)
-        for folder in sorted(p.parent for p in path.rglob("results.json")):
+        for folder in run_folders(path):
             record = read_run(folder)
             if record is not None:
                 found.records.append(record)
@@ -192,6 +198,23 @@ def collect(paths: list[str | os.PathLike]) -> Collection:
         raise InputError(f"no finished runs (results.json with a test accuracy, or prune and pic runs) under "
                          f"{', '.join(map(str, paths))}")
     return found
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Every folder under `root` (itself included) that holds a results.json; a symlinked folder is followed
+    (a run linked into a folder of runs is one of them), each real folder visited once, so a link to a run
+    already there, or a link loop, adds nothing."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()
+        if "results.json" in files:
+            found.append(Path(folder))
+    return sorted(found)
 
 
 def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
