@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         return run_curve(args)
     if args.runs:
         raise InputError("--runs belongs to --curve; the paper's procedure prunes one --run")
+    if args.merge:
+        raise InputError("--merge belongs to --curve (the paper's procedure removes units without merging them)")
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:
