@@ -13,7 +13,7 @@ The sample for distinctiveness and for the merge's least squares: `--sample` ima
 split (seeded by the run's seed). Test accuracy on the run's test split, plain forward pass.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src:/root/weightpkgs nice -n 10 python benchmarks/bench_merge_sfew.py \
-        --name paper --runs /root/evidence/paper-movie-s{0,1,2,3,4}
+        --name paper --finetune 3 --runs /root/evidence/paper-movie-s{0,1,2,3,4}
 
 Writes (or replaces) its block for `--name` in benchmarks/RESULTS-merging.md; the text outside the blocks
 is left as it is.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import platform
 import statistics
 import time
@@ -122,12 +123,12 @@ def section(name: str, per_run: list[dict], args, seconds: float) -> str:
     first = per_run[0]
     macs = [c[0] for r in per_run for c in r["costs"].values()]
     tp = [c[1] for r in per_run for c in r["costs"].values()]
-    widths = ", ".join(f"{k} {first['widths'][k]}" for k in first["widths"])
+    widths = "/".join(str(w) for w in first["widths"].values())
     text = [f"<!-- bench_merge_sfew.py {name} -->",
             f"## Real SFEW movie split, {first['recipe']} recipe: {100 * args.target:g}% of MACs removed (bench_merge_sfew.py)", "",
             f"{len(per_run)} trained runs (seeds {', '.join(str(r['seed']) for r in per_run)}; {first['n_train']} train / "
             f"{first['n_test']} test frames for seed {first['seed']}); channel ratio {first['ratio']:.3f} per layer, widths "
-            f"after ({first['seed']}): {widths}. MACs kept: {min(macs):.3f}-{max(macs):.3f} (fexprune count_macs), "
+            f"of the prunable convs after (seed {first['seed']}): {widths}. MACs kept: {min(macs):.3f}-{max(macs):.3f} (fexprune count_macs), "
             f"{min(tp):.3f}-{max(tp):.3f} (tp.utils.count_ops_and_params). Distinctiveness and merge sample: "
             f"{first['sample']} training images. {seconds / 60:.0f} min on one thread of {platform.processor() or platform.machine()}, "
             f"a shared 2-core machine. Always answering the training split's most frequent class scores "
@@ -157,15 +158,23 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.3, help="fraction of MACs removed")
     parser.add_argument("--sample", type=int, default=256, help="training images for distinctiveness and the merge")
     parser.add_argument("--finetune", type=int, default=0, help="also fine-tune three of the variants this many epochs")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="a JSON file of finished runs' numbers, read and extended: a rerun with more runs measures only the new ones")
     args = parser.parse_args()
     args.command = ("python benchmarks/bench_merge_sfew.py " + f"--name {args.name} --target {args.target} --sample {args.sample} "
                     f"--finetune {args.finetune} --runs " + " ".join(str(p) for p in args.runs))
     torch.set_num_threads(1)
     started = time.perf_counter()
+    cache = json.loads(args.cache.read_text()) if args.cache is not None and args.cache.is_file() else {}
     per_run = []
     for path in args.runs:
-        print(path, flush=True)
-        per_run.append(one_run(path, args.target, args.sample, args.finetune))
+        key = f"{path.resolve()} target {args.target} sample {args.sample} finetune {args.finetune}"
+        print(path, "(cached)" if key in cache else "", flush=True)
+        if key not in cache:
+            cache[key] = one_run(path, args.target, args.sample, args.finetune)
+            if args.cache is not None:
+                args.cache.write_text(json.dumps(cache, indent=1))
+        per_run.append(cache[key])
     block = section(args.name, per_run, args, time.perf_counter() - started)
     write_section(args.name, block)
     print(block)
