@@ -93,7 +93,8 @@ def one_run(path: Path, target: float, sample_size: int, finetune_epochs: int) -
             tuned[name], agreements[name] = accuracy(pruned, trained), agreement(pruned, trained, unpruned)
     scores.update(tuned)  # after every variant without fine-tuning, so each table lists those first
     majority = 100 * float((trained.y_test == torch.mode(trained.y_train).values).float().mean())
-    return {"seed": seed, "scores": scores, "agreements": agreements, "costs": costs, "majority": majority, "ratio": ratio, "widths": found.widths_after,
+    return {"seed": seed, "scores": scores, "agreements": agreements, "costs": costs, "majority": majority,
+            "ratio": ratio, "widths": found.widths_after,
             "n_train": len(trained.x_train), "n_test": len(trained.x_test), "sample": len(sample),
             "recipe": trained.config.recipe}
 
