@@ -62,6 +62,7 @@ def agreement(model, trained, unpruned: torch.Tensor) -> float:
 
 
 def one_run(path: Path, target: float, sample_size: int, finetune_epochs: int) -> dict:
+    started = time.perf_counter()
     trained = load_run(path)
     base = trained.model.eval()
     seed = trained.config.seed
@@ -96,7 +97,7 @@ def one_run(path: Path, target: float, sample_size: int, finetune_epochs: int) -
     return {"seed": seed, "scores": scores, "agreements": agreements, "costs": costs, "majority": majority,
             "ratio": ratio, "widths": found.widths_after,
             "n_train": len(trained.x_train), "n_test": len(trained.x_test), "sample": len(sample),
-            "recipe": trained.config.recipe}
+            "recipe": trained.config.recipe, "seconds": time.perf_counter() - started}
 
 
 def _mean_sd(values: list[float], signed: bool = False) -> str:
@@ -120,15 +121,17 @@ def table(per_run: list[dict], measure: str, unit: str) -> str:
     return "\n".join(lines)
 
 
-def section(name: str, per_run: list[dict], args, seconds: float) -> str:
+def section(name: str, per_run: list[dict], args) -> str:
+    seconds = sum(r["seconds"] for r in per_run)
     first = per_run[0]
     macs = [c[0] for r in per_run for c in r["costs"].values()]
     tp = [c[1] for r in per_run for c in r["costs"].values()]
     widths = "/".join(str(w) for w in first["widths"].values())
+    sizes = ", ".join(f"{r['n_train']} / {r['n_test']}" for r in per_run)
     text = [f"<!-- bench_merge_sfew.py {name} -->",
             f"## Real SFEW movie split, {first['recipe']} recipe: {100 * args.target:g}% of MACs removed (bench_merge_sfew.py)", "",
-            f"{len(per_run)} trained runs (seeds {', '.join(str(r['seed']) for r in per_run)}; {first['n_train']} train / "
-            f"{first['n_test']} test frames for seed {first['seed']}); channel ratio {first['ratio']:.3f} per layer, widths "
+            f"{len(per_run)} trained runs (seeds {', '.join(str(r['seed']) for r in per_run)}; train / test frames "
+            f"{sizes}); channel ratio {first['ratio']:.3f} per layer, widths "
             f"of the prunable convs after (seed {first['seed']}): {widths}. MACs kept: {min(macs):.3f}-{max(macs):.3f} (fexprune count_macs), "
             f"{min(tp):.3f}-{max(tp):.3f} (tp.utils.count_ops_and_params). Distinctiveness and merge sample: "
             f"{first['sample']} training images. {seconds / 60:.0f} min on one thread of {platform.processor() or platform.machine()}, "
@@ -165,7 +168,6 @@ def main() -> None:
     args.command = ("python benchmarks/bench_merge_sfew.py " + f"--name {args.name} --target {args.target} --sample {args.sample} "
                     f"--finetune {args.finetune} --runs " + " ".join(str(p) for p in args.runs))
     torch.set_num_threads(1)
-    started = time.perf_counter()
     cache = json.loads(args.cache.read_text()) if args.cache is not None and args.cache.is_file() else {}
     per_run = []
     for path in args.runs:
@@ -176,7 +178,7 @@ def main() -> None:
             if args.cache is not None:
                 args.cache.write_text(json.dumps(cache, indent=1))
         per_run.append(cache[key])
-    block = section(args.name, per_run, args, time.perf_counter() - started)
+    block = section(args.name, per_run, args)
     write_section(args.name, block)
     print(block)
 
