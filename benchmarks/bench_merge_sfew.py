@@ -116,7 +116,9 @@ def table(per_run: list[dict], measure: str, unit: str) -> str:
         # a fine-tuned row is compared with distinctiveness + merge fine-tuned alike
         reference_label = REFERENCE + label[label.index(", fine-tuned"):] if ", fine-tuned" in label else REFERENCE
         reference = [r[measure][reference_label] for r in per_run]
-        paired = "" if label in (reference_label, "unpruned") else _mean_sd([a - v for a, v in zip(reference, values)], signed=True)
+        differences = [a - v for a, v in zip(reference, values)]
+        paired = "" if label in (reference_label, "unpruned") else \
+            f"{_mean_sd(differences, signed=True)} ({sum(d > 0 for d in differences)} of {len(differences)} ahead)"
         lines.append(f"| {label} | {_mean_sd(values)} | {change} | {paired} | " + " ".join(f"{v:.1f}" for v in values) + " |")
     return "\n".join(lines)
 
