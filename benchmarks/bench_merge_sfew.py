@@ -102,7 +102,7 @@ def one_run(path: Path, target: float, sample_size: int, finetune_epochs: int) -
 
 def _mean_sd(values: list[float], signed: bool = False) -> str:
     mean = f"{statistics.mean(values):+.1f}" if signed else f"{statistics.mean(values):.1f}"
-    return f"{mean} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}"
+    return f"{mean} ± {statistics.stdev(values):.1f}" if len(values) > 1 else mean  # one run: no spread
 
 
 def table(per_run: list[dict], measure: str, unit: str) -> str:
@@ -132,7 +132,7 @@ def section(name: str, per_run: list[dict], args) -> str:
     sizes = ", ".join(f"{r['n_train']} / {r['n_test']}" for r in per_run)
     text = [f"<!-- bench_merge_sfew.py {name} -->",
             f"## Real SFEW movie split, {first['recipe']} recipe: {100 * args.target:g}% of MACs removed (bench_merge_sfew.py)", "",
-            f"{len(per_run)} trained runs (seeds {', '.join(str(r['seed']) for r in per_run)}; train / test frames "
+            f"{len(per_run)} trained run{'s' if len(per_run) > 1 else ''} (seeds {', '.join(str(r['seed']) for r in per_run)}; train / test frames "
             f"{sizes}); channel ratio {first['ratio']:.3f} per layer, widths "
             f"of the prunable convs after (seed {first['seed']}): {widths}. MACs kept: {min(macs):.3f}-{max(macs):.3f} (fexprune count_macs), "
             f"{min(tp):.3f}-{max(tp):.3f} (tp.utils.count_ops_and_params). Distinctiveness and merge sample: "
