@@ -183,3 +183,28 @@ def test_runs_are_found_in_folders_and_other_runs_are_passed_over(paper_runs, tm
     assert exit_info.value.code == 2 and "not allowed with argument --run" in capsys.readouterr().err
     assert main(["prune", "--runs", str(paper_runs)]) == 2
     assert "--runs belongs to --curve" in capsys.readouterr().err
+
+
+def test_merge_folds_removed_channels_so_the_pruned_network_stays_closer_to_the_unpruned(paper_runs, tmp_path, capsys):
+    run = paper_runs / "seed0"
+    options = ["prune", "--run", str(run), "--curve", "0.4", "--criterion", "l2", "--curve-finetune", "0",
+               "--scratch-epochs", "0", "--sensitivity", "none", "--sample-size", "1000", "--no-progress"]
+    assert main([*options, "--out", str(tmp_path / "cut")]) == 0
+    assert main([*options, "--merge", "--out", str(tmp_path / "merged")]) == 0
+    capsys.readouterr()
+    trained = load_run(run)
+    x = trained.x_train  # the images the merge was fitted on (the sample holds the whole training split)
+    with torch.no_grad():
+        unpruned = trained.model.eval()(x)
+        cut, _ = load_model(tmp_path / "cut" / "models" / "l2-40.pt")
+        merged, _ = load_model(tmp_path / "merged" / "models" / "l2-40.pt")
+        cut_out, merged_out = cut.eval()(x), merged.eval()(x)
+    assert [p.shape for p in cut.parameters()] == [p.shape for p in merged.parameters()]  # the same channels removed
+    assert not torch.allclose(cut_out, merged_out)
+    assert (merged_out - unpruned).pow(2).mean() < (cut_out - unpruned).pow(2).mean()
+    results = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert results["merge"] is True and json.loads((tmp_path / "merged" / "config.json").read_text())["merge"] is True
+    assert json.loads((tmp_path / "cut" / "results.json").read_text())["merge"] is False
+    assert "merged into its most correlated kept channel" in (tmp_path / "merged" / "report.md").read_text()
+    assert main(["prune", "--run", str(run), "--merge"]) == 2
+    assert "--merge belongs to --curve" in capsys.readouterr().err

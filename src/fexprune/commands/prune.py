@@ -72,6 +72,8 @@ def prune_config(args: argparse.Namespace):
     """The PruneConfig the arguments of the paper's procedure (no --curve) ask for."""
     if args.runs:
         raise InputError("--runs belongs to --curve; the paper's procedure prunes one --run")
+    if args.merge:
+        raise InputError("--merge belongs to --curve (the paper's procedure removes units without merging them)")
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:

@@ -25,6 +25,9 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--global-pruning", action="store_true", help="one channel ranking over all layers (default: the same ratio per layer)")
     group.add_argument("--steps", type=positive_int, default=1, help="iterative pruning steps to each point, fine-tuning after each")
     group.add_argument("--round-to", type=positive_int, default=None, help="keep channel counts a multiple of this (default: any)")
+    group.add_argument("--merge", action="store_true",
+                       help="fold each removed channel into its most correlated kept channel (Gedeon's merge, least squares over "
+                            "--sample-size training images) before cutting it, for every criterion and the random baseline")
     group.add_argument("--curve-finetune", type=non_negative_int, default=10, metavar="EPOCHS",
                        help="fine-tuning epochs at each point (AdamW, the rate decayed to 0 on a cosine, the run's recipe's augmentation)")
     group.add_argument("--curve-lr", type=positive_float, default=1e-3, help="fine-tuning learning rate at the start of the cosine")
@@ -79,7 +82,7 @@ def curve_config(args: argparse.Namespace):
     criteria = IMPORTANCES if args.criterion == ("all",) else args.criterion
     config = CurveConfig(
         run=args.run or "", runs=tuple(args.runs or ()), curve=args.curve, criteria=tuple(criteria), layers=args.layers or "all",
-        global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, finetune_epochs=args.curve_finetune,
+        global_pruning=args.global_pruning, steps=args.steps, round_to=args.round_to, merge=args.merge, finetune_epochs=args.curve_finetune,
         finetune_lr=args.curve_lr, distill=args.curve_distill, augment=not args.curve_no_augment, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
         scratch_epochs=args.scratch_epochs or None, sensitivity=args.sensitivity, sample_size=args.sample_size,
         seed=args.seed, device=args.device, progress=not args.no_progress,

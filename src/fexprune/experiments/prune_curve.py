@@ -80,6 +80,7 @@ class CurveConfig:
     global_pruning: bool = False
     steps: int = 1
     round_to: int | None = None
+    merge: bool = False  # fold each removed channel into its most correlated kept one (fexprune.pruning.merging)
     # Fine-tuning as the pruning literature recovers a pruned network, not a gentle touch-up: removing half the
     # MACs of a small network leaves it near chance (measured on SFEW: benchmarks/pruning-real.md), so it
     # is retrained at a training rate decayed to zero (learning-rate rewinding, Renda et al. 2020), with the
@@ -94,7 +95,7 @@ class CurveConfig:
     scratch: bool = True
     scratch_epochs: int | None = None  # None: the run's epochs + finetune_epochs
     sensitivity: tuple[float, ...] = (0.25, 0.5, 0.75)
-    sample_size: int = 64  # training images for distinctiveness (and Taylor's gradient batch)
+    sample_size: int = 64  # training images for distinctiveness, the merge's fit (and Taylor's gradient batch)
     latency_repeats: int = 30  # interleaved rounds; the spread over them is reported
     seed: int = 0
     threads: int | None = 1
@@ -256,7 +257,7 @@ def _curve_of_run(config: CurveConfig, path: Path, index: int, several: bool, ru
             bar.set_postfix_str(f"run {index}: {criterion} -{100 * reduction:g}% MACs")
             structured = StructuredConfig(target_macs=1 - reduction, criterion=criterion, global_pruning=config.global_pruning,
                                           steps=config.steps, round_to=config.round_to, layers=tuple(layers), seed=seed,
-                                          normalizer="mean" if config.global_pruning else None)
+                                          normalizer="mean" if config.global_pruning else None, merge=config.merge)
             # --steps N: fine-tuned after each step but the last, whose fine-tuning follows the "before" score
             between = ((lambda model, step: train_from_teacher(model, config.finetune_epochs, config.finetune_lr, seed + step)
                         if step < config.steps else None) if config.steps > 1 else None)
@@ -290,7 +291,8 @@ def _curve_of_run(config: CurveConfig, path: Path, index: int, several: bool, ru
     for name in layers if config.sensitivity else []:
         bar.set_postfix_str(f"run {index}: sensitivity of {name}")
         for fraction in config.sensitivity:
-            one = StructuredConfig(criterion=criteria[0], seed=seed, round_to=config.round_to, max_layer_ratio=0.99)
+            one = StructuredConfig(criterion=criteria[0], seed=seed, round_to=config.round_to, max_layer_ratio=0.99,
+                                   merge=config.merge)
             pruned = prune_by_ratio(copy.deepcopy(base_model).cpu(), example.cpu(), {name: fraction}, one,
                                     sample_x=sample_x.cpu(), batch=(sample_x.cpu(), sample_y.cpu())).to(trained.x_test.device)
             _, accuracy = evaluate(pruned, trained.x_test, trained.y_test)
@@ -363,7 +365,7 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
             "macs_count": "macs/macs_ratio: fexprune.pruning.measure.count_macs (conv and linear layers; the MACs targets "
                           "are set on it); tp_macs/tp_macs_ratio: tp.utils.count_ops_and_params",
             "criteria": list(config.criteria), "layers": settings["layers"], "global_pruning": config.global_pruning,
-            "steps": config.steps, "round_to": config.round_to, "finetune_epochs": config.finetune_epochs,
+            "steps": config.steps, "round_to": config.round_to, "merge": config.merge, "finetune_epochs": config.finetune_epochs,
             "finetune_lr": config.finetune_lr, "finetune_schedule": "cosine to 0", "distill": config.distill,
             "temperature": config.temperature, "augment": settings["augment"],
             "scratch_epochs": settings["scratch_epochs"] if config.scratch else None,

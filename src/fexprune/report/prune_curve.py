@@ -182,7 +182,9 @@ def build_prune_curve_report(run_dir: str | Path, results: dict) -> Report:
         ("unpruned" + (" (mean ± sd over the runs)" if len(train_runs) > 1 else ""), _unpruned_line(base)),
         ("criteria", ", ".join(results["criteria"]) + "; baselines: random at equal MACs, scratch (Liu et al. 2019)"),
         ("pruning", f"{'global' if results['global_pruning'] else 'per-layer'} ratios, {results['steps']} step(s), "
-                    f"round_to {results['round_to']}, layers: {', '.join(results['layers'])}"),
+                    f"round_to {results['round_to']}, layers: {', '.join(results['layers'])}"
+                    + ("; each removed channel merged into its most correlated kept channel (least squares) before the cut"
+                       if results.get("merge") else "")),
         ("fine-tuning", f"{results['finetune_epochs']} epochs AdamW lr {results['finetune_lr']}"
                         + (f", {results['finetune_schedule']}" if results.get("finetune_schedule") else "")
                         + (f", distilled from the unpruned network (weight {results['distill']}, T {results['temperature']})"
