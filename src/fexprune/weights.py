@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fexprune.errors import InputError
-from fexprune.runs import cache_root
 
 FETCH_COMMAND = "fexprune weights fetch"
 PROVENANCE = "provenance.json"
@@ -71,6 +70,8 @@ WHEELS = {
 
 def weights_root() -> Path:
     """Where fetched weights live: $FEXPRUNE_WEIGHTS, else `weights/` in the cache folder."""
+    from fexprune.runs import cache_root  # runs imports torch: not at import, so `fexprune --help` stays light
+
     root = os.environ.get("FEXPRUNE_WEIGHTS")
     return Path(root) if root else cache_root() / "weights"
 
