@@ -15,7 +15,11 @@ def sfew_images_folder() -> Path:
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own FEXPRUNE_CACHE so tests never touch the user's cache."""
+    """Each test session gets its own FEXPRUNE_CACHE so tests never touch the user's cache; the weights
+    `fexprune weights fetch` put there stay visible (FEXPRUNE_WEIGHTS), since tests only read them."""
+    from fexprune.weights import weights_root
+
+    monkeypatch.setenv("FEXPRUNE_WEIGHTS", str(weights_root()))
     root = tmp_path_factory.getbasetemp() / "fexprune-cache"
     monkeypatch.setenv("FEXPRUNE_CACHE", str(root))
     # the command line sets these for the process (fexprune.tracking.configure): each test starts from the defaults

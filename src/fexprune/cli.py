@@ -51,7 +51,8 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare"]
+COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare",
+            "weights"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -134,8 +134,8 @@ class FaceCropper:
             from fexprune.faces import mtcnn
 
             if not mtcnn.available():
-                raise InputError(f"the mtcnn detector reads its weights from facenet-pytorch, which is not installed: "
-                                 f"pip install --no-deps {mtcnn.WEIGHTS_PACKAGE}")
+                raise InputError(f"the mtcnn detector's weights (from {mtcnn.WEIGHTS_PACKAGE}) are not here: "
+                                 f"{mtcnn.FETCH_HINT}")
         self.boxes = BoxCache(self.detectors, cache_folder)
 
     @property

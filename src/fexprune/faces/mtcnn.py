@@ -4,9 +4,9 @@
 Why here: OpenCV's cascades and dlib's HOG detector are frontal detectors from the 2000s; on SFEW they
 miss 12% of the faces, and the eye cascades see few eye pairs. MTCNN was what EmotiW entries detected and
 aligned SFEW's faces with. Its weights come from a registry wheel, `facenet-pytorch` (MIT licence,
-Timothy Esler, ported from Zhang et al.'s release): that package imports torchvision, which does not
-import beside this torch, so only its three weight files are read
-(`pip install --no-deps facenet-pytorch==2.6.0`). The networks and the stages below follow its
+Timothy Esler, ported from Zhang et al.'s release): that package pins an old torch and imports
+torchvision, so it is not installed: `fexprune weights fetch` takes its three weight files from the
+pinned wheel (fexprune.weights); an installed copy is read where there is no fetched one. The networks and the stages below follow its
 `detect_face`; tests/test_mtcnn.py checks they give its boxes and landmarks.
 """
 
@@ -24,7 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fexprune import weights
+
 WEIGHTS_PACKAGE = "facenet-pytorch==2.6.0"
+FETCH_HINT = f"fexprune weights fetch (takes its weights from the {WEIGHTS_PACKAGE} wheel)"
 THRESHOLDS = (0.6, 0.7, 0.7)  # face probability each stage needs (facenet-pytorch's defaults)
 PYRAMID_FACTOR = 0.709  # each pyramid level is this much smaller: sqrt(0.5)
 
@@ -110,16 +113,24 @@ class Detection:
 
 
 def weights_folder() -> Path | None:
-    """Where the installed facenet-pytorch keeps pnet.pt, rnet.pt and onet.pt; None without it.
-    find_spec locates the package without importing it (its import needs torchvision)."""
+    """Where pnet.pt, rnet.pt and onet.pt are: the fetched copy (fexprune.weights), else an installed
+    facenet-pytorch's; None without either."""
+    for package in (weights.package_folder("facenet-pytorch", "facenet_pytorch"), _installed_package()):
+        folder = package / "data" if package is not None else None
+        if folder is not None and all((folder / f"{name}.pt").is_file() for name in ("pnet", "rnet", "onet")):
+            return folder
+    return None
+
+
+def _installed_package() -> Path | None:
+    """An installed facenet_pytorch's folder, found without importing it (its import needs torchvision)."""
     try:
         spec = importlib.util.find_spec("facenet_pytorch")
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    return folder if all((folder / f"{name}.pt").is_file() for name in ("pnet", "rnet", "onet")) else None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def available() -> bool:
@@ -140,7 +151,7 @@ def use_device(device: torch.device) -> None:
 def networks() -> tuple[PNet, RNet, ONet]:
     folder = weights_folder()
     if folder is None:
-        raise RuntimeError(f"the mtcnn detector needs its weights: pip install --no-deps {WEIGHTS_PACKAGE}")
+        raise RuntimeError(f"the mtcnn detector needs its weights: {FETCH_HINT}")
     nets = []
     for name, net in (("pnet", PNet()), ("rnet", RNet()), ("onet", ONet())):
         net.load_state_dict(torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True))

