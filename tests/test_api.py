@@ -193,5 +193,5 @@ def test_run_folders_open_by_what_they_hold(tmp_path):
     with pytest.raises(InputError, match="no results.json .unfinished"):
         fexprune.open_run(unfinished)
     (unfinished / "results.json").write_text("[1, 2]")
-    with pytest.raises(InputError, match="results.json: expected a JSON object"):
+    with pytest.raises(InputError, match="results.json: the file must be a JSON object"):
         fexprune.open_run(unfinished)

@@ -85,7 +85,9 @@ def test_the_spread_is_chosen_on_the_command_line_and_cv_runs_record_it(face_run
 
     config, _ = face_run
     common = ["train", "--data", config.data, "--recipe", "best", "--split", "movie", "--epochs", "1", "--members", "1", "--quiet"]
-    assert main([*common, "--face-crop", "--margin-tta", "0.1", "--cv", "2", "--out", str(tmp_path / "cv")]) == 0
+    # folds of a random split: 5 frames a class grouped by movie into 2 folds can leave a class untrained, which is refused
+    folds = [("random" if word == "movie" else word) for word in common]
+    assert main([*folds, "--face-crop", "--margin-tta", "0.1", "--cv", "2", "--out", str(tmp_path / "cv")]) == 0
     results = json.loads((tmp_path / "cv" / "results.json").read_text())
     assert results["training"]["tta_margins"] == [0.1, 0.3]  # every fold scored at margins 0.2 -/+ 0.1
     assert "cut at margins 0.1 and 0.3 too" in (tmp_path / "cv" / "report.md").read_text()

