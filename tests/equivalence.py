@@ -61,7 +61,7 @@ PREDICT_IMAGES = 4  # the first frame of the first classes of the built-in data
 # keys whose values are the machine's, the file system's or the installation's, not the code's
 IGNORED = {"seconds", "last_invocation_seconds", "timings", "latency_ms", "latency", "root", "train_run", "report",
            "from_cache", "path", "paths", "fallback", "clip_neighbour", "run", "data", "skipped", "pretrained",
-           "provenance", "onnx", "created", "source"}
+           "provenance", "onnx", "created", "source", "train_runs"}
 
 
 def machine() -> dict:
