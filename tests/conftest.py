@@ -13,6 +13,14 @@ def sfew_images_folder() -> Path:
     return Path(os.environ.get("FEXPRUNE_SFEW") or Path.home() / "sfew" / "Images").expanduser()
 
 
+def pytest_configure(config):
+    """The weights `fexprune weights fetch` put in the user's cache, named before any fixture (module-scoped
+    ones too) points FEXPRUNE_CACHE at a private folder: tests only read them."""
+    from fexprune.weights import weights_root
+
+    os.environ.setdefault("FEXPRUNE_WEIGHTS", str(weights_root()))
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own FEXPRUNE_CACHE so tests never touch the user's cache; the weights
