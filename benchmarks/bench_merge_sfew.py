@@ -2,7 +2,7 @@
 WITHOUT fine-tuning (and, with --finetune N, after N epochs of the curve's own fine-tuning), each criterion cut
 only and with Gedeon's merge (fexprune.pruning.merging), all on the same trained network of a seed (paired).
 
-Each run is read as `fexprune prune --curve` reads it (fexprune.experiments.train.load_run: its model and its
+Each run is read as `fexprune prune --curve` reads it (fexprune.inference.trained_run.load_run: its model and its
 own train/test split) and pruned as the curve prunes it (fexprune.pruning.structured, layers "all", one
 step, local: every prunable conv loses the same fraction of its channels; for the best recipe's 3-member
 ensemble that is every conv of every member, the members' classifiers kept). Under local pruning the widths
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from fexprune.experiments.prune_curve import _recipe_augment, _train
-from fexprune.experiments.train import load_run
+from fexprune.inference.trained_run import load_run
 from fexprune.pruning.measure import count_macs, tp_macs_and_params
 from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_by_ratio, prune_to_macs
 from fexprune.training.loop import evaluate

@@ -19,7 +19,7 @@ from pathlib import Path
 def test_probabilities(run_dir: Path):
     """(test file names, probabilities, labels) of a finished run, scored as its recipe scored its test split."""
     from fexprune.data.prepared import cut_margins, margin_views
-    from fexprune.experiments.train import load_run
+    from fexprune.inference.trained_run import load_run
     from fexprune.models.views import predict_logits
 
     run = load_run(run_dir)

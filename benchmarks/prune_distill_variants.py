@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from fexprune.data.augment import augment
 from fexprune.experiments.prune_curve import _recipe_augment, _train
-from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.inference.trained_run import load_run
 from fexprune.pruning.structured import StructuredConfig, prune_to_macs, select_layers
 from fexprune.recipes import recipe_defaults
 from fexprune.training.loop import evaluate

@@ -16,6 +16,7 @@ from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
 from fexprune.faces import STRICT_CHAIN, FaceBox, best_face, crop_face, levelled
 from fexprune.faces.align import eye_pair_roll
+from fexprune.run_folder import read_settings
 
 
 def _orientation(image: np.ndarray) -> float:
@@ -100,7 +101,7 @@ def test_an_eye_aligned_run_says_so_and_predicts_as_it_trained(drawn, tmp_path, 
     assert main(["train", "--data", str(images), "--face-crop", "--eye-align", "--epochs", "1", "--channels", "4,8",
                  "--quiet", "--out", str(run_dir)]) == 0
     assert "cut turned level" in capsys.readouterr().out
-    assert json.loads((run_dir / "config.json").read_text())["eye_align"] is True
+    assert read_settings(run_dir)["eye_align"] is True
     assert "cut turned level (--eye-align's eye pair, or haar-rotated)" in (run_dir / "report.md").read_text()
     faces = json.loads((run_dir / "results.json").read_text())["data"]["face_crop"]
     assert faces["eye_align"] and faces["n_turned"] >= 1

@@ -106,7 +106,7 @@ def test_the_readme_example_writes_the_runs_the_command_line_writes(runs):
     assert files == {p.name for p in (cli / "train").iterdir() if p.is_file()}
     assert_same_numbers(run.results, json.loads((cli / "train" / "results.json").read_text()))
     assert_same_numbers(pruned.results, json.loads((cli / "prune" / "results.json").read_text()))
-    assert run.config == {**json.loads((cli / "train" / "config.json").read_text())}
+    assert run.spec == json.loads((cli / "train" / "config.json").read_text())
     assert run.split == json.loads((cli / "train" / "split.json").read_text())
     with open(cli / "train" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -185,7 +185,7 @@ def test_run_folders_open_by_what_they_hold(tmp_path):
     (older / "results.json").write_text('{"unpruned": {}, "criteria": {}}')
     (older / "metrics.csv").write_text("step,train_loss\n0,1.5\n1,1.25\n")
     run = fexprune.open_run(older)
-    assert (run.kind, run.spec, run.split) == ("prune", {"seed": 3}, None)
+    assert (run.kind, run.spec, run.split) == ("prune", {"kind": "prune", "version": 2, "seed": 3, "mapped_from": 1}, None)
     assert list(run.metrics["train_loss"]) == [1.5, 1.25]
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()

@@ -9,6 +9,7 @@ from fexprune.data.loading import load_image_set
 from fexprune.data.splits import split_indices
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.baseline import hog_features, svm_baseline
+from fexprune.run_folder import read_settings
 
 
 def test_hog_shape():
@@ -53,7 +54,7 @@ def test_a_face_crop_run_records_the_chain_it_cut_with(tmp_path, monkeypatch):
     images = write_synthetic(tmp_path / "synth", per_class=3, seed=3, size=(180, 144), progress=False)
     monkeypatch.setenv("FEXPRUNE_CACHE", str(tmp_path / "cache"))
     assert main(["baseline", "--data", str(images), "--face-crop", "--quiet", "--out", str(tmp_path / "run")]) == 0
-    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["detectors"]
+    recorded = read_settings(tmp_path / "run")["detectors"]
     assert recorded == [d for d in DEFAULT_CHAIN if d != "mtcnn"]
     chosen = BaselineConfig(face_crop=True, detectors=("haar-default",))
     assert chosen.with_chain() is chosen and BaselineConfig().with_chain().detectors is None

@@ -11,6 +11,7 @@ from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 from fexprune.report.compare import collect_runs, comparison_rows, group_runs
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +37,16 @@ def test_seeds_group_and_only_differing_settings_show(run_tree):
     sizes = sorted(len(g.records) for g in groups)
     assert sizes == [1, 1, 1, 3]
     header, rows = comparison_rows(groups)
-    assert "channels" in header and "seed" not in header and "face_crop" not in header  # alike in every run
+    assert "recipe.channels" in header and "seed" not in header and "faces.crop" not in header  # alike in every run
     seeds_row = next(row for row in rows if row[header.index("runs")] == "3")
     accuracies = [json.loads((run_tree / f"paper-{s}" / "results.json").read_text())["test_accuracy"] for s in (0, 1, 2)]
     mean, sd = 100 * statistics.mean(accuracies), 100 * statistics.stdev(accuracies)
     assert seeds_row[header.index("test accuracy %")] == f"{mean:.1f} ± {sd:.1f}"
-    assert seeds_row[header.index("seeds")] == "0,1,2" and seeds_row[header.index("channels")] == "16/32"
+    assert seeds_row[header.index("seeds")] == "0,1,2" and seeds_row[header.index("recipe.channels")] == "16/32"
     svm_row = next(row for row in rows if row[header.index("method")] == "hog-svm")
-    assert svm_row[header.index("channels")] == "-"  # the SVM's config carries CNN settings it never read
+    assert svm_row[header.index("recipe.channels")] == "-"  # the SVM's spec has no recipe
     cv = json.loads((run_tree / "cv" / "results.json").read_text())["summary"]
-    cv_row = next(row for row in rows if row[header.index("cv")] == "2")
+    cv_row = next(row for row in rows if row[header.index("data.cv")] == "2")
     assert cv_row[header.index("test accuracy %")] == f"{100 * cv['test_accuracy']['mean']:.1f}"
     assert cv_row[header.index("macro-F1 %")] == f"{100 * cv['macro_f1']['mean']:.1f}"  # the folds' mean
 
@@ -55,14 +56,14 @@ def test_cli_prints_and_writes_markdown(run_tree, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 runs in 1 configurations" in out
     table = (tmp_path / "t.md").read_text().splitlines()
-    assert table[0].startswith("| run | n | runs | test accuracy % |") and "| method | split |" in table[0]
+    assert table[0].startswith("| run | n | runs | test accuracy % |") and "| method | data.split |" in table[0]
     assert len(table) == 3 and table[2].startswith("| paper-0 +1 | ")
 
 
 def test_console_table_fits_120_columns_with_run_names_and_test_sizes(run_tree, tmp_path, capsys):
     long_data = tmp_path / ("a-data-set-folder-with-a-long-name-" * 3)
-    _copy_run(run_tree / "narrow", tmp_path / "runs" / "narrow-long-data", {"data": str(long_data), "lr": 0.002,
-                                                                            "normalize": "dataset", "batch_size": 16})
+    _copy_spec(run_tree / "narrow", tmp_path / "runs" / "narrow-long-data",
+               {"data": {"path": str(long_data)}, "training": {"lr": 0.002, "normalize": "dataset", "batch_size": 16}})
     assert main(["compare", str(run_tree), str(tmp_path / "runs"), "--out", str(tmp_path / "all.csv")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 120
@@ -79,8 +80,8 @@ def test_console_table_fits_120_columns_with_run_names_and_test_sizes(run_tree, 
     import csv
 
     rows = list(csv.DictReader((tmp_path / "all.csv").open()))
-    assert {"run", "n", "seeds", "method", "data", "lr", "normalize", "batch_size"} <= set(rows[0])
-    assert str(long_data) in {row["data"] for row in rows}  # whole in the file, cut short on the console
+    assert {"run", "n", "seeds", "method", "data.path", "training.lr", "training.normalize", "training.batch_size"} <= set(rows[0])
+    assert str(long_data) in {row["data.path"] for row in rows}  # whole in the file, cut short on the console
 
 
 def test_bad_folders_exit_2_with_one_line(run_tree, tmp_path, capsys):
@@ -104,7 +105,7 @@ def test_a_run_from_before_a_setting_existed_groups_with_its_default(run_tree, t
 
     old = tmp_path / "old-run"
     shutil.copytree(run_tree / "paper-0", old)
-    config = json.loads((old / "config.json").read_text())
+    config = read_settings(old)
     del config["eye_align"]  # config.json of a version without --eye-align
     config["seed"] = 7
     (old / "config.json").write_text(json.dumps(config))
@@ -112,37 +113,33 @@ def test_a_run_from_before_a_setting_existed_groups_with_its_default(run_tree, t
     assert len(groups) == 1 and sorted(r.seed for r in groups[0].records) == [0, 1, 7]
 
 
-def _copy_run(source, target, config_changes: dict, training: dict | None = None):
+def _copy_spec(source, target, sections: dict):
+    """A copy of a run whose spec sections are replaced by `sections` (e.g. another recipe section)."""
     import shutil
 
     shutil.copytree(source, target)
-    config = json.loads((target / "config.json").read_text())
-    config.update(config_changes)
-    (target / "config.json").write_text(json.dumps(config))
-    if training is not None:
-        results = json.loads((target / "results.json").read_text())
-        results["training"] = {**(results.get("training") or {}), **training}
-        (target / "results.json").write_text(json.dumps(results))
-    return target
+    spec = json.loads((target / "config.json").read_text())
+    for name, values in sections.items():
+        spec[name] = {**spec.get(name, {}), **values} if isinstance(values, dict) else values
+    (target / "config.json").write_text(json.dumps(spec))
 
 
-def test_options_show_as_typed_and_the_builtin_data_is_named(run_tree, tmp_path):
-    face = {"recipe": "best", "face_crop": True, "channels": [16, 32]}
-    _copy_run(run_tree / "paper-0", tmp_path / "default", {**face, "margin_tta": None}, {"tta_margins": [0.15, 0.25]})
-    _copy_run(run_tree / "paper-1", tmp_path / "typed", {**face, "margin_tta": 0.1}, {"tta_margins": [0.1, 0.3]})
-    _copy_run(run_tree / "paper-2", tmp_path / "builtin", {"data": None})
+def test_runs_group_by_their_spec_and_the_builtin_data_is_named(run_tree, tmp_path):
+    _copy_spec(run_tree / "paper-0", tmp_path / "default", {"recipe": {"name": "best", "margin_tta": 0.05}})
+    _copy_spec(run_tree / "paper-1", tmp_path / "typed", {"recipe": {"name": "best", "margin_tta": 0.1}})
+    _copy_spec(run_tree / "paper-2", tmp_path / "builtin", {"data": {"path": None}})
     header, rows = comparison_rows(group_runs(collect_runs([tmp_path])))
-    assert "margin_tta" in header and "scored margins" not in header and "tta_margins" not in header
-    by_margin = {row[header.index("margin_tta")]: row for row in rows}
+    assert "recipe.margin_tta" in header and "recipe.name" in header
+    by_margin = {row[header.index("recipe.margin_tta")]: row for row in rows}
     assert set(by_margin) == {"0.05", "0.1", "-"}  # "-": the paper recipe has no such option
-    assert by_margin["-"][header.index("data")] == "built-in synthetic data"
+    assert by_margin["-"][header.index("data.path")] == "built-in synthetic data"
 
 
 def test_prune_and_pic_runs_are_listed_and_other_kinds_said_skipped(run_tree, tmp_path, capsys):
     from fexprune import runs
     from fexprune.schema import stamp
 
-    images = json.loads((run_tree / "paper-0" / "config.json").read_text())["data"]
+    images = read_settings(run_tree / "paper-0")["data"]
     assert main(["prune", "--run", str(run_tree / "paper-0"), "--criterion", "l2", "--remove", "--quiet",
                  "--out", str(tmp_path / "all" / "prune")]) == 0
     assert main(["pic", "--data", images, "--epochs", "30", "--retrain-epochs", "3", "--quiet",
@@ -163,11 +160,3 @@ def test_prune_and_pic_runs_are_listed_and_other_kinds_said_skipped(run_tree, tm
     assert "1 runs in 1 configurations, 1 prune criteria, 1 pic runs" in out
     markdown = (tmp_path / "t.md").read_text()
     assert "**Prune runs (a row per criterion)**" in markdown and "skipped 1 sweep run" in markdown
-
-
-def test_margin_tta_default_matches_the_recipes():
-    from fexprune.recipes.best import BestRecipe
-    from fexprune.recipes.transfer import TransferRecipe
-    from fexprune.report.compare import MARGIN_TTA_DEFAULT
-
-    assert BestRecipe.margin_tta == TransferRecipe.margin_tta == MARGIN_TTA_DEFAULT

@@ -15,6 +15,7 @@ import torch
 from fexprune import runs
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
+from fexprune.run_folder import read_settings
 
 FORMS = ("relative", "absolute", "symlink")
 
@@ -56,7 +57,7 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_every_form_is_one_data_set_for_the_cache_and_the_run_folder(trained, place):
-    configs = [json.loads((trained[form] / "config.json").read_text()) for form in FORMS]
+    configs = [read_settings(trained[form]) for form in FORMS]
     assert {c["data"] for c in configs} == {str((place / "sets" / "syn" / "Images").resolve())}
     assert len({c["data_fingerprint"] for c in configs}) == 1
     splits = {(trained[form] / "split.json").read_bytes() for form in FORMS}

@@ -16,6 +16,7 @@ from fexprune.data.synth import write_synthetic
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
 from fexprune.experiments.train import train
+from fexprune.run_folder import read_settings
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine (GPU paths run on a lent GPU machine)")
@@ -50,7 +51,7 @@ def test_the_device_is_recorded_and_the_cpu_gives_the_default_numbers(tiny_data,
     on_cpu = train(config(tiny_data, device="cpu"), out=tmp_path / "cpu", progress=False)
     assert on_cpu.metrics == default.metrics
     assert on_cpu.results["device"] == "cpu" and on_cpu.results["deterministic"] is False
-    assert json.loads((tmp_path / "cpu" / "config.json").read_text())["device"] == "cpu"
+    assert read_settings(tmp_path / "cpu")["device"] == "cpu"
 
 
 def test_prepared_data_moves_whole_and_unchanged(tiny_data):

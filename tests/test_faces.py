@@ -15,6 +15,7 @@ import pytest
 from fexprune.faces import FULL_CHAIN, STRICT_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
 from fexprune.data.loading import load_image_set
 from fexprune.data.synth import write_synthetic
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def test_train_with_face_crops_reports_how_each_frame_was_cut(frames, tmp_path, 
     code = main(["train", "--data", str(images), "--face-crop", "--detectors", ",".join(FULL_CHAIN), "--face-margin", "0.3",
                  "--epochs", "2", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "run")])
     assert code == 0
-    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    saved = read_settings(tmp_path / "run")
     assert saved["detectors"] == list(FULL_CHAIN) and saved["face_margin"] == 0.3
     faces = json.loads((tmp_path / "run" / "results.json").read_text())["data"]["face_crop"]
     assert faces["n_detected"] + faces["n_clip_neighbour"] + faces["n_fallback"] == len(rows)

@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 from fexprune.cli import main
+from fexprune.run_folder import read_settings
 
 
 def _sfew_xlsx(path, n=120):
@@ -33,7 +34,7 @@ def test_pic_command_on_an_sfew_like_table(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "10 -> 2 hidden units" in captured.out
     assert "pic (progressive)" in captured.err  # the progress bar
-    config = json.loads((out / "config.json").read_text())
+    config = read_settings(out)
     assert config["normalize"] == "none" and config["epochs"] == 200 and config["include_label"] is True
     with open(out / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))

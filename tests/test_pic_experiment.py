@@ -13,6 +13,7 @@ from fexprune.experiments.pic import PICConfig, normalise, run_pic, split, thres
 from fexprune.models.autoencoder import Autoencoder, reconstruction_loss
 from fexprune.pruning.distinctiveness import pairwise_angles
 from fexprune.models.autoencoder import hidden_activations
+from fexprune.run_folder import read_settings
 
 
 def make_table(n: int = 200, seed: int = 0) -> FeatureTable:
@@ -43,7 +44,7 @@ def test_progressive_reduction_records_10_down_to_2_and_writes_a_run(tmp_path):
     assert [r["paper_loss"] for r in results["paper_comparison"]][:2] == [0.0064, 0.0198]
     report = (run / "report.md").read_text()
     assert "mean squared reconstruction error" in report and "| 9 |" in report and "0.15" in report
-    assert json.loads((run / "config.json").read_text())["normalize"] == "minmax"
+    assert read_settings(run)["normalize"] == "minmax"
 
 
 def test_same_seed_same_numbers_and_seed_changes_them():

@@ -17,10 +17,11 @@ from fexprune.faces import crop_face, detect_faces, fallback_box
 from fexprune.data.preprocess import decode_image
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
-from fexprune.experiments.train import load_run
+from fexprune.inference.trained_run import load_run
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.inference.predict import collect_images, predict, write_predictions
 from fexprune.inference.run_model import load_run_model
+from fexprune.run_folder import read_settings
 from inference_runs import make_prune_run, make_train_run
 
 
@@ -72,7 +73,7 @@ def test_clahe_runs_predict_with_the_same_equalisation(runs, tmp_path):
     paths = [trained.data.image_set.samples[i].path for i in trained.data.train_index]
     got = np.array([list(r["faces"][0]["emotions"].values()) for r in predict(run_dir, paths, face_detect=False)])
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert json.loads((run_dir / "config.json").read_text())["normalize"] == "clahe"
+    assert read_settings(run_dir)["normalize"] == "clahe"
 
 
 def test_batch_size_does_not_change_the_answer(runs):
@@ -200,7 +201,7 @@ def test_face_crop_runs_crop_with_their_own_margin(runs, tmp_path):
 def test_face_crop_setting_is_found_through_a_prune_run(runs, tmp_path):
     train_dir = tmp_path / "train"
     shutil.copytree(runs.train, train_dir)
-    config = json.loads((train_dir / "config.json").read_text())
+    config = read_settings(train_dir)
     (train_dir / "config.json").write_text(json.dumps({**config, "face_crop": {"margin": 0.3}}))
     prune_dir = tmp_path / "prune"
     prune_dir.mkdir()

@@ -14,12 +14,14 @@ import torch
 
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.inference.trained_run import load_run
 from fexprune.models import fer_transfer
 from fexprune.models.best_cnn import BestCNN, BestCNNConfig
 from fexprune.models.checkpoint import load_model, save_model
 from fexprune.pruning.measure import count_macs
 from fexprune.pruning.structured import StructuredConfig, layer_widths, prune_by_ratio, prune_to_macs
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +164,7 @@ def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
     _, preprocessing = load_model(best_run / "model.pt")
     path = tmp_path / "pruned.pt"
     save_model(path, result.model, preprocessing)
-    image = next(p for p in Path(json.loads((best_run / "config.json").read_text())["data"]).rglob("*") if p.suffix in (".png", ".jpg"))
+    image = next(p for p in Path(read_settings(best_run)["data"]).rglob("*") if p.suffix in (".png", ".jpg"))
     assert main(["predict", "--run", str(path), str(image), "--no-face-detect", "--quiet", "--out", str(tmp_path / "p.csv")]) == 0
     assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 1
     if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):

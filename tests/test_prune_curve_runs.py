@@ -14,10 +14,12 @@ import torch_pruning as tp
 from fexprune.cli import main
 from fexprune.data.builtin import describe_data
 from fexprune.data.synth import write_synthetic
-from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.inference.trained_run import load_run
 from fexprune.models.checkpoint import load_model
 from fexprune.pruning.measure import latency_change
 from fexprune.report.curve_summary import curve_summary
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +176,7 @@ def test_runs_are_found_in_folders_and_other_runs_are_passed_over(paper_runs, tm
         find_train_runs([str(tmp_path / "absent")])
     best = tmp_path / "best-run"  # a run of another recipe: refused before any pruning
     best.mkdir()
-    config = json.loads((paper_runs / "seed1" / "config.json").read_text())
+    config = read_settings(paper_runs / "seed1")
     (best / "config.json").write_text(json.dumps({**config, "recipe": "best"}))
     assert main(["prune", "--runs", str(paper_runs / "seed0"), str(best), "--curve", "0.5", "--out", str(tmp_path / "no")]) == 2
     assert "share a recipe" in capsys.readouterr().err and not (tmp_path / "no").exists()
@@ -203,7 +205,7 @@ def test_merge_folds_removed_channels_so_the_pruned_network_stays_closer_to_the_
     assert not torch.allclose(cut_out, merged_out)
     assert (merged_out - unpruned).pow(2).mean() < (cut_out - unpruned).pow(2).mean()
     results = json.loads((tmp_path / "merged" / "results.json").read_text())
-    assert results["merge"] is True and json.loads((tmp_path / "merged" / "config.json").read_text())["merge"] is True
+    assert results["merge"] is True and read_settings(tmp_path / "merged")["merge"] is True
     assert json.loads((tmp_path / "cut" / "results.json").read_text())["merge"] is False
     assert "merged into its most correlated kept channel" in (tmp_path / "merged" / "report.md").read_text()
     assert main(["prune", "--run", str(run), "--merge"]) == 2

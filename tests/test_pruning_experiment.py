@@ -11,7 +11,8 @@ import torch
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.prune import PruneConfig, run_pruning
-from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.inference.trained_run import load_run
 from fexprune.models.checkpoint import load_model
 from fexprune.training.loop import evaluate
 

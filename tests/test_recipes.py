@@ -17,6 +17,7 @@ from fexprune.recipes.validation import validation_split
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.data.prepared import prepare_data
 from fexprune.models.checkpoint import load_model
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys)
     code = main(["train", "--data", str(tiny_data), "--recipe", "best", "--members", "1", "--hog", "--epochs", "2",
                  "--quiet", "--out", str(tmp_path / "one")])
     assert code == 0
-    saved = json.loads((tmp_path / "one" / "config.json").read_text())
+    saved = read_settings(tmp_path / "one")
     assert saved["members"] == 1 and saved["hog"] is True
     model, _ = load_model(tmp_path / "one" / "model.pt")
     assert type(model).__name__ == "BestCNN" and model.hog is not None

@@ -13,6 +13,7 @@ from fexprune.data.synth import write_synthetic
 from fexprune.experiments.reproduce import QUICK, ReproduceConfig, run_reproduce
 from fexprune.report.build import build_run_report as build_report
 from fexprune.report.reproduce import build_reproduce_report
+from fexprune.run_folder import read_settings
 
 
 def tiny_config(data) -> ReproduceConfig:
@@ -56,7 +57,7 @@ def test_single_run_reuses_a_sweep_trial_with_the_same_settings(tiny_run, tmp_pa
 
     sweep_dir = tiny_run.run_dir / "sweep"
     trial = sweep_dir / "c6-12_r0"
-    same = TrainConfig.from_dict(json.loads((trial / "config.json").read_text()))
+    same = TrainConfig.from_dict(read_settings(trial))
     assert _finished_twin(sweep_dir, dataclasses.replace(same, checkpoint_every=7)) == trial
     assert _finished_twin(sweep_dir, dataclasses.replace(same, epochs=same.epochs + 1)) is None
 

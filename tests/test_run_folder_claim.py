@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fexprune import runs
+from fexprune import run_folder
 
 
 def _race(base: Path, count: int) -> list[Path]:
@@ -22,7 +22,7 @@ def _race(base: Path, count: int) -> list[Path]:
 
     def take(k: int) -> None:
         start.wait()
-        taken[k] = runs.new_run_dir(base, "train")
+        taken[k] = run_folder.new_run_dir(base, "train")
 
     threads = [threading.Thread(target=take, args=(k,)) for k in range(count)]
     for thread in threads:
@@ -50,12 +50,12 @@ def test_runs_started_at_once_on_one_out_get_a_folder_each(tmp_path, out):
         _disjoint(taken)
         assert base in taken  # one of them takes the named folder; the others go beside it
         assert sorted(taken) == sorted([base] + [tmp_path / f"run{round_}-{k}" for k in (2, 3, 4)])
-        assert all((folder / runs.RUN_MARK).is_file() for folder in taken)
+        assert all((folder / run_folder.RUN_MARK).is_file() for folder in taken)
 
 
 def test_a_folder_taken_by_a_run_that_has_written_nothing_yet_is_not_entered(tmp_path):
-    first = runs.new_run_dir(tmp_path / "run", "train")
-    second = runs.new_run_dir(tmp_path / "run", "train")
+    first = run_folder.new_run_dir(tmp_path / "run", "train")
+    second = run_folder.new_run_dir(tmp_path / "run", "train")
     assert (first, second) == (tmp_path / "run", tmp_path / "run-2")
 
 
@@ -69,8 +69,8 @@ def test_stamped_folders_under_one_parent_are_each_new(tmp_path):
 
 
 def test_two_processes_on_one_out_get_a_folder_each(tmp_path):
-    code = ("import sys, time; from fexprune import runs; time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
-            "print(runs.new_run_dir(sys.argv[1], 'train'))")
+    code = ("import sys, time; from fexprune import run_folder; time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+            "print(run_folder.new_run_dir(sys.argv[1], 'train'))")
     at = str(time.time() + 3.0)  # both processes wait to the same moment, after their imports
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run"), at], env=env, text=True,

@@ -13,7 +13,8 @@ from fexprune import runs
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.training import loop as loop_module  # the paper recipe's training loop
-from fexprune.experiments.train import TrainConfig, load_run, train
+from fexprune.experiments.train import TrainConfig, train
+from fexprune.inference.trained_run import load_run
 from fexprune.report.training import table_epochs
 
 

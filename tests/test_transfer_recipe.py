@@ -27,6 +27,7 @@ from fexprune.experiments.train import TrainConfig, train
 from fexprune.data.prepared import prepare_data
 from fexprune.models.checkpoint import load_model  # noqa: E402
 from fexprune.models import fer_transfer  # noqa: E402
+from fexprune.run_folder import read_settings
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_run_folder_names_its_weights_and_zero_shot_accuracy(transfer_run):
     assert r["training"]["n_fit"] + r["training"]["n_validation"] == r["n_train"]
     assert r["training"]["class_sources"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert np.asarray(r["classification"]["confusion_matrix"]).sum() == r["n_test"]
-    assert json.loads((result.run_dir / "config.json").read_text())["normalize"] == "none"
+    assert read_settings(result.run_dir)["normalize"] == "none"
 
 
 def test_compare_says_where_the_weights_came_from(transfer_run, capsys):

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from fexprune import runs
+from fexprune import run_folder, runs
 from fexprune.errors import InputError
 from fexprune.run_folder import RunFolder
 
@@ -197,9 +197,9 @@ def _new_run_dir(out: PathLike, kind: str) -> Iterator[Path]:
     """A new, empty run folder under `out`, which the experiment then takes as its own; removed again
     where the experiment stops before writing anything into it."""
     out = Path(out)
-    if (out / "config.json").is_file():
+    if run_folder.has_spec(out):
         raise InputError("is a run folder; out= names the folder new run folders are made in", out)
-    run_dir = runs.fresh_run_dir(out, kind)
+    run_dir = run_folder.fresh_run_dir(out, kind)
     try:
         yield run_dir
     except BaseException:

@@ -1,7 +1,7 @@
-"""A run's settings, as config.json keeps them: the images and their split (every method), and a training
-run's. One flat record for every recipe, so run folders written by any version read back alike (compare,
-resume, prune); which fields a recipe reads is said by the recipe (fexprune.recipes: Recipe.options), and
-the command line offers only those."""
+"""A run's settings as one flat record: the images and their split (every method), and a training run's.
+The experiments and recipes read these; a run folder keeps them as a nested spec (fexprune.spec: data, faces,
+training, recipe), and fexprune.spec.flat turns a spec back into this record. Which fields a recipe reads is
+said by the recipe (fexprune.recipes: Recipe.options), and the command line offers only those."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
 
 
 def _check_type(key: str, value, annotation: str) -> None:
-    """A config.json edited by hand (or by another program) fails here with the key's name, not later in
+    """A spec edited by hand (or by another program) fails here with the key's name, not later in
     a traceback. `annotation` is the field's type as written ("int | None", "tuple[int, int]", ...)."""
     for part in (p.strip() for p in annotation.split("|")):
         if part.startswith("tuple["):

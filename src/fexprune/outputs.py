@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterable
 
 from fexprune.errors import InputError
-from fexprune.runs import RUN_MARK, atomic_write_bytes
+from fexprune.run_folder import RUN_MARK, is_finished
+from fexprune.runs import atomic_write_bytes
 
 
 def _real(path: str | os.PathLike) -> Path:
@@ -27,9 +28,9 @@ def _real(path: str | os.PathLike) -> Path:
 
 def _run_holding(path: Path) -> Path | None:
     """The run folder `path` lies in: one a run has taken (RUN_MARK), or a finished run of any version
-    (config.json beside results.json); None outside every run."""
+    (its spec beside results.json); None outside every run."""
     for folder in path.parents:
-        if (folder / RUN_MARK).exists() or ((folder / "config.json").is_file() and (folder / "results.json").is_file()):
+        if (folder / RUN_MARK).exists() or is_finished(folder):
             return folder
     return None
 

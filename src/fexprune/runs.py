@@ -1,8 +1,7 @@
-"""Run folders: one per command, never overwritten, every file written atomically.
+"""The files of a run folder, written atomically and read back checked: JSON, CSV and checkpoints.
 
-A run folder holds `config.json` (enough to rerun), `metrics.csv`, `results.json`, `figures/`,
-checkpoints and a report. Writes go to a temporary file that is then renamed, so a killed process
-never leaves a half-written file behind.
+Writes go to a temporary file that is then renamed, so a killed process never leaves a half-written file
+behind. Which files a run folder holds, and taking a folder for a run, is fexprune.run_folder's.
 """
 
 from __future__ import annotations
@@ -33,101 +32,8 @@ def cache_root() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "fexprune"
 
 
-RUN_MARK = ".fexprune-run"  # made with O_EXCL in every run folder as the run takes it: the one atomic claim
-
-
-def new_run_dir(base: str | os.PathLike | None, command: str) -> Path:
-    """A fresh folder `<base>/<command>-<timestamp>[-k]`; an existing folder is never reused.
-
-    When `base` names a folder that does not exist yet (or is empty), that folder becomes the run
-    folder. When it names an existing run (it holds config.json, or another run has just taken it), the
-    new run goes beside it as `<base>-2`, `<base>-3`, ...: never into it (`--resume` continues a run).
-    Any other folder gets the new run inside it. Every folder is taken by one atomic step (os.mkdir of a
-    new name, or an exclusive RUN_MARK in an empty one), so two runs started at once on one `--out` get a
-    folder each, never one inside the other.
-    """
-    if base is not None:
-        base = Path(base)
-        if _claim(base, command, fresh_only=False):
-            return base
-        if not base.is_dir():
-            raise InputError("output path exists and is not a folder", base)
-        if is_run_dir(base):
-            sibling = _free_sibling(base, command)
-            print(f"fexprune: {base} is an existing run, left as it is; this run goes to {sibling}",
-                  file=sys.stderr)
-            return sibling
-        parent = base
-    else:
-        parent = Path("runs")
-    return fresh_run_dir(parent, command)
-
-
-def fresh_run_dir(parent: str | os.PathLike, command: str) -> Path:
-    """A new, empty folder `<parent>/<command>-<timestamp>[-k]` (parent made where missing)."""
-    parent = Path(parent)
-    if parent.exists() and not parent.is_dir():
-        raise InputError("output path exists and is not a folder", parent)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for k in range(1000):
-        candidate = parent / (f"{command}-{stamp}" + (f"-{k}" if k else ""))
-        if _claim(candidate, command, fresh_only=True):
-            return candidate
-    raise InputError("could not find a free run folder name", parent)
-
-
-def is_run_dir(folder: Path) -> bool:
-    """A run's folder: it holds config.json, or a run has taken it and not written that yet."""
-    return (folder / "config.json").exists() or (folder / RUN_MARK).exists()
-
-
-def _free_sibling(run_dir: Path, command: str) -> Path:
-    for k in range(2, 1000):
-        candidate = run_dir.with_name(f"{run_dir.name}-{k}")
-        if _claim(candidate, command, fresh_only=True):
-            return candidate
-    raise InputError("could not find a free run folder name beside this run", run_dir)
-
-
-def _claim(folder: Path, command: str, fresh_only: bool) -> bool:
-    """Take `folder` for one run, or say False where it is taken: os.mkdir of a new folder, then (as the
-    step that decides, for an empty folder that was there already) RUN_MARK created exclusively.
-    `fresh_only`: a folder that exists is not taken even when empty."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass  # os.mkdir below fails too, and its line names the folder asked for
-    try:
-        os.mkdir(folder)
-    except FileExistsError:
-        if fresh_only or not folder.is_dir() or any(folder.iterdir()):
-            return False
-    except OSError as error:
-        raise InputError(f"cannot create output folder ({error.strerror})", folder) from None
-    if not os.access(folder, os.W_OK):
-        raise InputError("output folder is not writable", folder)
-    try:
-        fd = os.open(folder / RUN_MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError:  # another run took this folder between the two steps
-        return False
-    except OSError as error:
-        raise InputError(f"cannot create output folder ({error.strerror})", folder) from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"{command}\n")
-    return True
-
-
 _UMASK = os.umask(0)  # read once, at import (single-threaded); os.umask can only be read by setting it
 os.umask(_UMASK)
-
-
-def config_record(config: Any, paths: Iterable[str] = ("data",)) -> dict[str, Any]:
-    """A dataclass config as config.json keeps it: the named path fields made absolute (an empty one
-    becomes None), so a resume from another working folder finds the same files."""
-    saved = dataclasses.asdict(config)
-    for key in paths:
-        saved[key] = str(Path(saved[key]).resolve()) if saved[key] else None
-    return saved
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -188,7 +94,7 @@ MAX_JSON_BYTES = 256 * 1024**2  # a split.json of a million frames is ~60 MB
 
 
 def read_json(path: Path) -> Any:
-    """A JSON file; a run folder's own files (config.json, results.json, split.json) checked against their
+    """A JSON file; a run folder's own files (its spec, results.json, split.json) checked against their
     schema (fexprune.schema), so whatever reads them gets the types and bounds it expects."""
     path = Path(path)
     try:
@@ -220,13 +126,6 @@ def rows_csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
 
 def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_bytes(path, rows_csv_bytes(rows))
-
-
-def read_config(run_dir: Path, what: str) -> dict:
-    """The config.json of a run folder to resume; a folder without one is not `what` (e.g. "a sweep folder")."""
-    if not (Path(run_dir) / "config.json").is_file():
-        raise InputError(f"not {what} (no config.json)", run_dir)
-    return read_json(Path(run_dir) / "config.json")
 
 
 def read_csv(path: Path) -> list[dict]:

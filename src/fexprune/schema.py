@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from fexprune import spec
 from fexprune.errors import InputError
 
 VERSION = 1
@@ -177,7 +178,12 @@ def _check_fields(values: Any, fields: dict[str, Callable[[Any], None]], source:
 
 
 def check_config(values: Any, source: Path) -> None:
-    """A run's config.json: every setting it names of the right type and within bounds."""
+    """A run's spec (config.json, of any version): every setting it names of the right type and within bounds."""
+    if isinstance(values, dict) and values.get("version") == spec.VERSION:
+        for section in ("data", "faces", "training", "recipe"):
+            if section in values and not isinstance(values[section], dict):
+                raise InputError(f"{section} must be an object, not {_shown(values[section])}", source)
+        values = spec.flat(values)
     _check_fields(values, CONFIG_FIELDS, source)
     size = values.get("image_size")
     if size is not None and "channels" in values and "kernel_size" in values:

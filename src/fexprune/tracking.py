@@ -143,7 +143,8 @@ def final_metrics(results: dict) -> dict[str, float]:
 
 
 def flat_params(config: dict, prefix: str = "") -> dict[str, Any]:
-    """config.json as one level of str/int/float/bool values (lists as text), as both trackers take them."""
+    """A run's spec as one level of str/int/float/bool values under dotted names (lists as text), as both
+    trackers take them."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
@@ -191,12 +192,12 @@ def log_to_mlflow(run_dir: Path, kind: str, config: dict, metrics: list[dict]) -
         _log_run(mlflow, config, metrics)
         mlflow.log_artifacts(str(run_dir))
         if kind == "sweep":
-            from fexprune import runs
+            from fexprune import run_folder, runs
 
             for trial in sorted(p.parent for p in run_dir.glob("*/results.json")):
                 with mlflow.start_run(run_name=trial.name, nested=True, tags={"fexprune.kind": "train"}):
                     trial_metrics = runs.read_csv(trial / "metrics.csv") if (trial / "metrics.csv").is_file() else []
-                    _log_run(mlflow, runs.read_json(trial / "config.json"), trial_metrics)
+                    _log_run(mlflow, run_folder.read_spec(trial), trial_metrics)
 
 
 def _log_run(mlflow, config: dict, metrics: list[dict]) -> None:

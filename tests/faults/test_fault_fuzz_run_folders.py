@@ -18,7 +18,7 @@ import torch
 
 from fexprune.cli import main
 from fexprune.errors import InputError
-from fexprune.experiments.train import load_run
+from fexprune.inference.trained_run import load_run
 from fexprune.models.layer_shapes import layer_shapes
 from fexprune.models.checkpoint import build_model
 

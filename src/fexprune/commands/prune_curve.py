@@ -46,13 +46,10 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
 def refuse_frozen_trunk(run: str) -> None:
     """A probe run trained one linear layer on FER2013's network, frozen: a curve prunes convolutional
     channels, none of which the run trained, so it would prune nothing and report no change."""
-    from pathlib import Path
+    from fexprune import run_folder
 
-    from fexprune import runs
-
-    config_path = Path(run) / "config.json"
-    config = runs.read_json(config_path) if config_path.is_file() else None
-    if isinstance(config, dict) and config.get("recipe") == "probe":
+    recipe = (run_folder.read_spec(run).get("recipe") or {}).get("name") if run_folder.has_spec(run) else None
+    if recipe == "probe":
         raise InputError("--curve prunes convolutional channels, and a probe run's convolutional trunk is FER2013's "
                          "network, frozen (only its linear probe was trained); prune a paper, best or transfer run", run)
 

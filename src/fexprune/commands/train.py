@@ -166,9 +166,9 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.report.training import table_epochs, training_log_rows
 
     conflicting = [o for o in dict.fromkeys(getattr(args, "given", [])) if o not in _RESUME_OPTIONS]
-    if args.resume is not None and conflicting:  # the run's config.json decides them all
+    if args.resume is not None and conflicting:  # the run's spec decides them all
         raise InputError(f"{', '.join(conflicting)} cannot change a run being resumed: it continues with its own "
-                         "config.json; leave them out (or start a new run)", args.resume)
+                         "spec; leave them out (or start a new run)", args.resume)
     config = train_config(args)
     result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
     if config.cv and args.resume is None:

@@ -23,7 +23,7 @@ def has_fixed_split(image_set: ImageSet) -> bool:
 
 
 def describe_split(image_set: ImageSet, method: str = "random") -> str:
-    """The split actually used, for config.json and reports."""
+    """The split actually used, for the run's spec and reports."""
     if has_fixed_split(image_set):
         return f"fixed (the layout's Train/Val split; --split {method} ignored)"
     return method

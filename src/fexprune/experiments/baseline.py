@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec
 from fexprune.config import ImageDataConfig
 from fexprune.data.prepared import load_images
 from fexprune.data.splits import describe_split, split_indices
@@ -69,8 +69,7 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     image_set = load_images(config, progress)
     classes = list(image_set.classes)
     folds = fold_indices(image_set, int(config.cv), config.split, config.seed) if config.cv else None  # before the folder: a bad --cv leaves none
-    run_dir = runs.new_run_dir(out, "baseline")
-    runs.write_json(run_dir / "config.json", {**runs.config_record(config), "method": METHOD})
+    run_dir = run_folder.create(out, "baseline", spec.build("baseline", {**run_folder.record(config), "method": METHOD}))
     bar = tqdm(total=int(config.cv or 1), desc="HOG + SVM", unit="fit", file=sys.stderr, disable=not progress, leave=False)
 
     def fitted(train_index, test_index) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec
 from fexprune.data.prepared import load_images, prepare_data
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.experiments.baseline import svm_baseline
@@ -15,7 +15,7 @@ from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.result import TrainResult
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.models.views import TEST_TIME_KEYS
-from fexprune.recipes import recipe_for
+from fexprune.recipes import recipe_for, recipe_section
 from fexprune.report.metrics import classification_metrics, confusion_figure
 
 
@@ -29,8 +29,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     set_deterministic(config.deterministic)
     image_set = load_images(config, progress)
     folds = fold_indices(image_set, k, config.split, config.seed)
-    run_dir = runs.new_run_dir(out, "cv")
-    runs.write_json(run_dir / "config.json", runs.config_record(config))
+    run_dir = run_folder.create(out, "cv", spec.build("cv", run_folder.record(config), recipe=recipe_section(recipe, config)))
     rows, model, total = [], None, None
     for fold, indices in enumerate(folds):
         data = prepare_data(config, progress=False, indices=indices, image_set=image_set).to(device)

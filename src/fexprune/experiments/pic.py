@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fexprune import paper, runs
+from fexprune import paper, run_folder, runs, spec
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 from fexprune.data.outliers import find_outliers, rule_text
 from fexprune.data.tables import FeatureTable, read_feature_table
@@ -203,9 +203,8 @@ def threshold_prune(model, x_train, x_test, config: PICConfig,
 
 
 def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
-    """A fresh run folder: config.json, metrics.csv, results.json, figures and the report."""
-    run_dir = runs.new_run_dir(out, "pic")
-    runs.write_json(run_dir / "config.json", {"command": "pic", **asdict(result.config)})
+    """A fresh run folder: its spec, metrics.csv, results.json, figures and the report."""
+    run_dir = run_folder.create(out, "pic", spec.build("pic", asdict(result.config)))
     summary = {
         "mode": result.config.mode, "loss_definition": LOSS_DEFINITION, "n_train": result.n_train, "n_test": result.n_test,
         "inputs": result.input_names, "missing": result.missing, "normalizer": result.normalizer, "seconds": result.seconds,

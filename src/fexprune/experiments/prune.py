@@ -2,7 +2,7 @@
 
 Each criterion starts from the same trained model, prunes the chosen layers in order (conv1 then conv2)
 with one budget: no step may leave the train loss more than `max_loss_increase` above the unpruned
-network's. The run folder holds config.json, metrics.csv (one row per step), results.json, figures/,
+network's. The run folder holds its spec, metrics.csv (one row per step), results.json, figures/,
 model.pt (the first criterion's pruned model, removed when `remove`), models/<criterion>-*.pt and
 report.md with our table beside the paper's.
 """
@@ -21,12 +21,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from fexprune import paper, runs
+from fexprune import paper, run_folder, spec
 from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.experiments.run_writer import RunOutput, write_run
-from fexprune.experiments.train import TrainedRun, load_run
-from fexprune.models.checkpoint import load_model
+from fexprune.inference.trained_run import TrainedRun, load_run
 from fexprune.models.cnn import ExpressionCNN
 from fexprune.pruning.criteria import CRITERIA, get_criterion
 from fexprune.pruning.masking import ChannelMasks
@@ -185,10 +184,10 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
 def _refuse_other_recipes(run_dir: Path) -> None:
     """Said before the run's images are loaded: the kernel procedure knows only the paper's CNN."""
     try:
-        config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+        values = run_folder.read_spec(run_dir) if run_folder.has_spec(run_dir) else {}
     except (OSError, InputError):
         return  # load_run says what is wrong with the folder
-    recipe = config.get("recipe", "paper") if isinstance(config, dict) else "paper"
+    recipe = (values.get("recipe") or {}).get("name", "paper")
     if recipe != "paper":
         raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
@@ -203,9 +202,9 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
         if type(trained.model) is not ExpressionCNN:  # best and transfer runs have other layers
             raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {trained.config.recipe} "
                              f"({type(trained.model).__name__})", config.run)
-        _, preprocessing = load_model(Path(config.run) / "model.pt")
-        run_dir = runs.new_run_dir(out, "prune")
-        runs.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "run": str(Path(config.run).resolve())})
+        preprocessing = trained.preprocessing
+        run_dir = run_folder.create(out, "prune", spec.build("prune", {**dataclasses.asdict(config),
+                                                                       "run": str(Path(config.run).resolve())}))
         generator = torch.Generator().manual_seed(config.seed)
         sample = torch.randperm(len(trained.x_train), generator=generator)[: config.sample_size]
         sample_x = trained.x_train[sample]

@@ -34,14 +34,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fexprune import runs
+from fexprune import run_folder, spec
 from fexprune.device import cpu_threads
 from fexprune.errors import InputError
 from fexprune.data.augment import AugmentConfig
 from fexprune.data.builtin import describe_data
 from fexprune.experiments.run_writer import RunOutput, write_run
-from fexprune.experiments.train import load_run
-from fexprune.models.checkpoint import load_model, save_model
+from fexprune.inference.trained_run import load_run
+from fexprune.models.checkpoint import save_model
 from fexprune.pruning.importance import IMPORTANCES
 from fexprune.pruning.measure import (
     count_macs,
@@ -62,8 +62,6 @@ from fexprune.pruning.structured import (
 )
 from fexprune.report import prune_curve as report
 from fexprune.report.curve_summary import curve_summary, mean_sd, summarise
-from fexprune.schema import run_kind
-from fexprune.recipes import RECIPES
 from fexprune.training.loop import evaluate
 from fexprune.training.minibatch import train_epoch
 
@@ -146,28 +144,28 @@ def _train(model: nn.Module, x, y, epochs: int, lr: float, batch_size: int, seed
 
 
 def _recipe_augment(trained) -> AugmentConfig | None:
-    """The augmentation the run's recipe trained with (None: the paper's recipe has none)."""
-    try:
-        recipe = RECIPES[trained.config.recipe].from_config(trained.config)
-    except (KeyError, AttributeError, TypeError):
+    """The augmentation the run's recipe trained with, as its spec (or, for older runs, its results) records
+    it; None where it trained without (the paper's recipe)."""
+    recorded = (trained.spec.get("recipe") or {}).get("augment") or (trained.results.get("training") or {}).get("augment")
+    if not isinstance(recorded, dict):
         return None
-    return getattr(recipe, "augment", None)
+    return AugmentConfig(**{key: tuple(value) if isinstance(value, list) else value for key, value in recorded.items()})
 
 
 def find_train_runs(paths: tuple[str, ...] | list[str]) -> list[Path]:
-    """Train run folders: each path is one (config.json in it) or a folder of them (its subfolders that are
+    """Train run folders: each path is one (a run folder) or a folder of them (its subfolders that are
     finished train runs, in name order; other kinds of run beside them are passed over)."""
     found: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()
-        if (path / "config.json").is_file():
+        if run_folder.has_spec(path):
             found.append(path)
             continue
         if not path.is_dir():
             raise InputError("no such train run or folder of runs", path)
         inside = sorted(p for p in path.iterdir() if p.is_dir() and (p / "model.pt").is_file() and _is_train_run(p))
         if not inside:
-            raise InputError("neither a train run (config.json) nor a folder holding train runs", path)
+            raise InputError("neither a train run nor a folder holding train runs", path)
         found.extend(inside)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if not unique:
@@ -177,13 +175,12 @@ def find_train_runs(paths: tuple[str, ...] | list[str]) -> list[Path]:
 
 def _is_train_run(folder: Path) -> bool:
     """A finished `fexprune train` run (a folder of runs may also hold prune and other runs, passed over)."""
-    if not (folder / "config.json").is_file() or not (folder / "results.json").is_file():
+    if not run_folder.is_finished(folder):
         return False
     try:
-        results = runs.read_json(folder / "results.json")
+        return run_folder.read_spec(folder)["kind"] == "train"
     except InputError:
         return False
-    return isinstance(results, dict) and run_kind(results, runs.read_json(folder / "config.json")) == "train"
 
 
 IGNORED_DIFFERENCES = ("seed", "device", "deterministic", "eval_every", "checkpoint_every")
@@ -225,7 +222,7 @@ def _curve_of_run(config: CurveConfig, path: Path, index: int, several: bool, ru
         layers = select_layers(base_model, config.layers)
     except ValueError as error:
         raise InputError(str(error), path) from None
-    _, preprocessing = load_model(path / "model.pt")
+    preprocessing = trained.preprocessing
     generator = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(trained.x_train), generator=generator)[: config.sample_size]
     sample_x, sample_y = trained.x_train[pick], trained.y_train[pick]
@@ -239,8 +236,9 @@ def _curve_of_run(config: CurveConfig, path: Path, index: int, several: bool, ru
     criteria = list(dict.fromkeys([*config.criteria, "random"]))  # random is the baseline at equal MACs
     scratch_epochs = config.scratch_epochs if config.scratch_epochs is not None else trained.config.epochs + config.finetune_epochs
     x, y = trained.x_train, trained.y_train
-    # the run's own rate, except the paper's full-batch 3e-5, far too low for mini-batches
-    scratch_lr = trained.config.lr if trained.config.recipe != "paper" else 1e-3
+    # the run's own rate where it trained on mini-batches; a full-batch rate (the paper's 3e-5, one step an
+    # epoch) is far too low for them, so such a run's scratch baseline takes the fine-tuning's usual 1e-3
+    scratch_lr = trained.config.lr if trained.config.batch_size is not None else 1e-3
     augment_config = _recipe_augment(trained) if config.augment else None
     run_index = index if several else None
 
@@ -332,15 +330,14 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
     run; writes one run folder with every run's points and their mean and spread per point."""
     config.check()
     paths = find_train_runs(config.runs or (config.run,))
-    recipes = {str(path): runs.read_json(path / "config.json").get("recipe", "paper") for path in paths}
+    recipes = {str(path): (run_folder.read_spec(path).get("recipe") or {}).get("name", "paper") for path in paths}
     if len(set(recipes.values())) > 1:
         raise InputError("the runs of one curve must share a recipe; got "
                          + ", ".join(f"{path}: {recipe}" for path, recipe in recipes.items()))
     started = time.perf_counter()
     with cpu_threads(config.threads):
-        run_dir = runs.new_run_dir(out, "prune-curve")
-        runs.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "kind": KIND,
-                                                  "run": str(paths[0]), "runs": [str(p) for p in paths]})
+        run_dir = run_folder.create(out, KIND, spec.build(KIND, {**dataclasses.asdict(config), "run": str(paths[0]),
+                                                                 "runs": [str(p) for p in paths]}))
         jobs = len(list(dict.fromkeys([*config.criteria, "random"]))) * len(config.curve) + (len(config.curve) if config.scratch else 0)
         bar = tqdm(total=jobs * len(paths), desc="prune curve", unit="point", file=sys.stderr, disable=not config.progress)
         per_run = [_curve_of_run(config, path, index, len(paths) > 1, run_dir, bar) for index, path in enumerate(paths)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec
 from fexprune.config import TrainConfig
 from fexprune.device import cpu_threads
 from fexprune.errors import InputError
@@ -28,6 +28,7 @@ from fexprune.experiments.prune import PruneConfig, run_pruning
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.sweep import SweepConfig, run_sweep
 from fexprune.experiments.train import train
+from fexprune.inference.trained_run import train_config
 from fexprune.pruning.criteria import CRITERIA
 from fexprune.report.reproduce import STAGES
 
@@ -99,12 +100,11 @@ def run_reproduce(
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
-        config = ReproduceConfig.from_dict(runs.read_config(run_dir, "a reproduce folder"))
+        config = ReproduceConfig.from_dict(spec.flat(run_folder.read_spec(run_dir, "a reproduce folder")))
     else:
         config = config.resolved()
         _check_paths(config)
-        run_dir = runs.new_run_dir(out, "reproduce")
-        runs.write_json(run_dir / "config.json", runs.config_record(config, ("data", "features")))
+        run_dir = run_folder.create(out, "reproduce", spec.build("reproduce", run_folder.record(config, ("data", "features"))))
     for stage in STAGES:
         folder = run_dir / stage
         if (folder / "results.json").is_file():
@@ -143,7 +143,7 @@ def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -
 
 
 def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
-    if (folder / "config.json").is_file():
+    if run_folder.has_spec(folder):
         run_sweep(SweepConfig(), resume=folder, progress=progress)
         return
     _fresh(folder)
@@ -156,7 +156,7 @@ def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
 
 def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
     with cpu_threads(max(1, min(torch.get_num_threads(), default_workers()))):
-        if (folder / "config.json").is_file():
+        if run_folder.has_spec(folder):
             train(TrainConfig(), resume=folder, progress=progress)
             return
         _fresh(folder)
@@ -173,13 +173,13 @@ def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
 def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
     """A finished sweep trial trained with exactly `wanted`'s settings (the same numbers, by determinism)."""
     def settings(config: TrainConfig) -> dict:
-        values = runs.config_record(config)
+        values = run_folder.record(config)
         values.pop("checkpoint_every")  # when checkpoints are written changes no number
         return values
 
     target = settings(wanted)
     for trial in sorted(Path(sweep_dir).glob("*/results.json")):
-        config = TrainConfig.from_dict(runs.read_json(trial.parent / "config.json"))
+        config = train_config(run_folder.read_spec(trial.parent), trial.parent)
         if settings(config) == target:
             return trial.parent
     return None

@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from torch import nn
 
-from fexprune import runs, tracking
+from fexprune import run_folder, runs, tracking
 from fexprune.data.loading import ImageSet
 from fexprune.models.checkpoint import save_model
 from fexprune.report.build import write_run_report
@@ -37,7 +37,7 @@ class RunOutput:
 
 
 def write_run(run_dir: Path, output: RunOutput) -> Path:
-    """Write `output` into `run_dir` (which holds config.json already); returns report.html's path."""
+    """Write `output` into `run_dir` (which holds its spec already); returns report.html's path."""
     run_dir = Path(run_dir)
     if output.image_set is not None:
         write_face_sheet(run_dir, output.image_set)
@@ -51,8 +51,8 @@ def write_run(run_dir: Path, output: RunOutput) -> Path:
         save_figure(figure, run_dir / "figures" / f"{name}.png")
     runs.write_json(run_dir / "results.json", stamp(output.results, output.kind))
     report = write_run_report(run_dir)
-    config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-    tracking.finish(run_dir, output.kind, config, output.results, output.metrics, output.logged_live)
+    spec = run_folder.read_spec(run_dir) if run_folder.has_spec(run_dir) else {}
+    tracking.finish(run_dir, output.kind, spec, output.results, output.metrics, output.logged_live)
     return report
 
 

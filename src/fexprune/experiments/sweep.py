@@ -1,6 +1,6 @@
 """`fexprune sweep`: the paper's channel sweep, every trial a train run, in parallel and resumable.
 
-A sweep folder holds config.json, one train run folder per trial (`c16-32_r0`, ...), trials.csv,
+A sweep folder holds its spec, one train run folder per trial (`c16-32_r0`, ...), trials.csv,
 results.json (mean and spread per channel combination) and, when done, figures and a report. Repeat r
 uses seed `seed + r` (its own initial weights and its own split); the same repeat of every channel
 combination shares that seed, so combinations are compared on the same splits. A trial whose
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec
 from fexprune.config import TrainConfig
 from fexprune.data.builtin import resolve_data
 from fexprune.data.loading import load_image_set
@@ -131,7 +131,7 @@ def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = No
         if (path / "results.json").is_file():
             return {"results": runs.read_json(path / "results.json"), "metrics": None}
         with cpu_threads(threads):
-            if (path / "config.json").is_file():
+            if run_folder.has_spec(path):
                 result = train(TrainConfig.from_dict(config), resume=path, progress=False)
             else:
                 result = train(TrainConfig.from_dict(config), out=path, progress=False)
@@ -151,14 +151,13 @@ def run_sweep(
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
-        config = SweepConfig.from_dict(runs.read_config(run_dir, "a sweep folder"))
+        config = SweepConfig.from_dict(spec.flat(run_folder.read_spec(run_dir, "a sweep folder")))
     trials = plan_trials(config)
     if config.backend == "ray" and config.address:
         check_ray_address(config.address)  # before the data is prepared and the folder made
     data = _prepare_data_once(config, progress)  # fills the cache: trials only read it
     if resume is None:
-        run_dir = runs.new_run_dir(out, "sweep")
-        runs.write_json(run_dir / "config.json", runs.config_record(config))
+        run_dir = run_folder.create(out, "sweep", spec.build("sweep", run_folder.record(config)))
 
     finished = {t.name: runs.read_json(run_dir / t.name / "results.json") for t in trials if (run_dir / t.name / "results.json").is_file()}
     pending = longest_first([t for t in trials if t.name not in finished])

@@ -1,7 +1,7 @@
 """`fexprune train`: one recipe on one split, into a run folder; `--cv K` runs K folds instead
 (fexprune.experiments.crossval). A recipe that checkpoints (the paper's) can be interrupted and resumed.
 
-A run folder holds config.json, metrics.csv (every epoch), results.json, model.pt, figures/ and the
+A run folder holds its spec, metrics.csv (every epoch), results.json, model.pt, figures/ and the
 report; checkpoint.pt (weights, optimizer and RNG state every `checkpoint_every` epochs) while it runs.
 """
 
@@ -10,44 +10,25 @@ from __future__ import annotations
 import math
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
 from tqdm import tqdm
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec
 from fexprune.config import TrainConfig
 from fexprune.data.fingerprint import data_fingerprint
-from fexprune.data.prepared import SPLIT_FILE, PreparedData, load_images, prepare_data, recorded_split, split_record
+from fexprune.data.prepared import SPLIT_FILE, PreparedData, split_record
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.errors import InputError
 from fexprune.experiments.crossval import cross_validate
 from fexprune.experiments.metrics import add_classification_metrics
 from fexprune.experiments.result import TrainResult
 from fexprune.experiments.run_writer import RunOutput, write_run
-from fexprune.models.checkpoint import load_model
+from fexprune.inference.trained_run import run_data, train_config
 from fexprune.models.views import TEST_TIME_KEYS
-from fexprune.recipes import recipe_for
+from fexprune.recipes import Recipe, recipe_for, recipe_from_spec, recipe_section
 from fexprune.report.training import training_curve_figure
-from fexprune.schema import run_kind
 from fexprune.tracking import EpochLog
-
-
-@dataclass
-class TrainedRun:
-    """A finished run back in memory: its model and its exact data split."""
-
-    run_dir: Path
-    config: TrainConfig
-    model: nn.Module
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: list[str]
-    data: PreparedData
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -86,9 +67,9 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     if resume is None and config.cv:
         return cross_validate(config, out=out, progress=progress)
     run_dir, state = None, None
-    if resume is not None:
-        run_dir, config, state = _reopen(Path(resume))
     recipe = recipe_for(config)
+    if resume is not None:
+        run_dir, config, recipe, state = _reopen(Path(resume))
     recipe.check(config)
     device = resolve_device(config.device)
     set_deterministic(config.deterministic)
@@ -98,8 +79,8 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     fingerprint = data_fingerprint(data.image_set)
     with _StopRequest() as stop:  # from the moment the run folder exists: every stop leaves it resumable
         if run_dir is None:
-            run_dir = runs.new_run_dir(out, "train")
-            runs.write_json(run_dir / "config.json", {**runs.config_record(config), "data_fingerprint": fingerprint})
+            run_dir = run_folder.create(out, "train", spec.build(
+                "train", {**run_folder.record(config), "data_fingerprint": fingerprint}, recipe=recipe_section(recipe, config)))
             runs.write_json(run_dir / SPLIT_FILE, split_record(data))
         else:
             _check_resumable(run_dir, config, state, recipe, data, fingerprint)
@@ -185,41 +166,30 @@ def epoch_progress(bar: tqdm):
     return on_epoch
 
 
-def run_data(config: TrainConfig, run_dir: Path | None, progress: bool) -> PreparedData:
-    """A run's data: split as the run's split.json records it where the run has one (a run reopened keeps
-    its frames even if the split code changed since), else as `config` splits it now."""
-    record = None if run_dir is None else Path(run_dir) / SPLIT_FILE
-    if record is None or not record.is_file():
-        return prepare_data(config, progress=progress)
-    image_set = load_images(config, progress)
-    indices = recorded_split(image_set, runs.read_json(record), record)
-    return prepare_data(config, progress=progress, indices=indices, image_set=image_set)
-
-
-def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
-    """An interrupted run's folder, config and last checkpoint (None: it stopped before the first)."""
-    try:
-        config = TrainConfig.from_dict(runs.read_config(run_dir, "a train run folder"))
-    except TypeError as error:  # a hand-edited config.json: its key named, not a traceback later
-        raise InputError(str(error), run_dir / "config.json") from None
-    if (run_dir / "results.json").exists():
+def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, Recipe, dict | None]:
+    """An interrupted run's folder, config, recipe (as its spec states it) and last checkpoint (None: it
+    stopped before the first)."""
+    values = run_folder.read_spec(run_dir, "a train run folder")
+    config = train_config(values, run_dir)
+    if run_folder.is_finished(run_dir):
         raise InputError("run already finished; nothing to resume", run_dir)
-    if not recipe_for(config).checkpoints or config.cv:
+    recipe = recipe_from_spec(values, config, run_folder.spec_path(run_dir))
+    if not recipe.checkpoints or config.cv:
         raise InputError(f"--recipe {config.recipe} runs write no checkpoints; start this run again", run_dir)
     for stale in run_dir.glob(".*.tmp"):  # a write the kill interrupted: its target is intact
         stale.unlink()
     state = runs.load_checkpoint(run_dir / "checkpoint.pt") if (run_dir / "checkpoint.pt").exists() else None
-    return run_dir, config, state
+    return run_dir, config, recipe, state
 
 
 def _check_resumable(run_dir: Path, config: TrainConfig, state: dict | None, recipe, data: PreparedData,
                      fingerprint: str) -> None:
     """Before a resumed run writes anything: its data set must be the one it started on (else the split,
     and so every number, would silently change) and its checkpoint must fit its network."""
-    recorded = runs.read_json(run_dir / "config.json").get("data_fingerprint")
+    recorded = run_folder.read_spec(run_dir).get("data", {}).get("fingerprint")
     if recorded is not None and recorded != fingerprint:
-        raise InputError("the data set changed since this run started (files, sizes or labels differ from its "
-                         "config.json's data_fingerprint); start a new run", data.image_set.root)
+        raise InputError("the data set changed since this run started (files, sizes or labels differ from the "
+                         "fingerprint its spec records); start a new run", data.image_set.root)
     if state is not None:
         try:
             recipe.check_resume(config, state, len(data.image_set.classes))
@@ -227,35 +197,3 @@ def _check_resumable(run_dir: Path, config: TrainConfig, state: dict | None, rec
             raise InputError(f"cannot resume: {error}", run_dir / "checkpoint.pt") from None
 
 
-def _refuse_other_kinds(run_dir: Path) -> None:
-    """A finished run of another command is named as such, not taken for an unfinished train run."""
-    try:
-        results = runs.read_json(run_dir / "results.json") if (run_dir / "results.json").is_file() else None
-        config = runs.read_json(run_dir / "config.json")
-    except InputError:
-        return  # the loading that follows says what is wrong with the folder
-    if not isinstance(config, dict):
-        return
-    kind = run_kind(results, config) if isinstance(results, dict) else config.get("command", "train")
-    if kind != "train":
-        raise InputError(f"is a {kind} run; prune needs a finished `fexprune train` run (--run TRAIN_RUN_DIR)", run_dir)
-
-
-def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -> TrainedRun:
-    """A finished train run folder back in memory: its model and its exact data split, on `device`."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise InputError("not a train run folder (no config.json)", run_dir)
-    _refuse_other_kinds(run_dir)
-    if not (run_dir / "model.pt").is_file():
-        raise InputError("run has no model.pt (unfinished? resume it with --resume)", run_dir)
-    config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
-    target = resolve_device(device)
-    data = run_data(config, run_dir, progress).to(target)
-    model, _ = load_model(run_dir / "model.pt")
-    model.to(target)
-    return TrainedRun(
-        run_dir=run_dir, config=config, model=model,
-        x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
-        classes=list(data.image_set.classes), data=data,
-    )

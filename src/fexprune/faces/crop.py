@@ -144,7 +144,7 @@ class FaceCropper:
         return CLIP_NEIGHBOUR in self.detectors
 
     def options(self) -> dict:
-        """What the preprocessed-array cache key and config.json need to know."""
+        """What the preprocessed-array cache key and the run's spec need to know."""
         return crop_options(self.margin, self.detectors, self.eye_align)
 
     def _levelled(self, image: np.ndarray, box: FaceBox) -> FaceBox:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fexprune import runs
+from fexprune import run_folder
 from fexprune.data.preprocess import NORMALIZATIONS, normalize_images
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
@@ -92,17 +92,14 @@ def _check_preprocessing(preprocessing: dict, model: ExpressionCNN, path: Path) 
 
 
 def _face_crop_from_configs(folder: Path, depth: int = 3) -> object:
-    """The `face_crop` entry of the run's config.json, following a prune run back to its train run."""
-    config_path = folder / "config.json"
-    if depth == 0 or not config_path.is_file():
+    """The face-crop settings of the run's spec, following a prune run back to its train run."""
+    if depth == 0 or not run_folder.has_spec(folder):
         return None
-    config = runs.read_json(config_path)
-    if not isinstance(config, dict):
-        return None
-    if "face_crop" in config:
-        return config["face_crop"]
-    if isinstance(config.get("run"), str):  # a prune run names the train run it pruned
-        return _face_crop_from_configs(Path(config["run"]), depth - 1)
+    settings = run_folder.read_settings(folder)
+    if "face_crop" in settings:
+        return settings["face_crop"]
+    if isinstance(settings.get("run"), str):  # a prune run names the train run it pruned
+        return _face_crop_from_configs(Path(settings["run"]), depth - 1)
     return None
 
 

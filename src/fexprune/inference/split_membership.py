@@ -13,6 +13,7 @@ from pathlib import Path
 from fexprune import runs
 from fexprune.data.prepared import SPLIT_FILE
 from fexprune.errors import InputError
+from fexprune.run_folder import read_settings
 
 SIDES = ("train", "test")
 
@@ -43,12 +44,12 @@ def split_membership(run_folder: Path, depth: int = 3) -> SplitMembership:
     empty where there is none or its data set cannot be found."""
     record, summary = run_folder / SPLIT_FILE, run_folder / "results.json"
     if not record.is_file():
-        config = _read(run_folder / "config.json")
-        if depth > 0 and isinstance(config.get("run"), str):
-            return split_membership(Path(config["run"]), depth - 1)
+        pruned = _settings(run_folder).get("run")
+        if depth > 0 and isinstance(pruned, str):
+            return split_membership(Path(pruned), depth - 1)
         return SplitMembership()
     split = _read(record)
-    root = (_read(summary).get("data") or {}).get("root") or _read(run_folder / "config.json").get("data")
+    root = (_read(summary).get("data") or {}).get("root") or _settings(run_folder).get("data")
     if not isinstance(root, str) or not all(isinstance(split.get(side), list) for side in SIDES):
         return SplitMembership(record=record)
     membership = SplitMembership(record=record)
@@ -61,6 +62,14 @@ def split_membership(run_folder: Path, depth: int = 3) -> SplitMembership:
             except OSError:  # the data set moved: copies cannot be told by size
                 pass
     return membership
+
+
+def _settings(folder: Path) -> dict:
+    """The run's spec as a flat record; {} where it has none or it cannot be read (predictions go on)."""
+    try:
+        return read_settings(folder)
+    except InputError:
+        return {}
 
 
 def _read(path: Path) -> dict:

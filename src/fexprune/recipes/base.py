@@ -2,7 +2,7 @@
 a network on prepared data and says how its test images were scored.
 
 A recipe is a frozen dataclass of its knobs; `from_config` fills them from a run's TrainConfig, so a run
-folder's config.json rebuilds the same recipe.
+folder's spec (its recipe section) rebuilds the same recipe.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class BestRecipe(Recipe):
             found = {key: tuple(getattr(value, "shape", ())) for key, value in dict(saved.get("model", {})).items()}
             if found != expected:
                 key = sorted(k for k in {*expected, *found} if expected.get(k) != found.get(k))[0]
-                raise ValueError(f"checkpoint holds another network than config.json describes ({key}: "
+                raise ValueError(f"checkpoint holds another network than the run's spec describes ({key}: "
                                  f"{found.get(key, 'missing')} in the checkpoint, {expected.get(key, 'none')} in the run)")
 
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,

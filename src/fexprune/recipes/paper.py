@@ -62,7 +62,7 @@ class PaperRecipe(Recipe):
         found = {key: tuple(getattr(value, "shape", ())) for key, value in dict(state["model"]).items()}
         if found != expected:
             key = sorted(key for key in {*expected, *found} if expected.get(key) != found.get(key))[0]
-            raise ValueError(f"checkpoint holds another network than config.json describes ({key}: "
+            raise ValueError(f"checkpoint holds another network than the run's spec describes ({key}: "
                              f"{found.get(key, 'missing')} in the checkpoint, {expected.get(key, 'none')} in the run)")
         try:  # the same loads fit does, on a throwaway network: a mismatch is named here, not in a traceback
             model.load_state_dict(state["model"])

@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fexprune import runs
+from fexprune import run_folder, runs, spec, spec_legacy
 from fexprune.config import TrainConfig
 from fexprune.errors import InputError
 from fexprune.schema import run_kind
@@ -23,15 +23,8 @@ from fexprune.schema import run_kind
 CONSOLE_WIDTH = 120  # characters a line of the console table may take
 CELL_LIMIT = 28  # a longer setting (a data path) is cut short on the console, whole in the file
 
-# Settings that never change a result: left out of a group's key.
-_NOT_SETTINGS = ("seed", "checkpoint_every", "eval_every")
-# The paper network's shape: the best and transfer recipes build their own and refuse these options.
-_PAPER_NETWORK = ("channels", "kernel_size", "pools")
-# The CNN's own settings: a baseline run's config.json carries them too, but the SVM never reads them.
-_CNN_SETTINGS = ("channels", "kernel_size", "pools", "normalize", "epochs", "lr", "batch_size", "recipe", "members", "hog",
-                 "margin_tta")
-# --margin-tta's default in the best and transfer recipes (report/ does not import recipes/; a test checks they agree)
-MARGIN_TTA_DEFAULT = 0.05
+# Settings that never change a result: left out of a group's key (the seed is what a group spans).
+_NOT_SETTINGS = ("recipe.checkpoint_every", "training.eval_every", "data.fingerprint")
 BUILTIN_DATA = "built-in synthetic data"
 # why a kind of run has no row of its own
 _SKIPPED_BECAUSE = {
@@ -42,7 +35,7 @@ _SKIPPED_BECAUSE = {
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One finished run: its folder, its settings (config.json without the seed) and its scores."""
+    """One finished run: its folder, its settings (its spec without the seed) and its scores."""
 
     folder: Path
     settings: tuple[tuple[str, object], ...]
@@ -79,37 +72,44 @@ def _hashable(value):
 
 @functools.lru_cache(maxsize=1)
 def _config_defaults() -> dict:
-    return {f.name: _hashable(list(f.default) if isinstance(f.default, tuple) else f.default)
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
             for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
+def run_spec(folder: Path, results: dict) -> dict:
+    """The run's spec, a trained run's with TrainConfig's defaults for the settings it does not state (a run
+    from before a setting existed ran with its default), so runs of every version group alike."""
+    if not run_folder.has_spec(folder):
+        return spec_legacy.current({}, run_kind(results))
+    values = run_folder.read_spec(folder)
+    if values["kind"] not in spec.TRAINED_KINDS:
+        return values
+    recipe = {k: v for k, v in (values.get("recipe") or {}).items() if k not in spec.RECIPE_KEYS}
+    filled = spec.build(values["kind"], {**_config_defaults(), **spec.flat(values)})
+    filled["recipe"].update(recipe)
+    return filled
 
 
 def read_run(folder: str | os.PathLike) -> RunRecord | None:
     """The run in `folder`, or None when it holds no single-model test score (a prune, PIC or sweep
-    summary folder). A results.json that cannot be read is an InputError naming it."""
+    summary folder). Its settings are its spec without the seed, every kind alike. A results.json that
+    cannot be read is an InputError naming it."""
     folder = Path(folder)
     results = runs.read_json(folder / "results.json")
     if not isinstance(results, dict) or not isinstance(results.get("test_accuracy"), (int, float)):
         return None
-    config_path = folder / "config.json"
-    config = runs.read_json(config_path) if config_path.exists() else {}
-    if not isinstance(config, dict):
-        raise InputError("not a run configuration (expected a JSON object)", config_path)
+    values = run_spec(folder, results)
     method = str(results.get("method") or "cnn")
-    ignored = _NOT_SETTINGS + ("method",) + (_CNN_SETTINGS if method != "cnn" else ())
-    if config.get("recipe", "paper") != "paper":
-        ignored += _PAPER_NETWORK
-    config = {**_config_defaults(), **config}  # a run from before a setting existed ran with its default
-    settings = {"method": method, **{key: _hashable(value) for key, value in config.items() if key not in ignored}}
-    settings["data"] = data_name(config)
+    settings = {"method": method, **{key: _hashable(value) for key, value in spec.without_seed(values).items()
+                                     if key not in _NOT_SETTINGS}}
+    settings["data.path"] = data_name(values)
     if method == "cnn":
-        if "margin_tta" in settings:
-            settings["margin_tta"] = user_margin_tta(config)
         # how the test split was scored: runs from before margin cuts were averaged stand apart
         settings["tta_margins"] = _hashable((results.get("training") or {}).get("tta_margins"))
     macro_f1 = results.get("macro_f1")
     if macro_f1 is None and isinstance(results.get("summary"), dict):  # a --cv run: the mean over its folds
         macro_f1 = results["summary"].get("macro_f1", {}).get("mean")
-    return RunRecord(folder=folder, settings=tuple(settings.items()), seed=config.get("seed"),
+    return RunRecord(folder=folder, settings=tuple(settings.items()), seed=values.get("seed"),
                      test_accuracy=float(results["test_accuracy"]),
                      macro_f1=float(macro_f1) if isinstance(macro_f1, (int, float)) else None,
                      provenance=str(results.get("provenance") or ""), n_test=test_size(results))
@@ -127,17 +127,10 @@ def test_size(results: dict) -> int | None:
     return n_images if isinstance(folds, list) and isinstance(n_images, int) else None
 
 
-def data_name(config: dict) -> str:
-    return str(config["data"]) if config.get("data") else BUILTIN_DATA
-
-
-def user_margin_tta(config: dict) -> float | None:
-    """--margin-tta as the user set it (its default where left out); None where the recipe has no such
-    option or the run cut no faces."""
-    if config.get("recipe", "paper") not in ("best", "transfer") or not config.get("face_crop"):
-        return None
-    value = config.get("margin_tta")
-    return MARGIN_TTA_DEFAULT if value is None else value
+def data_name(values: dict) -> str:
+    """The data set a spec names: its path, or the built-in data."""
+    path = (values.get("data") or {}).get("path")
+    return str(path) if path else BUILTIN_DATA
 
 
 @dataclass
@@ -249,11 +242,11 @@ def group_runs(records: list[RunRecord]) -> list[RunGroup]:
 
 
 def varying_settings(groups: list[RunGroup]) -> list[str]:
-    """The settings that tell the groups apart (method and split always), in config order."""
+    """The settings that tell the groups apart (method and split always), in spec order."""
     keys: list[str] = []
     for group in groups:
         keys += [k for k in group.settings if k not in keys]
-    always = ("method", "split")
+    always = ("method", "data.split")
     return [k for k in keys if k in always or len({g.settings.get(k) for g in groups}) > 1]
 
 
@@ -294,8 +287,8 @@ def _test_sizes(group: RunGroup) -> str:
 
 def comparison_rows(groups: list[RunGroup]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the comparison table: the configuration's name and test-set size (n), the scores,
-    then the settings that differ. The margins a run scored its test faces at show only where the options as
-    typed (margin_tta) do not tell rows apart."""
+    then the settings that differ. The margins a run scored its test faces at show only where the settings
+    (recipe.margin_tta) do not tell rows apart."""
     keys = varying_settings(groups)
     if "tta_margins" in keys:
         others = [k for k in keys if k != "tta_margins"]

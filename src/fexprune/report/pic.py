@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import figure as mpl
 
-from fexprune import paper, runs
+from fexprune import paper, run_folder
 from fexprune.report.tables import (
     Column,
     Figure,
@@ -194,5 +194,5 @@ def _flagged_summary(results: dict) -> str:
 
 def build_pic_report(run_dir: Path, results: dict) -> Report:
     run_dir = Path(run_dir)
-    config = runs.read_json(run_dir / "config.json")
+    config = run_folder.read_settings(run_dir)
     return Report("fexprune pic", [pic_section(run_dir, results, config)], subtitle=str(run_dir.resolve()))

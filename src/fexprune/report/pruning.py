@@ -16,7 +16,7 @@ from pathlib import Path  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fexprune import paper, runs  # noqa: E402
+from fexprune import paper, run_folder, runs  # noqa: E402
 from fexprune.report.intervals import wilson_errors  # noqa: E402
 from fexprune.report.tables import (  # noqa: E402
     Column,
@@ -273,7 +273,7 @@ def model_file_note(results: dict) -> str:
 
 def build_prune_report(run_dir: Path, results: dict) -> Report:
     run_dir = Path(run_dir)
-    config = runs.read_json(run_dir / "config.json")
+    config = run_folder.read_settings(run_dir)
     base = results["unpruned"]
     about = KeyValues("Pruned run", [
         ("train run", str(results["train_run"])),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fexprune import runs
+from fexprune import run_folder, runs
 from fexprune.report.data import data_section
 from fexprune.report.pic import pic_section
 from fexprune.report.pruning import pruning_section
@@ -20,7 +20,7 @@ STAGES = ("pic", "sweep", "train", "prune")  # the stage folders of a reproduce 
 
 def build_reproduce_report(run_dir: str | Path, results: dict) -> Report:
     run_dir = Path(run_dir)
-    config = runs.read_json(run_dir / "config.json")
+    config = run_folder.read_settings(run_dir)
     train_results = _results(run_dir / "train")
     sections = [
         _summary(config, train_results),
@@ -68,7 +68,7 @@ def _stage(folder: Path, title: str, section) -> Section:
     results = _results(folder)
     if results is None:
         return _missing_stage(title, folder)
-    return section(folder, results, runs.read_json(folder / "config.json"))
+    return section(folder, results, run_folder.read_settings(folder))
 
 
 def _run_section(config: dict, timings: dict[str, float], versions: dict[str, str], stages) -> Section:
@@ -76,7 +76,7 @@ def _run_section(config: dict, timings: dict[str, float], versions: dict[str, st
     timing_rows = [{"stage": s, "seconds": timings.get(s)} for s in stages]
     timing_rows.append({"stage": "total", "seconds": sum(v for v in timings.values())})
     return Section("Configuration, versions and timings", [
-        KeyValues("Configuration (config.json)", settings),
+        KeyValues("Configuration (the run's spec)", settings),
         KeyValues("Versions", list(versions.items()) or [("versions", "not recorded")]),
         Table("Time per stage", [Column("stage", "stage", kind="key"), Column("seconds", "seconds", number(1))], timing_rows),
     ])

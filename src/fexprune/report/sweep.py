@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fexprune import paper, runs  # noqa: E402
+from fexprune import paper, run_folder  # noqa: E402
 from fexprune.report.tables import (  # noqa: E402
     Column,
     Figure,
@@ -119,5 +119,5 @@ def sweep_section(run_dir: Path, results: dict, config: dict) -> Section:
 
 
 def build_sweep_report(run_dir: Path, results: dict) -> Report:
-    config = runs.read_json(Path(run_dir) / "config.json")
+    config = run_folder.read_settings(Path(run_dir))
     return Report("fexprune sweep", [sweep_section(run_dir, results, config)], subtitle=str(Path(run_dir).resolve()))

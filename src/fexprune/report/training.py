@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fexprune import paper, runs  # noqa: E402
+from fexprune import paper, run_folder, runs  # noqa: E402
 from fexprune.models.views import scored_views
 from fexprune.report.data import data_section  # noqa: E402
 from fexprune.report.intervals import wilson, wilson_errors  # noqa: E402
@@ -107,7 +107,7 @@ def test_fraction_note(test_fraction: float, n_train: int | None = None, n_test:
 
 
 def training_section(folder: Path, results: dict) -> Section:
-    config = runs.read_json(folder / "config.json")
+    config = run_folder.read_settings(folder)
     channels = config["channels"]
     unlike = unlike_the_paper(config)
     caveat = (" Not like for like with the paper: " + "; ".join(f"{k} {v}" for k, v in unlike) + ".") if unlike else ""
@@ -170,7 +170,7 @@ def data_name(config: dict) -> str:
 
 
 def settings_items(config: dict) -> list[tuple[str, str]]:
-    """A train run's settings as config.json keeps them, in words."""
+    """A train run's settings as its spec keeps them, in words."""
     batch = config.get("batch_size")
     if config.get("face_crop"):
         detectors = ", ".join(config["detectors"]) if config.get("detectors") else "the default chain"
@@ -203,7 +203,7 @@ def unlike_the_paper(config: dict) -> list[tuple[str, str]]:
 
 
 def settings_section(config: dict) -> Section:
-    blocks: list = [KeyValues("Settings (config.json)", settings_items(config))]
+    blocks: list = [KeyValues("Settings (the run's spec)", settings_items(config))]
     notes = unlike_the_paper(config)
     if notes:
         blocks.append(KeyValues("Not like for like with the paper", notes))
@@ -213,6 +213,6 @@ def settings_section(config: dict) -> Section:
 def build_train_report(run_dir: str | Path, results: dict) -> Report:
     """One `fexprune train` run: its settings, curve, test split, classes and data."""
     run_dir = Path(run_dir)
-    config = runs.read_json(run_dir / "config.json")
+    config = run_folder.read_settings(run_dir)
     sections = [settings_section(config), training_section(run_dir, results), data_section(results, run_dir)]
     return Report("fexprune train", [s for s in sections if s is not None], subtitle=str(run_dir.resolve()))
