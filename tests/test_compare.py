@@ -166,8 +166,9 @@ def test_prune_and_pic_runs_are_listed_and_other_kinds_said_skipped(run_tree, tm
 
 
 def test_margin_tta_default_matches_the_recipes():
-    from fexprune.recipes.best import BestRecipe
-    from fexprune.recipes.transfer import TransferRecipe
+    from fexprune.recipes import RECIPES
     from fexprune.report.compare import MARGIN_TTA_DEFAULT
 
-    assert BestRecipe.margin_tta == TransferRecipe.margin_tta == MARGIN_TTA_DEFAULT
+    offering = [recipe for recipe in RECIPES.values() if "margin_tta" in recipe.options]
+    assert {recipe.name for recipe in offering} == {"best", "transfer", "probe"}
+    assert all(recipe.margin_tta == MARGIN_TTA_DEFAULT for recipe in offering)

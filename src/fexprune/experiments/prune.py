@@ -184,12 +184,15 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
 
 def _refuse_other_recipes(run_dir: Path) -> None:
     """Said before the run's images are loaded: the kernel procedure knows only the paper's CNN."""
+    from fexprune.recipes import RECIPES
+
     try:
         config = runs.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     except (OSError, InputError):
         return  # load_run says what is wrong with the folder
     recipe = config.get("recipe", "paper") if isinstance(config, dict) else "paper"
-    if recipe != "paper":
+    known = RECIPES.get(recipe) if isinstance(recipe, str) else None
+    if known is None or not known.paper_network:
         raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
 

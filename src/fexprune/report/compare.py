@@ -30,7 +30,7 @@ _PAPER_NETWORK = ("channels", "kernel_size", "pools")
 # The CNN's own settings: a baseline run's config.json carries them too, but the SVM never reads them.
 _CNN_SETTINGS = ("channels", "kernel_size", "pools", "normalize", "epochs", "lr", "batch_size", "recipe", "members", "hog",
                  "margin_tta")
-# --margin-tta's default in the best and transfer recipes (report/ does not import recipes/; a test checks they agree)
+# --margin-tta's default in the recipes that offer it (report/ does not import recipes/; a test checks they agree)
 MARGIN_TTA_DEFAULT = 0.05
 BUILTIN_DATA = "built-in synthetic data"
 # why a kind of run has no row of its own
@@ -103,7 +103,7 @@ def read_run(folder: str | os.PathLike) -> RunRecord | None:
     settings["data"] = data_name(config)
     if method == "cnn":
         if "margin_tta" in settings:
-            settings["margin_tta"] = user_margin_tta(config)
+            settings["margin_tta"] = user_margin_tta(config, results.get("training") or {})
         # how the test split was scored: runs from before margin cuts were averaged stand apart
         settings["tta_margins"] = _hashable((results.get("training") or {}).get("tta_margins"))
     macro_f1 = results.get("macro_f1")
@@ -131,13 +131,15 @@ def data_name(config: dict) -> str:
     return str(config["data"]) if config.get("data") else BUILTIN_DATA
 
 
-def user_margin_tta(config: dict) -> float | None:
-    """--margin-tta as the user set it (its default where left out); None where the recipe has no such
-    option or the run cut no faces."""
-    if config.get("recipe", "paper") not in ("best", "transfer") or not config.get("face_crop"):
+def user_margin_tta(config: dict, training: dict) -> float | None:
+    """--margin-tta as the user set it; where left out, its default if the run scored its test faces at
+    other margins too (`training`: results.json's), else None (its recipe has no such option, or it cut no faces)."""
+    if not config.get("face_crop"):
         return None
     value = config.get("margin_tta")
-    return MARGIN_TTA_DEFAULT if value is None else value
+    if value is None:
+        return MARGIN_TTA_DEFAULT if training.get("tta_margins") else None
+    return value
 
 
 @dataclass
