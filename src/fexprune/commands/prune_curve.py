@@ -44,14 +44,18 @@ def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def refuse_frozen_trunk(run: str) -> None:
-    """A probe run trained one linear layer on FER2013's network, frozen: a curve prunes convolutional
+    """A run whose recipe kept a pretrained trunk frozen (the probe's): a curve prunes convolutional
     channels, none of which the run trained, so it would prune nothing and report no change."""
     from fexprune import run_folder
+    from fexprune.recipes import RECIPES
 
-    recipe = (run_folder.read_spec(run).get("recipe") or {}).get("name") if run_folder.has_spec(run) else None
-    if recipe == "probe":
-        raise InputError("--curve prunes convolutional channels, and a probe run's convolutional trunk is FER2013's "
-                         "network, frozen (only its linear probe was trained); prune a paper, best or transfer run", run)
+    name = (run_folder.read_spec(run).get("recipe") or {}).get("name") if run_folder.has_spec(run) else None
+    recipe = RECIPES.get(name) if isinstance(name, str) else None
+    if recipe is not None and recipe.frozen_trunk:
+        trained = [other for other, kind in RECIPES.items() if not kind.frozen_trunk]
+        choices = f"{', '.join(trained[:-1])} or {trained[-1]}" if len(trained) > 1 else "".join(trained)
+        raise InputError(f"--curve prunes convolutional channels, and a {recipe.name} run's convolutional trunk is "
+                         f"{recipe.frozen_trunk}; prune a {choices} run", run)
 
 
 def run_curve(args: argparse.Namespace) -> int:

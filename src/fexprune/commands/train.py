@@ -36,7 +36,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     recipe = RECIPES.get(name, RECIPES["paper"])
     parser = subparsers.add_parser(
         "train",
-        help="train a network on an image data set (--recipe paper, best, transfer or probe)",
+        help=f"train a network on an image data set (--recipe {', '.join(list(RECIPES)[:-1])} or {list(RECIPES)[-1]})",
         description="Train a recipe on one split (or K folds with --cv). "
                     + " ".join(f"{n}: {r.summary}." for n, r in RECIPES.items())
                     + " Each recipe has options of its own: fexprune train --recipe NAME --help lists them.",

@@ -183,12 +183,15 @@ def _prune_one(name: str, trained: TrainedRun, config: PruneConfig, sample_x: to
 
 def _refuse_other_recipes(run_dir: Path) -> None:
     """Said before the run's images are loaded: the kernel procedure knows only the paper's CNN."""
+    from fexprune.recipes import RECIPES
+
     try:
         values = run_folder.read_spec(run_dir) if run_folder.has_spec(run_dir) else {}
     except (OSError, InputError):
         return  # load_run says what is wrong with the folder
     recipe = (values.get("recipe") or {}).get("name", "paper")
-    if recipe != "paper":
+    known = RECIPES.get(recipe) if isinstance(recipe, str) else None
+    if known is None or not known.paper_network:
         raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
 

@@ -41,6 +41,12 @@ class Recipe(ABC):
     options: ClassVar[tuple[str, ...]] = ()  # TrainConfig fields that only this recipe reads
     unused: ClassVar[tuple[str, ...]] = ()  # training options this recipe has no use for: `train` refuses them
     checkpoints: ClassVar[bool] = False  # writes checkpoint.pt as it trains, so `--resume` can continue it
+    # trains the paper's CNN (fexprune.models.cnn), the only network `fexprune prune`'s kernel procedure knows
+    paper_network: ClassVar[bool] = False
+    # why the run's convolutional channels were not trained on its data (a pretrained trunk kept frozen), so
+    # `prune --curve`, which prunes them, refuses it; None: they were
+    frozen_trunk: ClassVar[str | None] = None
+    # the rate `prune --curve` trains its from-scratch baseline at; None: the run's own
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -60,7 +66,9 @@ class Recipe(ABC):
     @abstractmethod
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
         """Train on `data` (fexprune.data.prepared.PreparedData); the test split is scored only to report
-        it (the metrics rows may log it along the way), never to choose anything."""
+        it (the metrics rows may log it along the way), never to choose anything. A recipe whose network is
+        not the paper's CNN of config.json's channels says what it is in `info["architecture"]` (the report
+        describes the network from it)."""
 
 
 def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: bool,

@@ -26,6 +26,7 @@ class PaperRecipe(Recipe):
     defaults: ClassVar[dict] = {"epochs": 700, "lr": DEFAULT_LR, "batch_size": None, "normalize": "per-image", "eye_align": True}
     options: ClassVar[tuple[str, ...]] = ("channels", "kernel_size", "checkpoint_every")
     checkpoints: ClassVar[bool] = True
+    paper_network: ClassVar[bool] = True
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

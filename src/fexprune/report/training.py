@@ -112,7 +112,8 @@ def training_section(folder: Path, results: dict) -> Section:
     unlike = unlike_the_paper(config)
     caveat = (" Not like for like with the paper: " + "; ".join(f"{k} {v}" for k, v in unlike) + ".") if unlike else ""
     title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
-    if results.get("recipe", "paper") != "paper":
+    training = results.get("training") or {}
+    if "architecture" in training:  # a recipe with a network of its own (else the paper's CNN of config's channels)
         title = f"Training log, --recipe {results['recipe']} (beyond the paper; its numbers beside section 3.2's)"
     metrics = runs.read_csv(folder / "metrics.csv")
     rows = with_differences(training_log_rows(metrics, table_epochs(int(results["epochs"]))), ["train_loss", "train_accuracy"])
@@ -139,10 +140,9 @@ def training_section(folder: Path, results: dict) -> Section:
             ("macro-F1", f"{results['macro_f1']:.3f}"),
             ("accuracy per class", per_class),
         ]))
-    training = results.get("training") or {}
-    if training.get("recipe") == "best":  # beyond the paper: what the best recipe's network was
-        shape = training["architecture"]
-        blocks.append(KeyValues("Best recipe", [
+    shape = training.get("architecture")
+    if isinstance(shape, dict) and shape.get("architecture") == "best":  # beyond the paper: a BestCNN (models/best_cnn.py)
+        blocks.append(KeyValues(f"{str(training.get('recipe', results.get('recipe'))).capitalize()} recipe", [
             ("network", f"conv blocks {'/'.join(map(str, shape['channels']))}, last map {shape['pooled'][0]}x{shape['pooled'][1]}"
                         + (", HOG branch" if shape.get("hog") else "")),
             ("members", f"{shape['members']} (probabilities averaged)" if shape.get("members", 1) > 1 else "1"),
