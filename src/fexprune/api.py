@@ -11,14 +11,13 @@ the command line's; a bad option raises `fexprune.errors.InputError`. `out` is t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
-import shutil
 import statistics
+import time
 import warnings
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from fexprune import run_folder, runs
 from fexprune.errors import InputError
@@ -96,8 +95,7 @@ def train(data: PathLike | None = None, recipe: str = "paper", out: PathLike = "
     args = _parse("train", {"data": data, "recipe": recipe, "seed": seed}, options)
     apply_tracking(args)
     config = train_config(args)
-    with _new_run_dir(out, "cv" if config.cv else "train") as run_dir:
-        result = run_training(config, out=run_dir, progress=not args.quiet)
+    result = run_training(config, out=_parent(out), progress=not args.quiet)
     return open_run(result.run_dir)
 
 
@@ -111,8 +109,7 @@ def prune(run: PathLike | RunFolder, criterion: str = "l2", out: PathLike = "run
     args = _parse("prune", {"run": _folder(run), "criterion": criterion}, options)
     apply_tracking(args)
     config = prune_config(args)
-    with _new_run_dir(out, "prune") as run_dir:
-        result = run_pruning(config, out=run_dir, progress=not args.quiet)
+    result = run_pruning(config, out=_parent(out), progress=not args.quiet)
     return open_run(result.run_dir)
 
 
@@ -129,8 +126,7 @@ def prune_curve(run_or_runs: PathLike | RunFolder | Iterable[PathLike | RunFolde
     args = _parse("prune", {**named, "curve": tuple(curve)}, options)
     apply_tracking(args)
     config = curve_config(args)
-    with _new_run_dir(out, "prune-curve") as run_dir:
-        written, _ = run_prune_curve(config, out=run_dir)
+    written, _ = run_prune_curve(config, out=_parent(out))
     return open_run(written)
 
 
@@ -192,20 +188,17 @@ def _curve_options() -> tuple[str, ...]:
     return tuple(action.dest for action in parser._actions)
 
 
-@contextlib.contextmanager
-def _new_run_dir(out: PathLike, kind: str) -> Iterator[Path]:
-    """A new, empty run folder under `out`, which the experiment then takes as its own; removed again
-    where the experiment stops before writing anything into it."""
+def _new_run_path(out: PathLike, kind: str) -> Path:
+    """A free `<out>/<kind>-<date>-<time>[-k]` for the experiment to take as its run folder (`out` made
+    where missing), as the command line names its runs under ./runs."""
     out = Path(out)
-    if run_folder.has_spec(out):
+    if run_folder.is_run_dir(out):
         raise InputError("is a run folder; out= names the folder new run folders are made in", out)
-    run_dir = run_folder.fresh_run_dir(out, kind)
-    try:
-        yield run_dir
-    except BaseException:
-        if run_dir.is_dir() and not any(run_dir.iterdir()):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    if out.exists() and not out.is_dir():
+        raise InputError("output path exists and is not a folder", out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return next(path for k in range(10_000) if not (path := out / (f"{kind}-{stamp}" + (f"-{k}" if k else ""))).exists())
 
 
 # keywords that are the API's own business, not a command-line option

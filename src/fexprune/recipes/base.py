@@ -46,7 +46,6 @@ class Recipe(ABC):
     # why the run's convolutional channels were not trained on its data (a pretrained trunk kept frozen), so
     # `prune --curve`, which prunes them, refuses it; None: they were
     frozen_trunk: ClassVar[str | None] = None
-    # the rate `prune --curve` trains its from-scratch baseline at; None: the run's own
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
