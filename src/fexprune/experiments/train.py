@@ -20,13 +20,14 @@ from tqdm import tqdm
 from fexprune import runs
 from fexprune.config import TrainConfig
 from fexprune.data.fingerprint import data_fingerprint
-from fexprune.data.prepared import SPLIT_FILE, PreparedData, load_images, prepare_data, recorded_split, split_record
+from fexprune.data.prepared import SPLIT_FILE, PreparedData, prepare_data, recorded_split, split_record
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.errors import InputError
 from fexprune.experiments.crossval import cross_validate
 from fexprune.experiments.metrics import add_classification_metrics
 from fexprune.experiments.result import TrainResult
 from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.faces.loading import load_images, with_chain
 from fexprune.models.checkpoint import load_model
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import recipe_for
@@ -82,7 +83,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
           progress: bool = True) -> TrainResult:
     """Train `config.recipe`; `resume` continues the interrupted run folder it names."""
     if resume is None:
-        config = config.with_chain()
+        config = with_chain(config)
     if resume is None and config.cv:
         return cross_validate(config, out=out, progress=progress)
     run_dir, state = None, None
@@ -190,10 +191,10 @@ def run_data(config: TrainConfig, run_dir: Path | None, progress: bool) -> Prepa
     its frames even if the split code changed since), else as `config` splits it now."""
     record = None if run_dir is None else Path(run_dir) / SPLIT_FILE
     if record is None or not record.is_file():
-        return prepare_data(config, progress=progress)
+        return prepare_data(config, load_images(config, progress))
     image_set = load_images(config, progress)
     indices = recorded_split(image_set, runs.read_json(record), record)
-    return prepare_data(config, progress=progress, indices=indices, image_set=image_set)
+    return prepare_data(config, image_set, indices)
 
 
 def _reopen(run_dir: Path) -> tuple[Path, TrainConfig, dict | None]:
