@@ -88,8 +88,8 @@ def load_image_set(
 
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
     does not exist or holds no readable image. `face_cropper(size)` builds what cuts each frame to its face
-    before resizing (fexprune.faces.FaceCropper; fexprune.faces.load_face_crops hands it over: data never
-    imports faces, which builds on data). It is built only once the layout is known: the aligned-faces
+    before resizing (fexprune.faces.FaceCropper; fexprune.faces.loading.load_face_crops hands it over: data
+    never imports faces, which builds on data). It is built only once the layout is known: the aligned-faces
     layout holds faces its makers cut and aligned already, used whole, not detected and cut again (on such
     images the typical-frame fallback region would be the eyes alone), and marked LAYOUT_ALIGNED.
     """
@@ -131,7 +131,7 @@ def load_image_set(
             images.append(pixels)
             kept.append(sample)
             digests.append(digest)
-    if cropper is not None:  # the pass over the whole set: where the chain names it, faceless frames take a clip neighbour's box
+    if cropper is not None:  # the pass over the whole set (a clip neighbour's box for a faceless frame)
         cropper.borrow_clip_boxes(kept, images, faces)
     if not kept:
         raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)

@@ -139,7 +139,7 @@ class FaceCropper:
 
     @property
     def borrows_clip_boxes(self) -> bool:
-        """Whether the chain names the clip-neighbour pass, which the loader runs over the set (recrop)."""
+        """Whether the chain names the clip-neighbour pass, which the loader runs over the set (borrow_clip_boxes)."""
         return CLIP_NEIGHBOUR in self.detectors
 
     def options(self) -> dict:
