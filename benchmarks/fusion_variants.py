@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fexprune.data.prepared import cut_margins, margin_views, prepare_data
+from fexprune.data.prepared import cut_margins, prepare_data
+from fexprune.faces.loading import load_images, margin_views
 from fexprune.data.preprocess import decode_image, to_gray
 from fexprune.experiments.train import TrainConfig
 from fexprune.models.hog import HOGFeatures
@@ -101,7 +102,7 @@ def main() -> None:
     for seed in args.seeds:
         started = time.perf_counter()
         config = TrainConfig(data=args.data, recipe="best", face_crop=True, split=args.split, seed=seed, **recipe_defaults("best"))
-        data = prepare_data(config, progress=False)
+        data = prepare_data(config, load_images(config, progress=False))
         margins = cut_margins(config, data, BestRecipe.margin_tta)
         views = [data.x_test, *margin_views(config, data, margins)]
         net = network_probabilities(config, data, args.cache, views[1:])

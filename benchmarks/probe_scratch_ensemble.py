@@ -18,7 +18,8 @@ from pathlib import Path
 
 def test_probabilities(run_dir: Path):
     """(test file names, probabilities, labels) of a finished run, scored as its recipe scored its test split."""
-    from fexprune.data.prepared import cut_margins, margin_views
+    from fexprune.data.prepared import cut_margins
+    from fexprune.faces.loading import margin_views
     from fexprune.inference.trained_run import load_run
     from fexprune.models.views import predict_logits
 

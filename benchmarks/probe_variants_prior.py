@@ -13,7 +13,7 @@ import torch
 
 torch.set_num_threads(1)
 from fexprune.config import TrainConfig
-from fexprune.data.prepared import load_images
+from fexprune.faces.loading import load_images
 from fexprune.data.preprocess import normalize_images
 from fexprune.data.splits import split_indices
 from fexprune.models.fer_transfer import pretrained_model

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fexprune.data.loading import load_image_set
+from fexprune.faces.loading import load_face_crops
 from fexprune.data.synth import write_synthetic
 from fexprune.faces import STRICT_CHAIN, FaceBox, best_face, crop_face, levelled
 from fexprune.faces.align import eye_pair_roll
@@ -77,16 +77,16 @@ def test_rolls_read_off_drawn_faces_match_their_tilt(drawn):
 
 def test_levelled_crops_differ_only_where_a_pair_was_found(drawn, tmp_path):
     images, _ = drawn
-    plain = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)
-    aligned = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
+    plain = load_face_crops(images, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)
+    aligned = load_face_crops(images, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
     turned = [i for i, face in enumerate(aligned.faces) if face["roll"] is not None]
     assert turned and aligned.summary()["face_crop"]["n_turned"] == len(turned)
     assert aligned.summary()["face_crop"]["eye_align"] and not plain.summary()["face_crop"]["eye_align"]
     same = np.setdiff1d(np.arange(len(aligned)), turned)
     np.testing.assert_array_equal(aligned.images[same], plain.images[same])
     assert all((aligned.images[i] != plain.images[i]).any() for i in turned)
-    again = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
-    assert again.from_cache and again.eye_align and [f["roll"] for f in again.faces] == [f["roll"] for f in aligned.faces]
+    again = load_face_crops(images, detectors=STRICT_CHAIN, eye_align=True, progress=False, cache_dir=tmp_path)
+    assert again.from_cache and again.summary()["face_crop"]["eye_align"] and [f["roll"] for f in again.faces] == [f["roll"] for f in aligned.faces]
 
 
 def test_an_eye_aligned_run_says_so_and_predicts_as_it_trained(drawn, tmp_path, capsys):
@@ -106,7 +106,7 @@ def test_an_eye_aligned_run_says_so_and_predicts_as_it_trained(drawn, tmp_path, 
     faces = json.loads((run_dir / "results.json").read_text())["data"]["face_crop"]
     assert faces["eye_align"] and faces["n_turned"] >= 1
     assert load_run_model(run_dir).face_crop["eye_align"] is True
-    data = load_image_set(images, face_crop=True, eye_align=True, progress=False)
+    data = load_face_crops(images, eye_align=True, progress=False)
     index = next(i for i, face in enumerate(data.faces) if face["roll"] is not None)
     predicted = predict(run_dir, [data.samples[index].path])[0]["faces"][0]
     assert predicted["detector"] == data.faces[index]["detector"]

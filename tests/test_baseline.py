@@ -49,6 +49,7 @@ def test_a_face_crop_run_records_the_chain_it_cut_with(tmp_path, monkeypatch):
     from fexprune.experiments.baseline import BaselineConfig
     from fexprune.faces import mtcnn
     from fexprune.faces.chain import DEFAULT_CHAIN
+    from fexprune.faces.loading import with_chain
 
     monkeypatch.setattr(mtcnn, "available", lambda: False)
     images = write_synthetic(tmp_path / "synth", per_class=3, seed=3, size=(180, 144), progress=False)
@@ -57,4 +58,4 @@ def test_a_face_crop_run_records_the_chain_it_cut_with(tmp_path, monkeypatch):
     recorded = read_settings(tmp_path / "run")["detectors"]
     assert recorded == [d for d in DEFAULT_CHAIN if d != "mtcnn"]
     chosen = BaselineConfig(face_crop=True, detectors=("haar-default",))
-    assert chosen.with_chain() is chosen and BaselineConfig().with_chain().detectors is None
+    assert with_chain(chosen) is chosen and with_chain(BaselineConfig()).detectors is None

@@ -64,10 +64,12 @@ def test_predict_scores_the_test_split_as_the_run_did(best_run):
     import json
 
     from fexprune.data.prepared import prepare_data
+    from fexprune.faces.loading import load_images
     from fexprune.inference.predict import predict
 
     images, run_dir = best_run
-    data = prepare_data(_best_config(images), progress=False)
+    config = _best_config(images)
+    data = prepare_data(config, load_images(config, progress=False))
     records = predict(run_dir, [data.image_set.samples[i].path for i in data.test_index], face_detect=False)
     by_path = {str(r["path"]): r["faces"][0]["emotions"] for r in records}
     classes = list(data.image_set.classes)

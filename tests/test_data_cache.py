@@ -8,6 +8,7 @@ import numpy as np
 
 from fexprune.data import loading
 from fexprune.data.loading import load_image_set
+from fexprune.faces.loading import load_face_crops
 
 from data_trees import make_tree, write_png
 
@@ -82,6 +83,6 @@ def test_progress_bar_goes_to_stderr_only_when_asked(tmp_path, capsys):
     assert captured.out == "" and "decoding images" in captured.err
     load_image_set(tmp_path, progress=False, use_cache=False)
     assert "decoding images" not in capsys.readouterr().err
-    load_image_set(tmp_path, progress=True, use_cache=False, face_crop=True)  # what `data faces` runs
+    load_face_crops(tmp_path, progress=True, use_cache=False)  # what `data faces` runs
     err = capsys.readouterr().err
     assert "detecting faces" in err and "decoding images" not in err

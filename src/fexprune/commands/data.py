@@ -83,10 +83,10 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_faces(args: argparse.Namespace) -> int:
     from fexprune.data.builtin import resolve_data
-    from fexprune.data.loading import load_image_set
     from fexprune.device import resolve_device
     from fexprune.faces import chain_name, check_faces, crop_kind, mtcnn, read_true_boxes
     from fexprune.faces.chain import default_chain
+    from fexprune.faces.loading import load_face_crops
     from fexprune.outputs import Outputs
 
     outputs = Outputs(args.overwrite, inputs=[args.data, args.truth])
@@ -96,8 +96,8 @@ def run_faces(args: argparse.Namespace) -> int:
     data = resolve_data(args.data, not args.quiet)
     truth_file = args.truth or (data.parent / "faces.csv" if args.data is None else None)  # the built-in set's own
     truth = read_true_boxes(truth_file) if truth_file else None
-    image_set = load_image_set(data, face_crop=True, face_margin=args.face_margin, detectors=args.detectors,
-                               eye_align=args.eye_align, progress=not args.quiet)
+    image_set = load_face_crops(data, face_margin=args.face_margin, detectors=args.detectors,
+                                eye_align=args.eye_align, progress=not args.quiet)
     report = {"detectors": chain_name(args.detectors or default_chain()), **check_faces(image_set, truth)}
     if args.sheet:
         from fexprune.report.faces import save_face_sheet

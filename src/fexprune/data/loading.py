@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +21,8 @@ from fexprune.data import cache
 from fexprune.data.layouts import Sample, discover
 from fexprune.data.preprocess import read_image, to_gray_resized
 from fexprune.errors import InputError
+
+LAYOUT_ALIGNED = "layout-aligned"  # the data set's own aligned faces (SFEW's *_Aligned_Faces): used as they are
 
 
 @dataclass
@@ -33,8 +36,9 @@ class ImageSet:
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
     duplicates: list[dict] = field(default_factory=list)  # {"paths", "classes"}
     from_cache: bool = False
-    faces: list[dict] | None = None  # with face_crop: the box each image was cut from (detector "fallback": none found)
-    eye_align: bool = False  # with face_crop: each face was turned to level its eyes where a pair was found
+    faces: list[dict] | None = None  # with face crops: the box each image was cut from (detector "fallback": none found)
+    cut: dict | None = None  # how the faces were cut (the cropper's options); None where nothing was cut
+    face_account: dict | None = None  # with face crops: how they were found (fexprune.faces.face_summary)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -42,8 +46,6 @@ class ImageSet:
     @property
     def given_faces(self) -> bool:
         """Face-cropped by the layout itself (its aligned faces, used whole by load_image_set): nothing was cut."""
-        from fexprune.faces.crop import LAYOUT_ALIGNED
-
         return bool(self.faces) and self.faces[0]["detector"] == LAYOUT_ALIGNED
 
     def summary(self) -> dict:
@@ -67,10 +69,8 @@ class ImageSet:
         subsets = Counter(s.subset for s in self.samples if s.subset)
         if subsets:
             summary["subsets"] = dict(sorted(subsets.items()))
-        if self.faces is not None:
-            from fexprune.faces.check import face_summary
-
-            summary["face_crop"] = face_summary(self.faces, self.samples, self.eye_align)
+        if self.face_account is not None:
+            summary["face_crop"] = self.face_account
         return summary
 
 
@@ -82,19 +82,16 @@ def load_image_set(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     use_cache: bool = True,
-    face_crop: bool = False,
-    face_margin: float = 0.2,
-    detectors: tuple[str, ...] | None = None,
-    eye_align: bool = False,
+    face_cropper: Callable | None = None,
 ) -> ImageSet:
     """Discover, decode, grayscale and resize every image under `path` (width, height = `size`).
 
     A second call on unchanged files reads the cache and decodes nothing. InputError when the path
-    does not exist or holds no readable image. `face_crop`: cut each frame to its detected face (plus
-    `face_margin`) before resizing, with `detectors` (default fexprune.faces.DEFAULT_CHAIN);
-    `eye_align`: turn each detected face so its eyes are level (fexprune.faces.align). The aligned-faces
-    layout holds faces its makers cut and aligned already: they are used whole, not detected and cut again
-    (on such images the typical-frame fallback region would be the eyes alone), and marked LAYOUT_ALIGNED.
+    does not exist or holds no readable image. `face_cropper(size)` builds what cuts each frame to its face
+    before resizing (fexprune.faces.FaceCropper; fexprune.faces.loading.load_face_crops hands it over: data
+    never imports faces, which builds on data). It is built only once the layout is known: the aligned-faces
+    layout holds faces its makers cut and aligned already, used whole, not detected and cut again (on such
+    images the typical-frame fallback region would be the eyes alone), and marked LAYOUT_ALIGNED.
     """
     size = (int(size[0]), int(size[1]))
     if size[0] < 1 or size[1] < 1:
@@ -102,13 +99,10 @@ def load_image_set(
     found = discover(path, variant)
     files = [s.path for s in found.samples] + [Path(item["path"]) for item in found.skipped]
     options = {"size": list(size), "variant": variant, "layout": found.layout, "classes": found.classes}
-    given_faces = face_crop and found.layout == "aligned"
-    face_crop = face_crop and not given_faces
+    given_faces = face_cropper is not None and found.layout == "aligned"
     cropper = None
-    if face_crop:
-        from fexprune.faces.crop import FaceCropper
-
-        cropper = FaceCropper(size, face_margin, detectors, eye_align=eye_align)
+    if face_cropper is not None and not given_faces:
+        cropper = face_cropper(size)
         options["face_crop"] = cropper.options()
     entry_path = Path(cache_dir or cache.default_cache_dir()) / f"{cache.cache_key(files, options)}.npz"
     if use_cache:
@@ -116,7 +110,7 @@ def load_image_set(
         if entry is not None:
             if cropper is None or "faces" in entry[2]:
                 image_set = _from_entry(*entry, found.root, found.layout, found.classes)
-                image_set.eye_align = eye_align and cropper is not None
+                image_set.cut = options.get("face_crop")
                 return _mark_given_faces(image_set) if given_faces else image_set
 
     images, kept, skipped, digests, faces = [], [], list(found.skipped), [], []
@@ -137,13 +131,8 @@ def load_image_set(
             images.append(pixels)
             kept.append(sample)
             digests.append(digest)
-    if cropper is not None and cropper.borrows_clip_boxes:  # faceless frames take a clip neighbour's box
-        from fexprune.faces.chain import FaceBox
-        from fexprune.faces.clip_neighbour import borrow_clip_boxes
-
-        for index, box in borrow_clip_boxes(kept, [FaceBox.from_dict(f) for f in faces]).items():
-            images[index], box = cropper.recrop(kept[index].path, box)
-            faces[index] = box.to_dict()
+    if cropper is not None:  # the pass over the whole set (a clip neighbour's box for a faceless frame)
+        cropper.borrow_clip_boxes(kept, images, faces)
     if not kept:
         raise InputError(f"holds no readable image ({len(skipped)} files skipped: {skipped[0]['reason'] if skipped else 'none found'})", found.root)
 
@@ -157,7 +146,7 @@ def load_image_set(
         skipped=skipped,
         duplicates=find_duplicates(kept, digests, found.classes),
         faces=faces if cropper is not None else None,
-        eye_align=eye_align and cropper is not None,
+        cut=options.get("face_crop"),
     )
     if cropper is not None:
         cropper.save()
@@ -170,8 +159,6 @@ def load_image_set(
 
 
 def _mark_given_faces(image_set: ImageSet) -> ImageSet:
-    from fexprune.faces.crop import LAYOUT_ALIGNED
-
     image_set.faces = [{"detector": LAYOUT_ALIGNED} for _ in image_set.samples]
     return image_set
 

@@ -1,5 +1,5 @@
-"""A run's data as the network sees it: loaded (from the cache when possible), split, normalised; and the
-test faces cut again at other margins for test-time averaging."""
+"""A run's data as the network sees it: its image set (fexprune.faces.loading.load_images, which cuts faces)
+split and normalised; and the margins the test faces are cut again at for test-time averaging."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fexprune.data.builtin import resolve_data
-from fexprune.faces import crop_options
-from fexprune.data.loading import ImageSet, load_image_set
+from fexprune.data.loading import ImageSet
 from fexprune.data.preprocess import normalize_images
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
@@ -35,20 +33,6 @@ class PreparedData:
         return replace(self, **{name: getattr(self, name).to(device) for name in ("x_train", "y_train", "x_test", "y_test")})
 
 
-def load_images(config, progress: bool = True, face_margin: float | None = None) -> ImageSet:
-    """The image set `config` names, cut to faces as it asks (at `face_margin` instead of its own when given)."""
-    faces = config.face_options()
-    if faces and face_margin is not None:
-        faces["face_margin"] = face_margin
-    image_set = load_image_set(resolve_data(config.data, progress), size=tuple(config.image_size), variant=config.variant,
-                               progress=progress, **faces)
-    present = sorted({image_set.classes[int(label)] for label in image_set.labels})
-    if len(present) < 2:  # one class trains to 100% test accuracy and says nothing
-        raise InputError(f"holds images of {len(present)} class only ({', '.join(present)}); "
-                         "a classifier needs at least 2 classes", image_set.root)
-    return image_set
-
-
 def check_class_coverage(image_set: ImageSet, train_index: np.ndarray) -> None:
     """Refuse a split that leaves a class of the data set without a training image: no recipe can learn it,
     and its test images would be scored wrong without a word (a probe reports 0% on them)."""
@@ -62,14 +46,11 @@ def check_class_coverage(image_set: ImageSet, train_index: np.ndarray) -> None:
                          image_set.root)
 
 
-def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.ndarray] | None = None,
-                 image_set: ImageSet | None = None) -> PreparedData:
-    """Load, split and normalise; the same config gives the same tensors.
+def prepare_data(config, image_set: ImageSet, indices: tuple[np.ndarray, np.ndarray] | None = None) -> PreparedData:
+    """Split and normalise `config`'s image set; the same config gives the same tensors.
 
-    `indices` (train, test) replace the configured split (cross-validation folds); `image_set` skips loading.
+    `indices` (train, test) replace the configured split (cross-validation folds).
     """
-    if image_set is None:
-        image_set = load_images(config, progress)
     if indices is None:
         train_index, test_index = split_indices(image_set, config.split, config.test_fraction, config.seed)
     else:
@@ -87,8 +68,8 @@ def prepare_data(config, progress: bool = True, indices: tuple[np.ndarray, np.nd
         "classes": list(image_set.classes),
     }
     if config.face_crop:
-        # the layout's own aligned faces were used whole: predict then takes new images whole too
-        preprocessing["face_crop"] = None if image_set.given_faces else crop_options(config.face_margin, config.detectors, config.eye_align)
+        # None where the layout's own aligned faces were used whole: predict then takes new images whole too
+        preprocessing["face_crop"] = image_set.cut
     return PreparedData(
         image_set=image_set,
         train_index=train_index,
@@ -136,16 +117,3 @@ def cut_margins(config, data: PreparedData, spread: float) -> list[float]:
     if not config.face_crop or spread <= 0 or data.image_set.given_faces:
         return []
     return [round(max(0.0, config.face_margin - spread), 6), round(config.face_margin + spread, 6)]
-
-
-def margin_views(config, data: PreparedData, margins: list[float]) -> list[torch.Tensor]:
-    """The test split cut again at each of `margins`, normalised as in training. The boxes come from
-    their cache, so only the cut is redone."""
-    views = []
-    for margin in margins:
-        image_set = load_images(config, progress=False, face_margin=margin)
-        if [s.path for s in image_set.samples] != [s.path for s in data.image_set.samples]:
-            raise InputError("the images changed while the run was being scored", image_set.root)
-        x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
-        views.append(torch.from_numpy(x))
-    return views

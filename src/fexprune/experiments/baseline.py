@@ -17,10 +17,10 @@ from tqdm import tqdm
 
 from fexprune import run_folder, runs, spec
 from fexprune.config import ImageDataConfig
-from fexprune.data.prepared import load_images
 from fexprune.data.splits import describe_split, split_indices
 from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.faces.loading import load_images, with_chain
 from fexprune.report.metrics import classification_metrics, confusion_figure
 
 METHOD = "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"
@@ -65,7 +65,7 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds); a run folder
     with results.json, the confusion matrix and the report."""
     started = time.perf_counter()
-    config = config.with_chain()
+    config = with_chain(config)
     image_set = load_images(config, progress)
     classes = list(image_set.classes)
     folds = fold_indices(image_set, int(config.cv), config.split, config.seed) if config.cv else None  # before the folder: a bad --cv leaves none

@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from fexprune import run_folder, runs, spec
-from fexprune.data.prepared import load_images, prepare_data
+from fexprune.data.prepared import prepare_data
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.experiments.baseline import svm_baseline
 from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.result import TrainResult
 from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.faces.loading import load_images
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import recipe_for, recipe_section
 from fexprune.report.metrics import classification_metrics, confusion_figure
@@ -32,7 +33,7 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     run_dir = run_folder.create(out, "cv", spec.build("cv", run_folder.record(config), recipe=recipe_section(recipe, config)))
     rows, model, total = [], None, None
     for fold, indices in enumerate(folds):
-        data = prepare_data(config, progress=False, indices=indices, image_set=image_set).to(device)
+        data = prepare_data(config, image_set, indices).to(device)
         fitted = recipe.fit(config, data)
         metrics = classification_metrics(data.y_test.cpu().numpy(), fitted.test_predictions, list(image_set.classes))
         matrix = np.asarray(metrics["confusion_matrix"])

@@ -24,6 +24,7 @@ from fexprune.experiments.crossval import cross_validate
 from fexprune.experiments.metrics import add_classification_metrics
 from fexprune.experiments.result import TrainResult
 from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.faces.loading import with_chain
 from fexprune.inference.trained_run import run_data, train_config
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import Recipe, recipe_for, recipe_from_spec, recipe_section
@@ -63,7 +64,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
           progress: bool = True) -> TrainResult:
     """Train `config.recipe`; `resume` continues the interrupted run folder it names."""
     if resume is None:
-        config = config.with_chain()
+        config = with_chain(config)
     if resume is None and config.cv:
         return cross_validate(config, out=out, progress=progress)
     run_dir, state = None, None

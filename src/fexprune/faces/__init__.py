@@ -4,7 +4,8 @@ steps: the names of the chain's steps and the chains offered (no OpenCV: the com
 detectors: the detectors a chain can name; chain: running them on a frame and ranking the boxes;
 clip_neighbour: the pass over a whole set that gives a faceless frame a clip neighbour's box; crop: the
 crop the loader is handed (FaceCropper) and its box cache; align: the eyes' roll; mtcnn: the CNN
-detector (imports torch, so it is not imported here); check: how a chain cut a set's faces.
+detector (imports torch, so it is not imported here); check: how a chain cut a set's faces; loading: the
+data loader handed a FaceCropper (data never imports faces), a run's images as its config names them.
 
 Names are loaded on first use, so `from fexprune.faces import DEFAULT_CHAIN` does not load OpenCV.
 """
@@ -19,7 +20,8 @@ _HOMES = {
     "fexprune.faces.chain": ["FaceBox", "best_face", "chain_name", "detect_faces", "face_or_fallback", "fallback_box", "iou"],
     "fexprune.faces.check": ["check_faces", "crop_kind", "face_summary", "read_true_boxes"],
     "fexprune.faces.clip_neighbour": ["borrow_clip_boxes"],
-    "fexprune.faces.crop": ["LAYOUT_ALIGNED", "BoxCache", "FaceCropper", "crop_face", "crop_options", "levelled"],
+    "fexprune.faces.crop": ["BoxCache", "FaceCropper", "crop_face", "crop_options", "levelled"],
+    "fexprune.data.loading": ["LAYOUT_ALIGNED"],  # a kind of crop that data marks: the layout's own faces, used whole
     "fexprune.faces.detectors": ["FRAME_DETECTORS", "ROTATIONS"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -13,9 +13,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from fexprune.data.loading import LAYOUT_ALIGNED
 from fexprune.errors import InputError
 from fexprune.faces.chain import CLIP_NEIGHBOUR, FALLBACK, iou
-from fexprune.faces.crop import LAYOUT_ALIGNED
 
 ON_FACE_IOU = 0.3  # a crop "on the face": its box overlaps the true one this much
 TRUTH_COLUMNS = ("path", "cx", "cy", "width", "height")  # and, optionally, "tilt" (degrees, as FaceBox.roll)
@@ -81,7 +81,7 @@ def check_faces(image_set, truth: dict | None = None) -> dict:
     (detected, clip-neighbour, fallback): frames with a true box, the share on the face, the median IoU;
     and the median error of the rolls the crops were turned by against the true tilt."""
     if image_set.faces is None:
-        raise ValueError("check_faces needs an image set loaded with face_crop=True")
+        raise ValueError("check_faces needs an image set cut to faces (fexprune.faces.loading.load_face_crops)")
     report = {"chain": image_set.summary()["face_crop"]}
     if truth is None:
         return report

@@ -3,7 +3,7 @@
 The crop keeps the output's aspect ratio around the box. With eye alignment on, a face with mtcnn's
 landmarks is cut by mapping them onto a template, any other found face turned so its eyes are level
 (`levelled`, fexprune.faces.align). Images of the aligned-faces layout are
-faces already: they are not cut again (LAYOUT_ALIGNED).
+faces already: the loader does not cut them again (fexprune.data.loading.LAYOUT_ALIGNED).
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from fexprune.errors import InputError
 from fexprune.faces.align import eye_roll, landmark_crop
 from fexprune.faces.chain import (CLIP_NEIGHBOUR, DETECT_HEIGHT, DETECTORS, FALLBACK, FaceBox, chain_name,
                                   default_chain, face_or_fallback, frame_steps)
+from fexprune.faces.clip_neighbour import borrow_clip_boxes
 from fexprune.faces.detectors import MTCNN
 from fexprune.runs import atomic_write_bytes, cache_root
-
-LAYOUT_ALIGNED = "layout-aligned"  # the data set's own aligned faces (SFEW's *_Aligned_Faces): used as they are
 
 
 def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2, size: tuple[int, int] = (90, 72),
@@ -140,7 +139,7 @@ class FaceCropper:
 
     @property
     def borrows_clip_boxes(self) -> bool:
-        """Whether the chain names the clip-neighbour pass, which the loader runs over the set (recrop)."""
+        """Whether the chain names the clip-neighbour pass, which the loader runs over the set (borrow_clip_boxes)."""
         return CLIP_NEIGHBOUR in self.detectors
 
     def options(self) -> dict:
@@ -168,6 +167,15 @@ class FaceCropper:
         image = decode_image(Path(path).read_bytes())
         box = self._levelled(image, box)
         return crop_face(image, box, self.margin, self.size, self.eye_align), box
+
+    def borrow_clip_boxes(self, samples: list, images: list[np.ndarray], faces: list[dict]) -> None:
+        """The pass over the whole set the loader runs after `decode`: where the chain names it, each faceless
+        frame is cut again (in `images`, `faces`) with a clip neighbour's box (fexprune.faces.clip_neighbour)."""
+        if not self.borrows_clip_boxes:
+            return
+        for index, box in borrow_clip_boxes(samples, [FaceBox.from_dict(f) for f in faces]).items():
+            images[index], box = self.recrop(samples[index].path, box)
+            faces[index] = box.to_dict()
 
     def save(self) -> None:
         try:

@@ -12,9 +12,10 @@ from torch import nn
 
 from fexprune import run_folder, runs, spec
 from fexprune.config import TrainConfig
-from fexprune.data.prepared import SPLIT_FILE, PreparedData, load_images, prepare_data, recorded_split
+from fexprune.data.prepared import SPLIT_FILE, PreparedData, prepare_data, recorded_split
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
+from fexprune.faces.loading import load_images
 from fexprune.models.checkpoint import load_model
 
 MODEL_FILE = "model.pt"
@@ -51,11 +52,11 @@ def run_data(config: TrainConfig, run_dir: Path | None, progress: bool) -> Prepa
     """A run's data: split as the run's split.json records it where the run has one (a run reopened keeps
     its frames even if the split code changed since), else as `config` splits it now."""
     record = None if run_dir is None else Path(run_dir) / SPLIT_FILE
-    if record is None or not record.is_file():
-        return prepare_data(config, progress=progress)
     image_set = load_images(config, progress)
+    if record is None or not record.is_file():
+        return prepare_data(config, image_set)
     indices = recorded_split(image_set, runs.read_json(record), record)
-    return prepare_data(config, progress=progress, indices=indices, image_set=image_set)
+    return prepare_data(config, image_set, indices)
 
 
 def load_run(run_dir: str | Path, progress: bool = False, device: str = "cpu") -> TrainedRun:

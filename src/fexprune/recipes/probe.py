@@ -152,8 +152,8 @@ def train_cut(config, data, margin: float) -> torch.Tensor:
     """The training split cut at `margin` (the boxes come from their cache), normalised as in training."""
     import torch
 
-    from fexprune.data.prepared import load_images
     from fexprune.data.preprocess import normalize_images
+    from fexprune.faces.loading import load_images
 
     image_set = load_images(config, progress=False, face_margin=margin)
     x, _ = normalize_images(image_set.images[data.train_index], config.normalize, data.preprocessing["stats"])

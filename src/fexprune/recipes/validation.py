@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from fexprune.data.loading import ImageSet
-from fexprune.data.prepared import cut_margins, margin_views
+from fexprune.data.prepared import cut_margins
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
+from fexprune.faces.loading import margin_views
 from fexprune.models.views import predict_logits
 from fexprune.recipes.base import Fitted, scores
 from fexprune.training.loop import evaluate
