@@ -107,7 +107,6 @@ def prune(run: PathLike | RunFolder, criterion: str = "l2", out: PathLike = "run
     from fexprune.commands.prune import prune_config
     from fexprune.experiments.prune import run_pruning
 
-    _refuse(options, dict.fromkeys(_curve_options(), "belongs to the pruning curve: fexprune.prune_curve"), "prune")
     args = _parse("prune", {"run": _folder(run), "criterion": criterion}, options)
     apply_tracking(args)
     config = prune_config(args)
@@ -118,15 +117,15 @@ def prune(run: PathLike | RunFolder, criterion: str = "l2", out: PathLike = "run
 
 def prune_curve(run_or_runs: PathLike | RunFolder | Iterable[PathLike | RunFolder], curve: Iterable[float],
                 out: PathLike = "runs", **options) -> Run:
-    """`fexprune prune --curve`: accuracy against cost at each fraction of MACs removed in `curve`; several
+    """`fexprune prune-curve`: accuracy against cost at each fraction of MACs removed in `curve`; several
     train runs (the seeds of one configuration) give every point as mean and sd over them."""
     from fexprune.commands.common import apply_tracking
     from fexprune.commands.prune_curve import curve_config
     from fexprune.experiments.prune_curve import run_prune_curve
 
     several = not isinstance(run_or_runs, (str, os.PathLike, RunFolder))
-    named = {"runs": [_folder(r) for r in run_or_runs]} if several else {"run": _folder(run_or_runs)}
-    args = _parse("prune", {**named, "curve": tuple(curve)}, options)
+    train_runs = [_folder(r) for r in run_or_runs] if several else [_folder(run_or_runs)]
+    args = _parse("prune-curve", {"run": train_runs, "curve": tuple(curve)}, options)
     apply_tracking(args)
     config = curve_config(args)
     with _new_run_dir(out, "prune-curve") as run_dir:
@@ -180,16 +179,6 @@ def _refuse(options: dict, refused: dict[str, str], command: str) -> None:
     for key in options:
         if key in refused:
             raise InputError(f"{command}: {key}= {refused[key]}")
-
-
-@functools.lru_cache(maxsize=1)
-def _curve_options() -> tuple[str, ...]:
-    """The keywords of the curve's own options (`fexprune prune --curve ...`)."""
-    from fexprune.commands.prune_curve import add_curve_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_curve_arguments(parser)
-    return tuple(action.dest for action in parser._actions)
 
 
 @contextlib.contextmanager
