@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 
 from fexprune.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
-from fexprune.commands.common import add_tracking_arguments, apply_tracking
-from fexprune.commands.prune_curve import OLD_NAMES, comma_list, refuse, register_old_spelling
+from fexprune.commands.common import add_tracking_arguments, apply_tracking, refuse
+from fexprune.commands.prune_curve import OLD_NAMES, comma_list, register_old_spelling
 from fexprune.errors import InputError
 
 CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
 LAYER_CHOICES = ["conv1", "conv2", "all"]
 # fexprune prune-curve's options that the paper's procedure has no use for, under both their names
 CURVE_OPTIONS = ("--runs", "--global-pruning", "--steps", "--round-to", "--merge", "--lr", "--distill", "--no-augment",
-                 "--batch-size", "--scratch-epochs", "--sensitivity", *(OLD_NAMES[o] for o in ("--finetune", "--lr", "--distill", "--no-augment")))
+                 "--batch-size", "--scratch-epochs", "--sensitivity",
+                 *(OLD_NAMES[option] for option in ("--finetune", "--lr", "--distill", "--no-augment")))
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -45,7 +46,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", metavar="DEVICE",
                         help="where the network is evaluated and fine-tuned: cpu, auto, cuda, cuda:N or mps (latency is measured there)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    refuse(parser, CURVE_OPTIONS, "{option} is an option of the pruning curve, fexprune prune-curve; fexprune prune is the paper's procedure")
+    refuse(parser, CURVE_OPTIONS,
+           "{option} is an option of the pruning curve, fexprune prune-curve; fexprune prune is the paper's procedure")
     refuse(parser, ["--no-progress"], "{option}: fexprune prune's progress bar is turned off with --quiet")
     parser.set_defaults(func=run)
 
@@ -77,7 +79,8 @@ def prune_config(args: argparse.Namespace):
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:
-            raise InputError(f"{option}: choose one of {', '.join(choices)} (several criteria or layers along a curve: fexprune prune-curve)")
+            raise InputError(f"{option}: choose one of {', '.join(choices)} "
+                             "(several criteria or layers along a curve: fexprune prune-curve)")
     criterion, layers = args.criterion[0], (args.layers or ("conv1",))[0]
     from fexprune.experiments.prune import PruneConfig
     from fexprune.pruning.criteria import CRITERIA

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from fexprune.argtypes import non_negative_int, positive_float, positive_int, seed_number, weight
-from fexprune.commands.common import add_tracking_arguments, apply_tracking
+from fexprune.commands.common import add_tracking_arguments, apply_tracking, refuse
 from fexprune.errors import InputError
 
 CRITERIA = ("l2", "l1", "random", "taylor", "bn_scale", "distinctiveness", "fpgm")  # pruning.importance.IMPORTANCES
@@ -32,22 +32,6 @@ def fractions(value: str) -> tuple[float, ...]:
 
 def comma_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def refusal(message: str) -> type[argparse.Action]:
-    """An option that, when given, stops parsing with `message` (one line, exit code 2)."""
-
-    class Refused(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            parser.error(message)
-
-    return Refused
-
-
-def refuse(parser: argparse.ArgumentParser, options, message: str) -> None:
-    """Each of `options` is refused, when given, with `message` ("{option}" filled in); not in --help."""
-    for option in options:
-        parser.add_argument(option, action=refusal(message.format(option=option)), nargs="?", help=argparse.SUPPRESS)
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
