@@ -90,3 +90,14 @@ def test_the_curve_offers_every_importance():
     from fexprune.pruning.importance import IMPORTANCES
 
     assert set(prune_curve.CRITERIA) == set(IMPORTANCES)
+
+
+def test_the_apis_keywords_are_prune_curves_options():
+    from fexprune.api import _parse
+    from fexprune.errors import InputError
+
+    keywords = {"criterion": ("l2", "random"), "finetune": 2, "scratch_epochs": 2, "sensitivity": "none", "seed": 8, "quiet": True}
+    args = _parse("prune-curve", {"run": ["R"], "curve": (0.3, 0.6)}, keywords)
+    assert curve_config(args) == curve_config(parsed(SPELLINGS[0][1]))
+    with pytest.raises(InputError, match="no option curve_finetune="):
+        _parse("prune-curve", {"run": ["R"], "curve": (0.3,)}, {"curve_finetune": 2})
