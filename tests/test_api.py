@@ -162,9 +162,9 @@ def test_bad_options_are_refused_in_the_command_lines_words(tmp_path):
         fexprune.train(face_crop="yes", out=tmp_path)
     with pytest.raises(InputError, match="--eye-align shape the face crops; add --face-crop"):
         fexprune.train(eye_align=False, out=tmp_path)  # given as --no-eye-align, which needs --face-crop
-    with pytest.raises(InputError, match="steps= belongs to the pruning curve"):
+    with pytest.raises(InputError, match="--steps is an option of the pruning curve, fexprune prune-curve"):
         fexprune.prune(tmp_path, steps=2, out=tmp_path)
-    with pytest.raises(InputError, match="--remove and --finetune belong to the paper's procedure"):
+    with pytest.raises(InputError, match="--remove belongs to the paper's procedure, fexprune prune"):
         fexprune.prune_curve(tmp_path, curve=(0.5,), remove=True, out=tmp_path)
     with pytest.raises(InputError, match="no such run folder"):
         fexprune.open_run(tmp_path / "absent")

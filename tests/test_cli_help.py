@@ -66,7 +66,8 @@ def test_flags_and_options_without_a_value_say_their_default():
     assert "(default: one split, no cross-validation)" in train
     prune = " ".join(dict(commands(build_parser()))["fexprune prune"].format_help().split())
     assert "without the pruned channels (default: off)" in prune
-    assert "(default: the same ratio per layer)" in prune
+    curve = " ".join(dict(commands(build_parser()))["fexprune prune-curve"].format_help().split())
+    assert "(default: the same ratio per layer)" in curve
 
 
 HEAVY = ("torch", "pandas", "matplotlib", "cv2", "scipy", "sklearn")
@@ -143,7 +144,7 @@ def test_a_missing_required_argument_and_an_unknown_command(capsys):
     with pytest.raises(SystemExit):
         main(["prune"])
     assert capsys.readouterr().err.splitlines() == [
-        "fexprune prune: error: one of the arguments --run --runs is required (see fexprune prune --help)"]
+        "fexprune prune: error: the following arguments are required: --run (see fexprune prune --help)"]
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-command"])
     error = capsys.readouterr().err
@@ -160,3 +161,11 @@ def test_a_training_option_the_recipe_has_no_use_for_is_refused(capsys):
         "fexprune train: error: --epochs is not used by --recipe probe (see fexprune train --help)"]
     shown = dict(commands(build_parser(["train", "--recipe", "probe"])))["fexprune train"].format_help()
     assert "--lr" not in shown and "--margin-tta" in shown
+
+
+def test_a_command_whose_module_cannot_be_imported_is_an_error_naming_it(monkeypatch):
+    import fexprune.cli as cli
+
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "no-such-command"])
+    with pytest.raises(ImportError, match=r"the command no-such-command \(fexprune.commands.no_such_command\) cannot be loaded"):
+        build_parser()

@@ -94,8 +94,8 @@ def test_prune_reopens_the_run(trained, place, form, where, tmp_path, monkeypatc
 @pytest.mark.parametrize("form", FORMS)
 def test_prune_curve_reopens_the_run_from_another_folder(trained, place, form, tmp_path, monkeypatch):
     monkeypatch.chdir(place / "elsewhere")
-    assert main(["prune", "--run", str(trained[form]), "--curve", "0.5", "--curve-finetune", "0", "--scratch-epochs", "0",
-                 "--sensitivity", "none", "--no-progress", "--out", str(tmp_path / "curve")]) == 0
+    assert main(["prune-curve", "--run", str(trained[form]), "--curve", "0.5", "--finetune", "0", "--scratch-epochs", "0",
+                 "--sensitivity", "none", "--quiet", "--out", str(tmp_path / "curve")]) == 0
     assert (tmp_path / "curve" / "results.json").is_file()
 
 

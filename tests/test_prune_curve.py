@@ -1,4 +1,4 @@
-"""Structured pruning of any recipe's network to a MACs target, and `fexprune prune --curve`, on tiny
+"""Structured pruning of any recipe's network to a MACs target, and `fexprune prune-curve`, on tiny
 built-in synthetic data."""
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def test_a_layer_is_never_rounded_to_nothing_so_more_ratio_never_prunes_less():
 
 def test_curve_run_writes_table_figures_and_report(best_run, tmp_path, capsys):
     out = tmp_path / "curve"
-    code = main(["prune", "--run", str(best_run), "--curve", "0.3,0.6", "--criterion", "l2", "--curve-finetune", "1",
-                 "--scratch-epochs", "1", "--sensitivity", "0.5", "--no-progress", "--out", str(out)])
+    code = main(["prune-curve", "--run", str(best_run), "--curve", "0.3,0.6", "--criterion", "l2", "--finetune", "1",
+                 "--scratch-epochs", "1", "--sensitivity", "0.5", "--quiet", "--out", str(out)])
     assert code == 0
     assert "| method |" in capsys.readouterr().out
     for name in ["config.json", "metrics.csv", "results.json", "report.md", "report.html", "sensitivity.csv",
@@ -173,7 +173,7 @@ def test_predict_and_export_read_a_pruned_model_file(best_run, tmp_path):
 
 def test_paper_path_refuses_lists_without_curve(best_run, capsys):
     assert main(["prune", "--run", str(best_run), "--criterion", "l1,l2"]) != 0
-    assert "--curve" in capsys.readouterr().err
+    assert "fexprune prune-curve" in capsys.readouterr().err
 
 
 def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentation(best_run, capsys):
@@ -200,8 +200,8 @@ def test_fine_tuning_distils_the_unpruned_network_and_uses_the_recipes_augmentat
     # pure distillation: the student stays with the teacher (two near-uniform networks) instead of going to the labels
     assert gap(student) < 0.05 * gap(labels_only)
     with pytest.raises(SystemExit) as exit_info:
-        main(["prune", "--run", str(best_run), "--curve", "0.5", "--curve-distill", "1.5"])
-    assert exit_info.value.code == 2 and "argument --curve-distill: must lie between 0 and 1" in capsys.readouterr().err
+        main(["prune-curve", "--run", str(best_run), "--curve", "0.5", "--distill", "1.5"])
+    assert exit_info.value.code == 2 and "argument --distill: must lie between 0 and 1" in capsys.readouterr().err
 
 
 def test_fine_tuning_a_network_with_dropout_repeats_whatever_the_global_generator_holds(best_run):

@@ -1,4 +1,4 @@
-"""`fexprune prune --curve` over several training runs (the seeds of one configuration), on tiny synthetic data:
+"""`fexprune prune-curve` over several training runs (the seeds of one configuration), on tiny synthetic data:
 mean and sd per point, paired changes, Torch-Pruning's MACs count, warnings, distinct model files, the data named."""
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def paper_runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def curve(paper_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("curve-out") / "curve"
-    code = main(["prune", "--runs", str(paper_runs), "--curve", "0.3,0.31", "--criterion", "l2,bn_scale",
-                 "--curve-finetune", "1", "--scratch-epochs", "1", "--sensitivity", "0.5", "--no-progress", "--out", str(out)])
+    code = main(["prune-curve", "--run", str(paper_runs), "--curve", "0.3,0.31", "--criterion", "l2,bn_scale",
+                 "--finetune", "1", "--scratch-epochs", "1", "--sensitivity", "0.5", "--quiet", "--out", str(out)])
     assert code == 0
     return out, json.loads((out / "results.json").read_text())
 
@@ -178,19 +178,20 @@ def test_runs_are_found_in_folders_and_other_runs_are_passed_over(paper_runs, tm
     best.mkdir()
     config = read_settings(paper_runs / "seed1")
     (best / "config.json").write_text(json.dumps({**config, "recipe": "best"}))
-    assert main(["prune", "--runs", str(paper_runs / "seed0"), str(best), "--curve", "0.5", "--out", str(tmp_path / "no")]) == 2
+    assert main(["prune-curve", "--run", str(paper_runs / "seed0"), str(best), "--curve", "0.5", "--out", str(tmp_path / "no")]) == 2
     assert "share a recipe" in capsys.readouterr().err and not (tmp_path / "no").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(["prune", "--run", str(paper_runs / "seed0"), "--runs", str(paper_runs), "--curve", "0.5"])
-    assert exit_info.value.code == 2 and "not allowed with argument --run" in capsys.readouterr().err
-    assert main(["prune", "--runs", str(paper_runs)]) == 2
-    assert "--runs belongs to --curve" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "not allowed with argument --run" in capsys.readouterr().err  # prune --curve's spelling
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--runs", str(paper_runs)])
+    assert exit_info.value.code == 2 and "--runs is an option of the pruning curve, fexprune prune-curve" in capsys.readouterr().err
 
 
 def test_merge_folds_removed_channels_so_the_pruned_network_stays_closer_to_the_unpruned(paper_runs, tmp_path, capsys):
     run = paper_runs / "seed0"
-    options = ["prune", "--run", str(run), "--curve", "0.4", "--criterion", "l2", "--curve-finetune", "0",
-               "--scratch-epochs", "0", "--sensitivity", "none", "--sample-size", "1000", "--no-progress"]
+    options = ["prune-curve", "--run", str(run), "--curve", "0.4", "--criterion", "l2", "--finetune", "0",
+               "--scratch-epochs", "0", "--sensitivity", "none", "--sample-size", "1000", "--quiet"]
     assert main([*options, "--out", str(tmp_path / "cut")]) == 0
     assert main([*options, "--merge", "--out", str(tmp_path / "merged")]) == 0
     capsys.readouterr()
@@ -208,5 +209,6 @@ def test_merge_folds_removed_channels_so_the_pruned_network_stays_closer_to_the_
     assert results["merge"] is True and read_settings(tmp_path / "merged")["merge"] is True
     assert json.loads((tmp_path / "cut" / "results.json").read_text())["merge"] is False
     assert "merged into its most correlated kept channel" in (tmp_path / "merged" / "report.md").read_text()
-    assert main(["prune", "--run", str(run), "--merge"]) == 2
-    assert "--merge belongs to --curve" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--run", str(run), "--merge"])
+    assert exit_info.value.code == 2 and "--merge is an option of the pruning curve" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def train(data: PathLike | None = None, recipe: str = "paper", out: PathLike = "
     args = _parse("train", {"data": data, "recipe": recipe, "seed": seed}, options)
     apply_tracking(args)
     config = train_config(args)
-    result = run_training(config, out=_parent(out), progress=not args.quiet)
+    result = run_training(config, out=_new_run_path(out, "cv" if config.cv else "train"), progress=not args.quiet)
     return open_run(result.run_dir)
 
 
@@ -105,28 +105,27 @@ def prune(run: PathLike | RunFolder, criterion: str = "l2", out: PathLike = "run
     from fexprune.commands.prune import prune_config
     from fexprune.experiments.prune import run_pruning
 
-    _refuse(options, dict.fromkeys(_curve_options(), "belongs to the pruning curve: fexprune.prune_curve"), "prune")
     args = _parse("prune", {"run": _folder(run), "criterion": criterion}, options)
     apply_tracking(args)
     config = prune_config(args)
-    result = run_pruning(config, out=_parent(out), progress=not args.quiet)
+    result = run_pruning(config, out=_new_run_path(out, "prune"), progress=not args.quiet)
     return open_run(result.run_dir)
 
 
 def prune_curve(run_or_runs: PathLike | RunFolder | Iterable[PathLike | RunFolder], curve: Iterable[float],
                 out: PathLike = "runs", **options) -> Run:
-    """`fexprune prune --curve`: accuracy against cost at each fraction of MACs removed in `curve`; several
+    """`fexprune prune-curve`: accuracy against cost at each fraction of MACs removed in `curve`; several
     train runs (the seeds of one configuration) give every point as mean and sd over them."""
     from fexprune.commands.common import apply_tracking
     from fexprune.commands.prune_curve import curve_config
     from fexprune.experiments.prune_curve import run_prune_curve
 
     several = not isinstance(run_or_runs, (str, os.PathLike, RunFolder))
-    named = {"runs": [_folder(r) for r in run_or_runs]} if several else {"run": _folder(run_or_runs)}
-    args = _parse("prune", {**named, "curve": tuple(curve)}, options)
+    train_runs = [_folder(r) for r in run_or_runs] if several else [_folder(run_or_runs)]
+    args = _parse("prune-curve", {"run": train_runs, "curve": tuple(curve)}, options)
     apply_tracking(args)
     config = curve_config(args)
-    written, _ = run_prune_curve(config, out=_parent(out))
+    written, _ = run_prune_curve(config, out=_new_run_path(out, "prune-curve"))
     return open_run(written)
 
 
@@ -176,16 +175,6 @@ def _refuse(options: dict, refused: dict[str, str], command: str) -> None:
     for key in options:
         if key in refused:
             raise InputError(f"{command}: {key}= {refused[key]}")
-
-
-@functools.lru_cache(maxsize=1)
-def _curve_options() -> tuple[str, ...]:
-    """The keywords of the curve's own options (`fexprune prune --curve ...`)."""
-    from fexprune.commands.prune_curve import add_curve_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_curve_arguments(parser)
-    return tuple(action.dest for action in parser._actions)
 
 
 def _new_run_path(out: PathLike, kind: str) -> Path:

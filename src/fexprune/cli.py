@@ -1,7 +1,8 @@
 """`fexprune` command line: parses arguments and calls the library; nothing else lives here.
 
-Each command is a module in `fexprune.commands` with `register(subparsers, argv)`; the module sets
-`func(args) -> int` on its parser. Command modules import the library inside `func`, so building the
+Each command is a module in `fexprune.commands` with `register(subparsers, argv)` (`prune-curve`: module
+`prune_curve`); the module sets `func(args) -> int` on its parser. A command in COMMANDS whose module cannot be
+imported is an ImportError naming it. Command modules import the library inside `func`, so building the
 parser (and `fexprune --help`) does not load torch. `InputError` (and an OSError such as a full disk) becomes one
 line on stderr and exit code 2; Ctrl-C one line and exit code 130. A mistake in the arguments is one line
 too, with a pointer to `--help` instead of the usage block. Every command's `--help` shows each option's
@@ -51,7 +52,7 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-COMMANDS = ["data", "train", "prune", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare",
+COMMANDS = ["data", "train", "prune", "prune-curve", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare",
             "weights"]
 
 
@@ -64,12 +65,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fexprune {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMANDS:
+        module_name = f"fexprune.commands.{name.replace('-', '_')}"
         try:
-            module = importlib.import_module(f"fexprune.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"fexprune.commands.{name}":
-                continue  # command not built yet
-            raise
+            module = importlib.import_module(module_name)
+        except Exception as error:  # a broken installation: named, not a command quietly missing from the list
+            raise ImportError(f"fexprune: the command {name} ({module_name}) cannot be loaded: {error}") from error
         module.register(subparsers, argv)
     return parser
 

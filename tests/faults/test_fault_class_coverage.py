@@ -34,14 +34,14 @@ def test_split_json_whose_test_images_are_also_training_images_is_refused(cli, r
     split = json.loads((run / "split.json").read_text())
     split["train"].append(split["test"][0])
     (run / "split.json").write_text(json.dumps(split))
-    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--no-progress")
+    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--quiet")
     outcome.one_error_line(str(run / "split.json"), "in both the train and the test part")
 
 
 def test_prune_curve_of_a_probe_run_is_refused_naming_the_frozen_trunk(cli, run, tmp_path):
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "recipe": "probe"}))
-    outcome = cli("prune", "--run", run, "--curve", "0.5", "--out", tmp_path / "curve", "--no-progress")
+    outcome = cli("prune-curve", "--run", run, "--curve", "0.5", "--out", tmp_path / "curve", "--quiet")
     outcome.one_error_line(str(run), "frozen")
     assert not (tmp_path / "curve").exists()
 

@@ -38,7 +38,7 @@ def folders(tmp_path_factory, synthetic_images):
         assert main(["train", "--data", str(images), "--epochs", "1", "--channels", "2,4", "--quiet",
                      "--no-tensorboard", "--out", str(root / "train")]) == 0
         assert main(["prune", "--run", str(root / "train"), "--out", str(root / "prune"), "--sample-size", "4",
-                     "--no-progress", "--no-tensorboard"]) == 0
+                     "--quiet", "--no-tensorboard"]) == 0
     return root / "train", root / "prune", sorted(images.rglob("*.png"))[0], root / "cache"
 
 
@@ -140,9 +140,9 @@ def test_an_edited_run_folder_opens_or_is_one_line(seed, folders, tmp_path, caps
     _opens_or_one_line(capsys, what, "predict", "--run", run, frame, "--no-face-detect", "--quiet", "--out", tmp_path / "p.csv")
     if source == train_dir:
         try:
-            load_run(run)  # what prune and prune --curve read first
+            load_run(run)  # what prune and prune-curve read first
         except InputError as error:
             assert "\n" not in str(error)
         if seed % 15 == 0:  # the whole command, now and then (seconds each)
             _opens_or_one_line(capsys, what, "prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4",
-                               "--no-progress", "--no-tensorboard")
+                               "--quiet", "--no-tensorboard")

@@ -39,7 +39,7 @@ def _edit(path: Path, **values) -> None:
 ])
 def test_config_out_of_bounds_is_one_line_before_prune_builds_anything(cli, run, tmp_path, field, value, needle):
     _edit(run / "config.json", **{field: value})
-    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--no-progress")
+    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--quiet")
     outcome.one_error_line(str(run / "config.json"), needle)
     assert not (tmp_path / "pruned").exists()
 
@@ -57,7 +57,7 @@ def test_split_entry_that_is_a_list_is_one_line(cli, run, tmp_path):
     split = json.loads((run / "split.json").read_text())
     split["train"][0] = [split["train"][0]]
     (run / "split.json").write_text(json.dumps(split))
-    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--no-progress")
+    outcome = cli("prune", "--run", run, "--out", tmp_path / "pruned", "--sample-size", "4", "--quiet")
     outcome.one_error_line(str(run / "split.json"), "train[0] must be a file name")
 
 

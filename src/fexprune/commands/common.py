@@ -81,6 +81,23 @@ def add_device_arguments(parser: argparse.ArgumentParser, deterministic: bool = 
                                  "(slower); without it GPU runs may differ in the last digits")
 
 
+def refusal(message: str) -> type[argparse.Action]:
+    """An option that, when given, stops parsing with `message` (argparse's one line and exit code 2): an
+    option that belongs elsewhere is named, not met with "unrecognized arguments" or ignored."""
+
+    class Refused(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.error(message)
+
+    return Refused
+
+
+def refuse(parser: argparse.ArgumentParser, options, message: str) -> None:
+    """Each of `options` is refused, when given, with `message` ("{option}" filled in); not in --help."""
+    for option in options:
+        parser.add_argument(option, action=refusal(message.format(option=option)), nargs="?", help=argparse.SUPPRESS)
+
+
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     """Where a run's numbers go besides its folder: TensorBoard (on) and MLflow (on request)."""
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",

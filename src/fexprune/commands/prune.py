@@ -5,30 +5,34 @@ from __future__ import annotations
 import argparse
 
 from fexprune.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
-from fexprune.commands.common import add_tracking_arguments, apply_tracking
-from fexprune.commands.prune_curve import add_curve_arguments, run_curve
+from fexprune.commands.common import add_tracking_arguments, apply_tracking, refuse
+from fexprune.commands.prune_curve import OLD_NAMES, comma_list, register_old_spelling
 from fexprune.errors import InputError
 
 CRITERION_CHOICES = ["l2", "l1", "distinctiveness", "random", "all"]
 LAYER_CHOICES = ["conv1", "conv2", "all"]
+# fexprune prune-curve's options that the paper's procedure has no use for, under both their names
+CURVE_OPTIONS = ("--runs", "--global-pruning", "--steps", "--round-to", "--merge", "--lr", "--distill", "--no-augment",
+                 "--batch-size", "--scratch-epochs", "--sensitivity",
+                 *(OLD_NAMES[option] for option in ("--finetune", "--lr", "--distill", "--no-augment")))
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
+    if asks_for_curve(list(argv or [])):
+        register_old_spelling(subparsers)
+        return
     parser = subparsers.add_parser(
         "prune",
-        help="prune conv kernels of a trained run (the paper's importance pruning, and other criteria)",
+        help="prune conv kernels of a trained paper CNN (the paper's importance pruning, and other criteria)",
         description="Repeatedly prune the least important kernel until the train loss would rise by more "
-        "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels.",
+        "than --max-loss-increase; optionally fine-tune after each step and remove the pruned channels. "
+        "Accuracy against MACs for any recipe: fexprune prune-curve.",
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
-    which.add_argument("--runs", nargs="+", metavar="RUN", default=None,
-                       help="with --curve: several train runs, the seeds of one configuration (or folders holding them): "
-                            "the same curve on each, every point reported as mean and sd over the runs")
+    parser.add_argument("--run", required=True, metavar="TRAIN_RUN_DIR", help="a finished `fexprune train` run")
     parser.add_argument("--criterion", type=comma_list, default="l2", help="kernel importance: l2 is the paper's; all runs each on the same trained model "
-                        "(with --curve: a comma list of l2, l1, random, taylor, bn_scale, distinctiveness, fpgm)")
+                        f"(one of {', '.join(CRITERION_CHOICES)})")
     parser.add_argument("--layers", type=comma_list, default=None, help="layers to prune: conv1 as the paper, or conv2, or both in turn "
-                        "(default conv1; with --curve: comma-separated conv module paths, default all)")
+                        "(default conv1)")
     parser.add_argument("--max-loss-increase", type=non_negative_float, default=0.1,
                         help="stop before the step that raises the train loss by more than this over the unpruned network's")
     parser.add_argument("--finetune", type=non_negative_int, default=0, metavar="EPOCHS", help="fine-tuning epochs after each step (pruned kernels stay zero)")
@@ -38,22 +42,24 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=seed_number, default=0,
                         help="seed of the random criterion, the distinctiveness sample and the fine-tuning")
     parser.add_argument("--out", help="run folder (default: a new folder under ./runs)")
-    add_curve_arguments(parser)
     add_tracking_arguments(parser)
     parser.add_argument("--device", default="cpu", metavar="DEVICE",
                         help="where the network is evaluated and fine-tuned: cpu, auto, cuda, cuda:N or mps (latency is measured there)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    refuse(parser, CURVE_OPTIONS,
+           "{option} is an option of the pruning curve, fexprune prune-curve; fexprune prune is the paper's procedure")
+    refuse(parser, ["--no-progress"], "{option}: fexprune prune's progress bar is turned off with --quiet")
     parser.set_defaults(func=run)
 
 
-def comma_list(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+def asks_for_curve(argv: list[str]) -> bool:
+    """`fexprune prune ... --curve ...`: the curve under its older spelling (before parsing, which depends on it)."""
+    words = [word for word in argv if not word.startswith("-")]
+    return bool(words) and words[0] == "prune" and any(word == "--curve" or word.startswith("--curve=") for word in argv)
 
 
 def run(args: argparse.Namespace) -> int:
     apply_tracking(args)
-    if args.curve is not None:
-        return run_curve(args)
     config = prune_config(args)
     from fexprune.experiments.prune import run_pruning
     from fexprune.report.markdown import render_table
@@ -69,15 +75,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def prune_config(args: argparse.Namespace):
-    """The PruneConfig the arguments of the paper's procedure (no --curve) ask for."""
-    if args.runs:
-        raise InputError("--runs belongs to --curve; the paper's procedure prunes one --run")
-    if args.merge:
-        raise InputError("--merge belongs to --curve (the paper's procedure removes units without merging them)")
+    """The PruneConfig the arguments of the paper's procedure ask for."""
     for option, values, choices in (("--criterion", args.criterion, CRITERION_CHOICES),
                                     ("--layers", args.layers or ("conv1",), LAYER_CHOICES)):
         if len(values) != 1 or values[0] not in choices:
-            raise InputError(f"{option}: choose one of {', '.join(choices)} (lists need --curve)")
+            raise InputError(f"{option}: choose one of {', '.join(choices)} "
+                             "(several criteria or layers along a curve: fexprune prune-curve)")
     criterion, layers = args.criterion[0], (args.layers or ("conv1",))[0]
     from fexprune.experiments.prune import PruneConfig
     from fexprune.pruning.criteria import CRITERIA

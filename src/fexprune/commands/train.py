@@ -15,6 +15,7 @@ from fexprune.commands.common import (
     face_settings,
     positive_float,
     positive_int,
+    refusal,
     seed_number,
 )
 
@@ -54,7 +55,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     for key, settings in training.items():
         option = "--" + key.replace("_", "-")
         if key in recipe.unused:
-            parser.add_argument(option, action=_refusal(f"{option} is not used by --recipe {recipe.name}"), nargs="?", help=argparse.SUPPRESS)
+            parser.add_argument(option, action=refusal(f"{option} is not used by --recipe {recipe.name}"), nargs="?", help=argparse.SUPPRESS)
         else:
             parser.add_argument(option, default=None, **settings)
     parser.add_argument("--normalize", choices=["per-image", "dataset", "none", "clahe"], default=None,
@@ -104,17 +105,7 @@ def _refuse_other_recipes_options(parser: argparse.ArgumentParser, chosen: str) 
 
     for option in sorted(set(owners) - taken):
         message = f"{option} is an option of --recipe {owners[option]}; this run is --recipe {chosen}"
-        parser.add_argument(option, action=_refusal(message), nargs="?", help=argparse.SUPPRESS)
-
-
-def _refusal(message: str) -> type[argparse.Action]:
-    """An option that, when given, stops parsing with `message` (argparse's one line and exit code 2)."""
-
-    class Refused(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            parser.error(message)
-
-    return Refused
+        parser.add_argument(option, action=refusal(message), nargs="?", help=argparse.SUPPRESS)
 
 
 def face_counts(summary: dict) -> str:

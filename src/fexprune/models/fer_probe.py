@@ -57,6 +57,9 @@ class FERProbeConfig:
 class FERProbe(nn.Module):
     """(B, 1, H, W) project input -> (B, classes) logits of the linear probe on the frozen network's features."""
 
+    # what a pruning curve, which prunes the convolutions, is told: none of them was trained on the run's data
+    frozen_trunk = "FER2013's network, frozen (only its linear probe was trained)"
+
     def __init__(self, config: FERProbeConfig):
         super().__init__()
         unknown = set(config.features) - set(FEATURE_KINDS)

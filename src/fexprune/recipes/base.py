@@ -43,9 +43,6 @@ class Recipe(ABC):
     checkpoints: ClassVar[bool] = False  # writes checkpoint.pt as it trains, so `--resume` can continue it
     # trains the paper's CNN (fexprune.models.cnn), the only network `fexprune prune`'s kernel procedure knows
     paper_network: ClassVar[bool] = False
-    # why the run's convolutional channels were not trained on its data (a pretrained trunk kept frozen), so
-    # `prune --curve`, which prunes them, refuses it; None: they were
-    frozen_trunk: ClassVar[str | None] = None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

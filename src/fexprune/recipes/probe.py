@@ -43,7 +43,6 @@ class ProbeRecipe(Recipe):
     defaults: ClassVar[dict] = {"epochs": 1, "lr": 0.0, "batch_size": None, "normalize": "none", **PRETRAINED_FACES}
     options: ClassVar[tuple[str, ...]] = ("margin_tta",)
     unused: ClassVar[tuple[str, ...]] = ("epochs", "lr", "batch_size")  # one L-BFGS fit of the probe: no epochs, no rate
-    frozen_trunk: ClassVar[str | None] = "FER2013's network, frozen (only its linear probe was trained)"
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
