@@ -26,8 +26,9 @@ LAYERS = [
     ("fexprune.experiments",),
     ("fexprune.recipes", "fexprune.training", "fexprune.pruning", "fexprune.report", "fexprune.inference"),
     ("fexprune.models", "fexprune.faces", "fexprune.data"),
-    ("fexprune.runs", "fexprune.run_folder", "fexprune.outputs", "fexprune.schema", "fexprune.config", "fexprune.device",
-     "fexprune.tracking", "fexprune.errors", "fexprune.argtypes", "fexprune.weights", "fexprune.paper"),
+    ("fexprune.runs", "fexprune.run_folder", "fexprune.spec", "fexprune.spec_legacy", "fexprune.outputs", "fexprune.schema",
+     "fexprune.config", "fexprune.device", "fexprune.tracking", "fexprune.errors", "fexprune.argtypes", "fexprune.weights",
+     "fexprune.paper"),
 ]
 KNOWN_UPWARD: set[str] = set()
 
@@ -36,7 +37,7 @@ KNOWN_UPWARD: set[str] = set()
 NEVER = {
     "fexprune.report": ("fexprune.experiments", "fexprune.recipes", "fexprune.commands", "fexprune.cli"),
     "fexprune.recipes": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands", "fexprune.cli"),
-    "fexprune.inference": ("fexprune.experiments", "fexprune.commands", "fexprune.cli"),
+    "fexprune.inference": ("fexprune.experiments", "fexprune.recipes", "fexprune.commands", "fexprune.cli"),
     "fexprune.models": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands"),
     "fexprune.data": ("fexprune.experiments", "fexprune.report", "fexprune.inference", "fexprune.commands", "fexprune.faces"),
     "fexprune.config": ("fexprune.faces",),
@@ -182,3 +183,28 @@ def test_the_rules_catch_data_or_config_importing_faces(tmp_path):
         test_lower_layers_never_import_upper_ones(graph)
     with pytest.raises(AssertionError, match="fexprune.config imports fexprune.faces.crop"):
         test_lower_layers_never_import_upper_ones(graph)
+
+
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others (a package's __init__ counted as a module;
+    `from fexprune import x` names the root package too, whose __init__ loads the API only on first use)."""
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()) - {"fexprune"}:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_pruning_curve_reads_earlier_runs_through_the_run_folder(graph):
+    """prune-curve takes a train run from its folder (inference/trained_run.py): its walk never enters the
+    train experiment nor any recipe, whichever recipe trained the run."""
+    walked = reached(graph, "fexprune.commands.prune_curve") | reached(graph, "fexprune.experiments.prune_curve")
+    assert not {m for m in walked if m.startswith(("fexprune.recipes", "fexprune.experiments.train"))}
+
+
+def test_only_the_run_folder_module_names_the_spec_file():
+    """One module takes, writes and reads run folders; schema.py bounds the spec's fields by its file name."""
+    naming = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "config.json" in p.read_text())
+    assert naming == ["run_folder.py", "schema.py"]

@@ -63,7 +63,7 @@ class Recipe(ABC):
     def fit(self, config, data, on_epoch: Callable[[dict], None] | None = None) -> Fitted:
         """Train on `data` (fexprune.data.prepared.PreparedData); the test split is scored only to report
         it (the metrics rows may log it along the way), never to choose anything. A recipe whose network is
-        not the paper's CNN of config.json's channels says what it is in `info["architecture"]` (the report
+        not the paper's CNN of the spec's channels says what it is in `info["architecture"]` (the report
         describes the network from it)."""
 
 
