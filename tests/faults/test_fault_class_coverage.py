@@ -38,9 +38,12 @@ def test_split_json_whose_test_images_are_also_training_images_is_refused(cli, r
     outcome.one_error_line(str(run / "split.json"), "in both the train and the test part")
 
 
-def test_prune_curve_of_a_probe_run_is_refused_naming_the_frozen_trunk(cli, run, tmp_path):
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "recipe": "probe"}))
+def test_prune_curve_of_a_probe_run_is_refused_naming_the_frozen_trunk(cli, run, tmp_path, monkeypatch):
+    from fexprune.models.cnn import ExpressionCNN
+    from fexprune.models.fer_probe import FERProbe
+
+    assert "frozen" in FERProbe.frozen_trunk  # a probe run's network says its trunk was not trained
+    monkeypatch.setattr(ExpressionCNN, "frozen_trunk", FERProbe.frozen_trunk, raising=False)  # this run's says so too
     outcome = cli("prune-curve", "--run", run, "--curve", "0.5", "--out", tmp_path / "curve", "--quiet")
     outcome.one_error_line(str(run), "frozen")
     assert not (tmp_path / "curve").exists()

@@ -60,7 +60,7 @@ def test_checkpoint_of_another_architecture_is_one_line_and_exit_2(cli, interrup
     runs.save_checkpoint(interrupted / "checkpoint.pt", state)
     outcome, before = _resume(cli, interrupted)
     outcome.one_error_line(f"{interrupted / 'checkpoint.pt'}: cannot resume: checkpoint holds another network than "
-                           "config.json describes (conv1.bias: (3,) in the checkpoint, (2,) in the run)")
+                           "the run's spec describes (conv1.bias: (3,) in the checkpoint, (2,) in the run)")
     assert _tree_digest(interrupted) == before
 
 
@@ -104,5 +104,5 @@ def test_resuming_after_the_data_set_changed_is_refused(cli, interrupted, images
     assert _tree_digest(interrupted) == before
 
 
-def test_the_data_fingerprint_is_recorded_in_config_json(interrupted):
-    assert len(json.loads((interrupted / "config.json").read_text())["data_fingerprint"]) == 16
+def test_the_data_fingerprint_is_recorded_in_the_spec(interrupted):
+    assert len(json.loads((interrupted / "config.json").read_text())["data"]["fingerprint"]) == 16

@@ -12,6 +12,7 @@ from torch import nn
 
 from fexprune import run_folder, runs, spec
 from fexprune.config import TrainConfig
+from fexprune.data.preprocess import NORMALIZATIONS
 from fexprune.data.prepared import SPLIT_FILE, PreparedData, prepare_data, recorded_split
 from fexprune.device import resolve_device
 from fexprune.errors import InputError
@@ -43,9 +44,13 @@ class TrainedRun:
 def train_config(values: dict, source: Path) -> TrainConfig:
     """The TrainConfig a trained run's spec describes; a hand-edited value named, not a traceback later."""
     try:
-        return TrainConfig.from_dict(spec.flat(values))
+        config = TrainConfig.from_dict(spec.flat(values))
     except TypeError as error:
         raise InputError(str(error), run_folder.spec_path(source)) from None
+    if config.normalize not in NORMALIZATIONS:
+        raise InputError(f"training.normalize {config.normalize!r} is not one of {', '.join(NORMALIZATIONS)}",
+                         run_folder.spec_path(source))
+    return config
 
 
 def run_data(config: TrainConfig, run_dir: Path | None, progress: bool) -> PreparedData:
