@@ -113,17 +113,18 @@ def prediction_record(rows: list[dict], classes: list[str]) -> dict:
 
 
 def read_run(folder: Path, images: list[Path], exports: Path) -> dict:
-    """What the API reads from one run folder: kind, compare's rows (None where compare refuses the folder on
-    its own), and for a run with a model its predictions of `images` (`prediction_record`) and its ONNX
-    export's ("onnx": probabilities of the whole frames in the order of `images`, "onnx_files": the files the
-    export wrote, "face_crop": whether its .json says faces are cropped first); "refused" says what refused,
-    for whoever reads the record, and is not compared."""
+    """What the API reads from one run folder: kind, the shape of its metrics, its split's sizes, compare's
+    rows (None where compare refuses the folder on its own), and for a run with a model its predictions of
+    `images` (`prediction_record`) and its ONNX export's ("onnx": probabilities of the whole frames in the
+    order of `images`, "onnx_files": the files the export wrote, "face_crop": whether its .json says faces
+    are cropped first); "refused" says what refused, for whoever reads the record, and is not compared."""
     from fexprune import api
 
     from fexprune.errors import InputError
 
     run = api.open_run(folder)
-    record = {"kind": run.kind}
+    split_sizes = None if run.split is None else {side: len(files) for side, files in sorted(run.split.items())}
+    record = {"kind": run.kind, "metrics_shape": list(run.metrics.shape), "split_sizes": split_sizes}
     try:
         record["compare"] = compare_rows(api.compare([folder]), folder.parent)
     except InputError as error:  # a kind compare does not take on its own (a pruning curve)

@@ -30,8 +30,6 @@ PREDICTING = [name for name in NAMES if EXPECTED["runs"][name]["predicts"]]
 @pytest.fixture(scope="module")
 def fixture_copy(tmp_path_factory) -> Path:
     """The recorded folders and frames, copied once for the module: the tests only read them."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
     root = tmp_path_factory.mktemp("runs_v1") / "runs"
     shutil.copytree(old_runs.FIXTURE, root)
     return root
@@ -48,6 +46,8 @@ def test_old_run_folder_reads_as_recorded(name, fixture_copy, tmp_path):
     """Kind, compare's numbers, and for a run with a model its predictions of the four frames and its ONNX
     export's outputs on them, to 1e-6, with the same files written."""
     expected = {key: value for key, value in EXPECTED["runs"][name].items() if key != "refused"}
+    if expected["predicts"]:
+        _needs_onnx()
     images = old_runs.frames(fixture_copy)
     before = _contents(fixture_copy / name)
     actual = old_runs.read_run(fixture_copy / name, images, tmp_path / "exports")
@@ -69,6 +69,29 @@ def test_old_run_folders_compare_together(fixture_copy):
     assert not problems, "\n".join(problems[:20])
 
 
+@pytest.mark.slow
+def test_old_train_run_is_pruned_again_as_then(fixture_copy, tmp_path):
+    """The recorded prune run's settings on the recorded train run: its data (the built-in set, found anew
+    here) and split are read from the old folder, and the same kernels go, leaving the same network."""
+    from fexprune import api
+
+    pruned = api.prune(fixture_copy / "paper", criterion="l2", remove=True, seed=6, out=tmp_path, tensorboard=False)
+    recorded = EXPECTED["runs"]["prune"]
+    rows = old_runs.compare_rows(api.compare([pruned.path]), tmp_path)
+    for row in [*rows, *recorded["compare"]]:
+        row.pop("folders")
+    assert not old_runs.differences(recorded["compare"], rows)
+    predicted = old_runs.prediction_record(pruned.predict(old_runs.frames(fixture_copy)).to_dict("records"),
+                                           recorded["classes"])
+    assert predicted["labels"] == recorded["labels"]
+    assert predicted["probabilities"] == [pytest.approx(p, abs=1e-6) for p in recorded["probabilities"]]
+
+
+def _needs_onnx() -> None:
+    pytest.importorskip("onnx", reason="the export needs onnx and onnxruntime: pip install 'fexprune[onnx]'")
+    pytest.importorskip("onnxruntime", reason="the export needs onnx and onnxruntime: pip install 'fexprune[onnx]'")
+
+
 def _contents(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -76,6 +99,7 @@ def _contents(folder: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", PREDICTING)
 def test_old_run_folder_predicts_and_exports_from_the_command_line(name, fixture_copy, tmp_path):
+    _needs_onnx()
     predictions = tmp_path / "predictions.csv"
     assert main(["predict", "--run", str(fixture_copy / name), str(fixture_copy / old_runs.FRAMES),
                  "--out", str(predictions), "--quiet"]) == 0
