@@ -150,3 +150,14 @@ def test_members_and_hog_from_the_cli_reach_the_run(tiny_data, tmp_path, capsys)
         main(["train", "--data", str(tiny_data), "--recipe", "best", "--channels", "4,8", "--quiet", "--out", str(tmp_path / "b")])
     assert stopped.value.code == 2
     assert "--channels is an option of --recipe paper" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+def test_a_best_checkpoint_between_test_scores_keeps_the_metrics_so_far(tiny_data, tmp_path):
+    """Test scores are logged every eval_every epochs: a checkpoint at an epoch between two holds rows with
+    and without them, and writes them all (the empty cells empty)."""
+    torch.set_num_threads(1)
+    run = train(config(tiny_data, recipe="best", members=1, epochs=6, eval_every=4, checkpoint_every=5, batch_size=16),
+                out=tmp_path / "run", progress=False)
+    rows = (run.run_dir / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 7 and "test_accuracy" in rows[0]
+    assert json.loads((run.run_dir / "config.json").read_text())["recipe"]["members"] == 1

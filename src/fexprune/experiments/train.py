@@ -23,7 +23,7 @@ from fexprune.errors import InputError
 from fexprune.experiments.crossval import cross_validate
 from fexprune.experiments.metrics import add_classification_metrics
 from fexprune.experiments.result import TrainResult
-from fexprune.experiments.run_writer import RunOutput, write_run
+from fexprune.experiments.run_writer import RunOutput, filled_rows, write_run
 from fexprune.faces.loading import with_chain
 from fexprune.inference.trained_run import run_data, train_config
 from fexprune.models.views import TEST_TIME_KEYS
@@ -103,7 +103,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
             if stop.requested or (epochs_done % config.checkpoint_every == 0 and not last):
                 saved = state()
                 runs.save_checkpoint(run_dir / "checkpoint.pt", saved)
-                runs.write_csv(run_dir / "metrics.csv", saved["metrics"])
+                runs.write_csv(run_dir / "metrics.csv", filled_rows(saved["metrics"]))  # test scores every eval_every epochs
             if stop.requested:
                 bar.close()
                 raise KeyboardInterrupt(f"checkpoint written after epoch {epochs_done}; resume with --resume {run_dir}")

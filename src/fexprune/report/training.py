@@ -108,13 +108,14 @@ def test_fraction_note(test_fraction: float, n_train: int | None = None, n_test:
 
 def training_section(folder: Path, results: dict) -> Section:
     config = run_folder.read_settings(folder)
-    channels = config["channels"]
     unlike = unlike_the_paper(config)
     caveat = (" Not like for like with the paper: " + "; ".join(f"{k} {v}" for k, v in unlike) + ".") if unlike else ""
-    title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
     training = results.get("training") or {}
-    if "architecture" in training:  # a recipe with a network of its own (else the paper's CNN of config's channels)
+    if "architecture" in training or "channels" not in config:  # a recipe with a network of its own
         title = f"Training log, --recipe {results['recipe']} (beyond the paper; its numbers beside section 3.2's)"
+    else:  # the paper's CNN of the spec's channels
+        channels = config["channels"]
+        title = f"Training log of the {channels[0]}/{channels[1]} network (section 3.2)"
     metrics = runs.read_csv(folder / "metrics.csv")
     rows = with_differences(training_log_rows(metrics, table_epochs(int(results["epochs"]))), ["train_loss", "train_accuracy"])
     log = Table(f"Train loss and accuracy ({results['epochs']} epochs)", [
