@@ -72,7 +72,7 @@ def test_mlflow_holds_the_parameters_metric_history_and_files(tiny_data, tmp_pat
                  "--mlflow", str(store), "--out", str(run_dir)]) == 0
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
     (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert found.data.params["seed"] == "7" and found.data.params["recipe"] == "paper"
+    assert found.data.params["seed"] == "7" and found.data.params["recipe.name"] == "paper"
     history = {m.step: m.value for m in client.get_metric_history(found.info.run_id, "train_loss")}
     assert history == {int(row["epoch"]): pytest.approx(float(row["train_loss"])) for row in _metrics(run_dir)}
     assert {"results.json", "metrics.csv", "model.pt"} <= {a.path for a in client.list_artifacts(found.info.run_id)}
