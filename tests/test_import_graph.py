@@ -26,7 +26,7 @@ LAYERS = [
     ("fexprune.experiments",),
     ("fexprune.recipes", "fexprune.training", "fexprune.pruning", "fexprune.report", "fexprune.inference"),
     ("fexprune.models", "fexprune.faces", "fexprune.data"),
-    ("fexprune.runs", "fexprune.run_folder", "fexprune.spec", "fexprune.spec_legacy", "fexprune.outputs", "fexprune.schema",
+    ("fexprune.runs", "fexprune.run_folder", "fexprune.spec", "fexprune.spec_legacy", "fexprune.kinds", "fexprune.outputs", "fexprune.schema",
      "fexprune.config", "fexprune.device", "fexprune.tracking", "fexprune.errors", "fexprune.argtypes", "fexprune.weights",
      "fexprune.paper"),
 ]

@@ -145,3 +145,10 @@ def test_html_never_breaks_a_word_inside_itself(crafted):
     assert "break-all" not in style and "anywhere" not in style and "hyphens: auto" not in style
     assert "overflow-wrap: break-word" in style
     assert '<div class="table-wrap"><table>' in render_html(crafted)  # a wide table scrolls instead
+
+
+def test_every_kind_of_run_has_a_report_builder():
+    from fexprune.kinds import KINDS
+    from fexprune.report.build import BUILDERS
+
+    assert set(BUILDERS) == set(KINDS)

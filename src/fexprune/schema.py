@@ -16,11 +16,11 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from fexprune import spec
+from fexprune import kinds, spec
 from fexprune.errors import InputError
 
 VERSION = 1
-KINDS = ("train", "cv", "baseline", "sweep", "prune", "pic", "reproduce", "prune-curve")
+KINDS = tuple(kinds.KINDS)
 
 # Bounds far beyond any run this tool makes, and far below what would exhaust a machine's memory.
 MAX_SIDE = 2048  # pixels of an image side a network takes

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fexprune.kinds import KINDS
+
 VERSION = 2
 HEADER = ("kind", "version", "mapped_from")
 
@@ -37,7 +39,7 @@ TRAINED: dict[str, tuple[str, str]] = {
 }
 # TrainConfig's recipe-specific keys: in a trained run's recipe section
 RECIPE_KEYS = ("channels", "kernel_size", "pools", "checkpoint_every", "members", "hog", "margin_tta")
-TRAINED_KINDS = ("train", "cv")
+TRAINED_KINDS = tuple(name for name, kind in KINDS.items() if kind.trained)
 
 
 def own_section(kind: str) -> str:
@@ -45,12 +47,17 @@ def own_section(kind: str) -> str:
     return kind.replace("-", "_")
 
 
-def _places(kind: str) -> dict[str, tuple[str, str]]:
-    if kind in TRAINED_KINDS:
-        return {**SHARED, **TRAINED, **{key: ("recipe", key) for key in RECIPE_KEYS}}
-    if kind == "sweep":  # a sweep trains, but its channels are the grid it sweeps: its own
-        return {**SHARED, **{k: v for k, v in TRAINED.items() if k != "recipe"}}
-    return SHARED
+def _places(name: str) -> dict[str, tuple[str, str]]:
+    kind = KINDS.get(name)
+    if kind is None:
+        return SHARED
+    if kind.trained:
+        places = {**SHARED, **TRAINED, **{key: ("recipe", key) for key in RECIPE_KEYS}}
+    elif kind.trains:  # networks of its own settings (a sweep's grid), no one recipe
+        places = {**SHARED, **{k: v for k, v in TRAINED.items() if k != "recipe"}}
+    else:
+        places = dict(SHARED)
+    return {key: place for key, place in places.items() if key not in kind.own}
 
 
 def build(kind: str, record: dict[str, Any], recipe: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fexprune.errors import InputError
+from fexprune.kinds import KINDS
 
 TENSORBOARD_ENV = "FEXPRUNE_TENSORBOARD"
 MLFLOW_ENV = "FEXPRUNE_MLFLOW"
@@ -131,7 +132,7 @@ def finish(run_dir: Path, kind: str, config: dict, results: dict, metrics: list[
     """At the end of a run: TensorBoard's hyperparameters, final metrics and figures (and the per-step
     scalars where they were not logged live); then MLflow, where asked."""
     run_dir = Path(run_dir)
-    if tensorboard_enabled() and (metrics or kind in ("train", "cv", "pic", "prune", "sweep")):
+    if tensorboard_enabled() and (metrics or KINDS[kind].logged):
         _tensorboard_summary(run_dir, config, results, metrics or [], logged_live)
     if os.environ.get(MLFLOW_ENV):
         log_to_mlflow(run_dir, kind, config, metrics or [])
@@ -191,7 +192,7 @@ def log_to_mlflow(run_dir: Path, kind: str, config: dict, metrics: list[dict]) -
     with mlflow.start_run(run_name=run_dir.name, tags={"fexprune.kind": kind, "fexprune.run_dir": str(run_dir.resolve())}):
         _log_run(mlflow, config, metrics)
         mlflow.log_artifacts(str(run_dir))
-        if kind == "sweep":
+        if KINDS[kind].trials:
             from fexprune import run_folder, runs
 
             for trial in sorted(p.parent for p in run_dir.glob("*/results.json")):

@@ -18,6 +18,7 @@ from pathlib import Path
 from fexprune import run_folder, runs, spec, spec_legacy
 from fexprune.config import TrainConfig
 from fexprune.errors import InputError
+from fexprune.kinds import KINDS
 from fexprune.schema import run_kind
 
 CONSOLE_WIDTH = 120  # characters a line of the console table may take
@@ -26,11 +27,6 @@ CELL_LIMIT = 28  # a longer setting (a data path) is cut short on the console, w
 # Settings that never change a result: left out of a group's key (the seed is what a group spans).
 _NOT_SETTINGS = ("recipe.checkpoint_every", "training.eval_every", "data.fingerprint")
 BUILTIN_DATA = "built-in synthetic data"
-# why a kind of run has no row of its own
-_SKIPPED_BECAUSE = {
-    "sweep": "a sweep's summary; its trials are read as runs of their own",
-    "reproduce": "a reproduce summary; its stages (train, prune, pic, sweep) are read as runs of their own",
-}
 
 
 @dataclass(frozen=True)
@@ -181,9 +177,10 @@ def collect(paths: list[str | os.PathLike]) -> Collection:
                 continue
             results = runs.read_json(folder / "results.json")
             kind = run_kind(results) if isinstance(results, dict) else "unreadable"
-            if kind == "prune" and isinstance(results.get("criteria"), dict):
+            shown = KINDS[kind].compared if kind in KINDS else "skipped"
+            if shown == "criteria" and isinstance(results.get("criteria"), dict):
                 found.prune_rows += prune_rows(folder, results)
-            elif kind == "pic":
+            elif shown == "row":
                 found.pic_rows.append(pic_row(folder, results))
             else:
                 found.skipped[kind] = found.skipped.get(kind, 0) + 1
@@ -219,7 +216,8 @@ def collect_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
 
 
 def skipped_lines(skipped: dict[str, int]) -> list[str]:
-    return [f"skipped {count} {kind} run{'s' if count > 1 else ''}: {_SKIPPED_BECAUSE.get(kind, 'no test accuracy to compare')}"
+    return [f"skipped {count} {kind} run{'s' if count > 1 else ''}: "
+            f"{KINDS[kind].skipped_because if kind in KINDS else 'no test accuracy to compare'}"
             for kind, count in sorted(skipped.items())]
 
 
