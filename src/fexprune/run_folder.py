@@ -144,9 +144,7 @@ def read_spec(folder: str | os.PathLike, what: str = "a run folder") -> dict[str
     folder = Path(folder)
     if not has_spec(folder):
         raise InputError(f"not {what} (no {SPEC_FILE})", folder)
-    values = runs.read_json(folder / SPEC_FILE)
-    if not isinstance(values, dict):
-        raise InputError("must be a JSON object", folder / SPEC_FILE)
+    values = runs.read_json(folder / SPEC_FILE)  # a JSON object, or an InputError naming the file (fexprune.schema)
     if spec_legacy.is_current(values):
         return values
     results = read_results(folder)
