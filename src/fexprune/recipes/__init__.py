@@ -38,8 +38,9 @@ def recipe_section(recipe: Recipe, config) -> dict:
 
 def recipe_from_spec(spec: dict, config, source: Path | None = None) -> Recipe:
     """The recipe a trained run's spec states: as its TrainConfig asks for it, then every field its recipe
-    section records. A key that is no option of that recipe is refused (a spec mapped from an older run
-    folder recorded every recipe's options side by side: those are let be)."""
+    section records. A key that is no option of that recipe is refused. A spec mapped from an older run
+    folder recorded TrainConfig's options of every recipe side by side (a best run the paper's channels):
+    its recipe is built from its TrainConfig alone, as the older code built it."""
     from fexprune.spec import RECIPE_KEYS
 
     cls = recipe_class(config.recipe)
@@ -51,6 +52,8 @@ def recipe_from_spec(spec: dict, config, source: Path | None = None) -> Recipe:
         raise InputError(f"recipe.{unknown[0]}: not an option of recipe {cls.name} (its options: "
                          f"{', '.join(sorted(fields | set(cls.options)))})", source)
     recipe = cls.from_config(config)
+    if spec.get("mapped_from"):
+        return recipe
     return dataclasses.replace(recipe, **{key: _like(getattr(recipe, key), value)
                                           for key, value in section.items() if key in fields})
 
