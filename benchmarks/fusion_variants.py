@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from fexprune.data.prepared import cut_margins, prepare_data
-from fexprune.faces.loading import load_images, margin_views
+from fexprune.faces.loading import load_images
 from fexprune.data.preprocess import decode_image, to_gray
 from fexprune.experiments.train import TrainConfig
 from fexprune.models.hog import HOGFeatures
@@ -104,7 +104,7 @@ def main() -> None:
         config = TrainConfig(data=args.data, recipe="best", face_crop=True, split=args.split, seed=seed, **recipe_defaults("best"))
         data = prepare_data(config, load_images(config, progress=False))
         margins = cut_margins(config, data, BestRecipe.margin_tta)
-        views = [data.x_test, *margin_views(config, data, margins)]
+        views = [data.x_test, *data.views_at(margins)]
         net = network_probabilities(config, data, args.cache, views[1:])
         if geometry is None:
             geometry = landmark_geometry(data.image_set)

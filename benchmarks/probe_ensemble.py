@@ -28,7 +28,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from fexprune.data.prepared import cut_margins, prepare_data
-    from fexprune.faces.loading import load_images, margin_views
+    from fexprune.faces.loading import load_images
     from fexprune.experiments.train import TrainConfig, train
     from fexprune.models.checkpoint import load_model
     from fexprune.models.views import predict_logits
@@ -40,7 +40,7 @@ def main() -> int:
             config = TrainConfig(data=args.data, recipe="transfer", face_crop=True, split=split, seed=seed, **recipe_defaults("transfer"))
             tuned = train(config, out=args.runs / f"transfer-{split}-{seed}", progress=False)
             data = prepare_data(config, load_images(config, progress=False))  # normalisation "none", as the probe's
-            views = tuple(margin_views(config, data, cut_margins(config, data, 0.05)))
+            views = tuple(data.views_at(cut_margins(config, data, 0.05)))
             probe, _ = load_model(args.probe_runs / f"probe-{split}-{seed}" / "model.pt")
             p_probe = predict_logits(probe, data.x_test, True, views=views).exp()
             p_tuned = predict_logits(tuned.model, data.x_test, True, views=views).exp()

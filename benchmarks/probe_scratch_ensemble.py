@@ -19,14 +19,13 @@ from pathlib import Path
 def test_probabilities(run_dir: Path):
     """(test file names, probabilities, labels) of a finished run, scored as its recipe scored its test split."""
     from fexprune.data.prepared import cut_margins
-    from fexprune.faces.loading import margin_views
     from fexprune.inference.trained_run import load_run
     from fexprune.models.views import predict_logits
 
     run = load_run(run_dir)
     training = json.loads((run_dir / "results.json").read_text())["training"]
     spread = 0.0 if not training.get("tta_margins") else run.config.face_margin - training["tta_margins"][0]
-    views = tuple(margin_views(run.config, run.data, cut_margins(run.config, run.data, round(spread, 6))))
+    views = tuple(run.data.views_at(cut_margins(run.config, run.data, round(spread, 6))))
     probabilities = predict_logits(run.model, run.x_test, training.get("tta") == "hflip", views=views).exp()
     names = [run.data.image_set.samples[int(i)].path.name for i in run.data.test_index]
     return names, probabilities, run.y_test

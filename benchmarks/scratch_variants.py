@@ -19,7 +19,7 @@ import torch
 
 from fexprune.data.augment import AugmentConfig
 from fexprune.data.prepared import cut_margins, prepare_data
-from fexprune.faces.loading import load_images, margin_views
+from fexprune.faces.loading import load_images
 from fexprune.experiments.baseline import hog_features
 from fexprune.experiments.train import TrainConfig
 from fexprune.models.views import predict_logits
@@ -67,7 +67,7 @@ def main() -> None:
         config = TrainConfig(data=args.data, recipe="best", face_crop=True, split=args.split, seed=seed, members=1,
                              **recipe_defaults("best"))
         data = prepare_data(config, load_images(config, progress=False))
-        views = tuple(margin_views(config, data, cut_margins(config, data, BestRecipe.margin_tta)))
+        views = tuple(data.views_at(cut_margins(config, data, BestRecipe.margin_tta)))
         y_test = data.y_test.numpy()
         svm = svm_probabilities(data.image_set.images, data.image_set.labels, data.train_index, data.test_index)
         for name in args.variants:

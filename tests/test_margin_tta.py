@@ -4,6 +4,7 @@ averages new faces the same way, so it reproduces the run's own test accuracy.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,7 +17,7 @@ from fexprune.data.prepared import cut_margins
 from fexprune.models.views import predict_logits
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.data.prepared import prepare_data
-from fexprune.faces.loading import load_images, margin_views
+from fexprune.faces.loading import load_images
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,26 @@ def test_views_are_the_test_faces_cut_at_other_margins(face_run):
     data = prepare_data(config, load_images(config, progress=False))
     assert cut_margins(config, data, BestRecipe().margin_tta) == [0.15, 0.25]
     assert cut_margins(config, data, 0.0) == [] and cut_margins(TrainConfig(), data, 0.05) == []
-    same, wider = margin_views(config, data, [config.face_margin, 0.25])
+    same, wider = data.views_at([config.face_margin, 0.25])
     torch.testing.assert_close(same, data.x_test)  # the configured margin gives the test split itself
     assert wider.shape == data.x_test.shape and not torch.allclose(wider, data.x_test)
+    (train_same,) = data.views_at([config.face_margin], "train")
+    torch.testing.assert_close(train_same, data.x_train)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(45 * 36, 3))
     one = predict_logits(model, data.x_test, tta=False).softmax(1)
     both = predict_logits(model, data.x_test, tta=False, views=(wider,)).exp()
     torch.testing.assert_close(both, (one + predict_logits(model, wider).softmax(1)) / 2)
+
+
+def test_each_margin_is_cut_once_for_every_fold_and_view(face_run):
+    config, _ = face_run
+    image_set = load_images(config, progress=False)
+    cut, calls = image_set.recut, []
+    image_set.recut = lambda margin: calls.append(margin) or cut(margin)
+    folds = [prepare_data(config, image_set), prepare_data(dataclasses.replace(config, seed=1), image_set)]
+    views = [fold.views_at([0.15, 0.25], split) for fold in folds for split in ("test", "train")]
+    assert calls == [0.15, 0.25]  # cut from the frames once per margin, then shared
+    torch.testing.assert_close(views[2][1], folds[1].views_at([0.25])[0])
 
 
 def test_predict_cuts_and_averages_as_the_run_scored(face_run):
@@ -58,7 +72,7 @@ def test_predict_cuts_and_averages_as_the_run_scored(face_run):
     predicted = np.array([classes.index(records[str(p)]["label"]) for p in paths])
     assert float((predicted == data.y_test.numpy()).mean()) == pytest.approx(results["test_accuracy"], abs=1e-6)
     model = load_run_model(run_dir).model
-    expected = predict_logits(model, data.x_test, tta=True, views=tuple(margin_views(config, data, [0.15, 0.25]))).exp()
+    expected = predict_logits(model, data.x_test, tta=True, views=tuple(data.views_at([0.15, 0.25]))).exp()
     got = np.array([list(records[str(p)]["emotions"].values()) for p in paths])
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)  # the same numbers, not just the same labels
 

@@ -20,7 +20,7 @@ if not fer_transfer.available():
 
 from fexprune.cli import main
 from fexprune.data.prepared import prepare_data
-from fexprune.faces.loading import load_images, margin_views
+from fexprune.faces.loading import load_images
 from fexprune.data.synth import write_synthetic
 from fexprune.experiments.train import TrainConfig, train
 from fexprune.models import fer_transfer
@@ -63,7 +63,7 @@ def test_model_reloads_and_predict_gives_the_runs_probabilities(probe_run):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEXPRUNE_CACHE", str(root / "cache"))
         data = prepare_data(config, load_images(config, progress=False))
-        views = tuple(margin_views(config, data, [0.15, 0.25]))
+        views = tuple(data.views_at([0.15, 0.25]))
     with torch.no_grad():
         torch.testing.assert_close(model(data.x_test), result.model.eval()(data.x_test), atol=1e-6, rtol=0)
     expected = predict_logits(model, data.x_test, tta=True, views=views).exp().numpy()

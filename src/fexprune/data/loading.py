@@ -39,9 +39,24 @@ class ImageSet:
     faces: list[dict] | None = None  # with face crops: the box each image was cut from (detector "fallback": none found)
     cut: dict | None = None  # how the faces were cut (the cropper's options); None where nothing was cut
     face_account: dict | None = None  # with face crops: how they were found (fexprune.faces.face_summary)
+    # the same set cut at another face margin (handed in by the loader that cut it: faces builds on data)
+    recut: Callable[[float], "ImageSet"] | None = field(default=None, repr=False, compare=False)
+    _margin_cuts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def at_margin(self, margin: float) -> np.ndarray:
+        """(N, H, W) uint8: every image cut again at face `margin`; cut once per margin, then kept, so
+        cross-validation folds and test-time views share it."""
+        if margin not in self._margin_cuts:
+            if self.recut is None:
+                raise ValueError("this image set was not cut from frames; it has no other margins")
+            other = self.recut(margin)
+            if [s.path for s in other.samples] != [s.path for s in self.samples]:
+                raise InputError("the images changed while the run was being scored", other.root)
+            self._margin_cuts[margin] = other.images
+        return self._margin_cuts[margin]
 
     @property
     def given_faces(self) -> bool:

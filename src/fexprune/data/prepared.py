@@ -28,6 +28,17 @@ class PreparedData:
     y_test: torch.Tensor
     preprocessing: dict = field(default_factory=dict)
 
+    def views_at(self, margins: list[float], split: str = "test") -> list[torch.Tensor]:
+        """The `split` ("train" or "test") cut again at each of `margins` (see cut_margins), normalised
+        as in training, on the data's device: the other views a recipe trains or scores on."""
+        index, x = (self.test_index, self.x_test) if split == "test" else (self.train_index, self.x_train)
+        views = []
+        for margin in margins:
+            cut, _ = normalize_images(self.image_set.at_margin(margin)[index], self.preprocessing["normalize"],
+                                      self.preprocessing["stats"])
+            views.append(torch.from_numpy(cut).to(x.device))
+        return views
+
     def to(self, device: torch.device) -> "PreparedData":
         """The same data with its tensors on `device`, where they stay for the whole run."""
         return replace(self, **{name: getattr(self, name).to(device) for name in ("x_train", "y_train", "x_test", "y_test")})

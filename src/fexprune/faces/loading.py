@@ -1,7 +1,7 @@
 """Image sets cut to faces: the data loader (fexprune.data.loading) handed a FaceCropper. The loading that
 needs faces lives here, not in data/, because faces builds on data: a run's images as its config names
-them (load_images), the test split cut again at other margins (margin_views), and the config with its
-detector chain spelled out (with_chain)."""
+them (load_images, which hands each set the way to cut itself again at another margin), and the config
+with its detector chain spelled out (with_chain)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import dataclasses
 import functools
 import os
 
-import torch
 
 from fexprune.data.builtin import resolve_data
 from fexprune.data.loading import ImageSet, load_image_set
-from fexprune.data.prepared import PreparedData
-from fexprune.data.preprocess import normalize_images
 from fexprune.errors import InputError
 from fexprune.faces.chain import default_chain
 from fexprune.faces.check import face_summary
@@ -41,24 +38,13 @@ def load_images(config, progress: bool = True, face_margin: float | None = None)
     if faces and face_margin is not None:
         faces["face_margin"] = face_margin
     image_set = load_face_crops(path, **faces, **loading) if faces else load_image_set(path, **loading)
+    if faces:
+        image_set.recut = functools.partial(load_images, config, False)
     present = sorted({image_set.classes[int(label)] for label in image_set.labels})
     if len(present) < 2:  # one class trains to 100% test accuracy and says nothing
         raise InputError(f"holds images of {len(present)} class only ({', '.join(present)}); "
                          "a classifier needs at least 2 classes", image_set.root)
     return image_set
-
-
-def margin_views(config, data: PreparedData, margins: list[float]) -> list[torch.Tensor]:
-    """The test split cut again at each of `margins` (fexprune.data.prepared.cut_margins), normalised as in
-    training. The boxes come from their cache, so only the cut is redone."""
-    views = []
-    for margin in margins:
-        image_set = load_images(config, progress=False, face_margin=margin)
-        if [s.path for s in image_set.samples] != [s.path for s in data.image_set.samples]:
-            raise InputError("the images changed while the run was being scored", image_set.root)
-        x, _ = normalize_images(image_set.images[data.test_index], config.normalize, data.preprocessing["stats"])
-        views.append(torch.from_numpy(x))
-    return views
 
 
 def with_chain(config):

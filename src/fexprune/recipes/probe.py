@@ -71,8 +71,7 @@ class ProbeRecipe(Recipe):
         views = [data.x_train]
         if self.train_views:
             views += [data.x_train.flip(-1)]
-            for margin in cut_margins(config, data, self.margin_tta):
-                cut = train_cut(config, data, margin).to(device)
+            for cut in data.views_at(cut_margins(config, data, self.margin_tta), "train"):
                 views += [cut, cut.flip(-1)]
         x, offset = (np.concatenate(parts) for parts in zip(*(probe_features(model, v) for v in views)))
         y = np.tile(data.y_train.cpu().numpy(), len(views))
@@ -145,18 +144,6 @@ def probe_features(model, x: torch.Tensor, batch_size: int = 256) -> tuple[np.nd
                 offsets.append(np.zeros((len(chunk), model.config.n_classes)))
             features.append(f.double().cpu().numpy())
         return np.concatenate(features), np.concatenate(offsets)
-
-
-def train_cut(config, data, margin: float) -> torch.Tensor:
-    """The training split cut at `margin` (the boxes come from their cache), normalised as in training."""
-    import torch
-
-    from fexprune.data.preprocess import normalize_images
-    from fexprune.faces.loading import load_images
-
-    image_set = load_images(config, progress=False, face_margin=margin)
-    x, _ = normalize_images(image_set.images[data.train_index], config.normalize, data.preprocessing["stats"])
-    return torch.from_numpy(x)
 
 
 def training_groups(data, split: str) -> np.ndarray:

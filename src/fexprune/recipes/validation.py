@@ -12,7 +12,6 @@ from fexprune.data.loading import ImageSet
 from fexprune.data.prepared import cut_margins
 from fexprune.data.splits import split_indices
 from fexprune.errors import InputError
-from fexprune.faces.loading import margin_views
 from fexprune.models.views import predict_logits
 from fexprune.recipes.base import Fitted, scores
 from fexprune.training.loop import evaluate
@@ -51,7 +50,7 @@ def score_fitted(recipe, config, data, model, rows: list[dict], info: dict, star
     """The fitted network's final numbers: train split as it is, test split averaged over the recipe's views."""
     train_loss, train_accuracy = evaluate(model, data.x_train, data.y_train)
     margins = cut_margins(config, data, recipe.margin_tta)
-    views = tuple(view.to(data.x_test.device) for view in margin_views(config, data, margins))
+    views = tuple(data.views_at(margins))
     test_loss, test_accuracy = scores(model, data.x_test, data.y_test, recipe.tta, views)
     predictions = predict_logits(model, data.x_test, recipe.tta, views=views).argmax(1).cpu().numpy()
     info.update({"recipe": config.recipe, "tta": "hflip" if recipe.tta else None, "tta_margins": margins or None})
