@@ -30,10 +30,6 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FEXPRUNE_WEIGHTS", str(weights_root()))
     root = tmp_path_factory.getbasetemp() / "fexprune-cache"
     monkeypatch.setenv("FEXPRUNE_CACHE", str(root))
-    # the command line sets these for the process (fexprune.tracking.configure): each test starts from the defaults
-    monkeypatch.setenv("FEXPRUNE_TENSORBOARD", "1")
-    monkeypatch.setenv("FEXPRUNE_MLFLOW", "")
-    monkeypatch.delenv("FEXPRUNE_MLFLOW")
     return root
 
 

@@ -54,8 +54,6 @@ def runs(tmp_path_factory):
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEXPRUNE_CACHE", str(tmp_path_factory.getbasetemp() / "fexprune-cache"))
-        patch.setenv("FEXPRUNE_TENSORBOARD", "1")  # the API sets these as the command line does: restored after
-        patch.delenv("FEXPRUNE_MLFLOW", raising=False)
         patch.chdir(root / "api")
         torch.set_num_threads(1)  # as the command line below: the numbers are compared to 1e-6
         try:

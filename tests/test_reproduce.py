@@ -14,6 +14,7 @@ from fexprune.experiments.reproduce import QUICK, ReproduceConfig, run_reproduce
 from fexprune.report.build import build_run_report as build_report
 from fexprune.report.reproduce import build_reproduce_report
 from fexprune.run_folder import read_settings
+from fexprune.tracking import Tracking
 
 
 def tiny_config(data) -> ReproduceConfig:
@@ -66,7 +67,7 @@ def test_single_run_reuses_a_sweep_trial_with_the_same_settings(tiny_run, tmp_pa
     run_dir = tmp_path / "reproduce"
     (run_dir).mkdir()
     (run_dir / "sweep").symlink_to(sweep_dir)
-    _train(config, run_dir / "train", run_dir, progress=False)
+    _train(config, run_dir / "train", run_dir, progress=False, tracking=Tracking())
     assert (run_dir / "train" / "results.json").read_bytes() == (trial / "results.json").read_bytes()
 
 

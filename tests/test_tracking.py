@@ -62,6 +62,16 @@ def test_no_tensorboard_writes_no_event_files(tiny_data, tmp_path):
     assert (run_dir / "results.json").is_file() and not (run_dir / "tensorboard").exists()
 
 
+def test_no_tensorboard_reaches_a_sweeps_worker_processes_in_their_arguments(tiny_data, tmp_path):
+    before = {k: v for k, v in os.environ.items() if k.startswith("FEXPRUNE")}
+    sweep = tmp_path / "sweep"
+    assert main(["sweep", "--data", str(tiny_data), "--channels", "2,4", "--repeats", "2", "--epochs", "1",
+                 "--workers", "2", "--quiet", "--no-tensorboard", "--out", str(sweep)]) == 0
+    trials = sorted(p.parent for p in sweep.glob("*/results.json"))
+    assert len(trials) == 2 and not any((t / "tensorboard").exists() for t in [sweep, *trials])
+    assert {k: v for k, v in os.environ.items() if k.startswith("FEXPRUNE")} == before  # nothing set for the process
+
+
 def test_mlflow_holds_the_parameters_metric_history_and_files(tiny_data, tmp_path):
     pytest.importorskip("mlflow", reason="MLflow is an optional extra: pip install 'fexprune[mlflow]'")
     from mlflow.tracking import MlflowClient

@@ -87,28 +87,29 @@ def open_run(path: PathLike | RunFolder) -> Run:
 def train(data: PathLike | None = None, recipe: str = "paper", out: PathLike = "runs", seed: int = 0, **options) -> Run:
     """`fexprune train`: `data` an image folder (None: the built-in synthetic data); `options` those of
     `fexprune train --recipe RECIPE --help`. With `cv=K` the run is a K-fold cross-validation."""
-    from fexprune.commands.common import apply_tracking
+    from fexprune.commands.common import tracking_options
     from fexprune.commands.train import train_config
     from fexprune.experiments.train import train as run_training
 
     _refuse(options, {"resume": "an interrupted run is continued with `fexprune train --resume RUN_DIR`"}, "train")
     args = _parse("train", {"data": data, "recipe": recipe, "seed": seed}, options)
-    apply_tracking(args)
+    tracking = tracking_options(args)
     config = train_config(args)
-    result = run_training(config, out=_new_run_path(out, "cv" if config.cv else "train"), progress=not args.quiet)
+    result = run_training(config, out=_new_run_path(out, "cv" if config.cv else "train"), progress=not args.quiet,
+                          tracking=tracking)
     return open_run(result.run_dir)
 
 
 def prune(run: PathLike | RunFolder, criterion: str = "l2", out: PathLike = "runs", **options) -> Run:
     """`fexprune prune --run RUN`: the paper's kernel pruning of a train run, one criterion (or "all")."""
-    from fexprune.commands.common import apply_tracking
+    from fexprune.commands.common import tracking_options
     from fexprune.commands.prune import prune_config
     from fexprune.experiments.prune import run_pruning
 
     args = _parse("prune", {"run": _folder(run), "criterion": criterion}, options)
-    apply_tracking(args)
+    tracking = tracking_options(args)
     config = prune_config(args)
-    result = run_pruning(config, out=_new_run_path(out, "prune"), progress=not args.quiet)
+    result = run_pruning(config, out=_new_run_path(out, "prune"), progress=not args.quiet, tracking=tracking)
     return open_run(result.run_dir)
 
 
@@ -116,16 +117,16 @@ def prune_curve(run_or_runs: PathLike | RunFolder | Iterable[PathLike | RunFolde
                 out: PathLike = "runs", **options) -> Run:
     """`fexprune prune-curve`: accuracy against cost at each fraction of MACs removed in `curve`; several
     train runs (the seeds of one configuration) give every point as mean and sd over them."""
-    from fexprune.commands.common import apply_tracking
+    from fexprune.commands.common import tracking_options
     from fexprune.commands.prune_curve import curve_config
     from fexprune.experiments.prune_curve import run_prune_curve
 
     several = not isinstance(run_or_runs, (str, os.PathLike, RunFolder))
     train_runs = [_folder(r) for r in run_or_runs] if several else [_folder(run_or_runs)]
     args = _parse("prune-curve", {"run": train_runs, "curve": tuple(curve)}, options)
-    apply_tracking(args)
+    tracking = tracking_options(args)
     config = curve_config(args)
-    written, _ = run_prune_curve(config, out=_new_run_path(out, "prune-curve"))
+    written, _ = run_prune_curve(config, out=_new_run_path(out, "prune-curve"), tracking=tracking)
     return open_run(written)
 
 

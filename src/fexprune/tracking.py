@@ -2,9 +2,9 @@
 (`<run>/tensorboard/`, so `tensorboard --logdir runs/` shows every run side by side), and, when asked, logs
 its parameters, metric history and files to an MLflow tracking store.
 
-Both are set per process through the environment, so a sweep's worker processes (and Ray tasks) inherit
-what the command line asked for: FEXPRUNE_TENSORBOARD=0 turns TensorBoard off (`--no-tensorboard`), and
-FEXPRUNE_MLFLOW=URI logs to MLflow (`--mlflow [URI]`; default a file store ./mlruns).
+What a run asks for is a `Tracking` value that travels with the call, from the command line (`--no-tensorboard`,
+`--mlflow [URI]`) or the Python API down to the experiment, and to a sweep's trials in their job arguments
+(a process pool's workers and Ray tasks get it pickled), never through the environment.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import io
 import math
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fexprune.errors import InputError
 from fexprune.kinds import KINDS
 
-TENSORBOARD_ENV = "FEXPRUNE_TENSORBOARD"
-MLFLOW_ENV = "FEXPRUNE_MLFLOW"
 DEFAULT_MLFLOW_URI = "./mlruns"
 EVENTS = "tensorboard"  # the sub-folder of a run folder that holds its event files
 MLFLOW_HINT = "pip install 'fexprune[mlflow]'"
@@ -28,22 +27,24 @@ MLFLOW_HINT = "pip install 'fexprune[mlflow]'"
 MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 
 
-def tensorboard_enabled() -> bool:
-    return os.environ.get(TENSORBOARD_ENV, "1") != "0"
+@dataclass(frozen=True)
+class Tracking:
+    """Where a run's numbers go besides its folder: TensorBoard (on unless asked not to) and MLflow (a
+    tracking URI; None: no MLflow). Build one with `tracking(...)`, which checks the URI before any work."""
+
+    tensorboard: bool = True
+    mlflow: str | None = None
 
 
-def configure(tensorboard: bool = True, mlflow: str | None = None) -> None:
-    """What the command line asked for, for this process and those it starts. `mlflow` is a tracking URI
-    ("" or None: no MLflow); a local path becomes an absolute file store, so workers elsewhere agree."""
-    os.environ[TENSORBOARD_ENV] = "1" if tensorboard else "0"
+def tracking(tensorboard: bool = True, mlflow: str | None = None) -> Tracking:
+    """What the command line or the API asked for, checked now rather than after hours of training. A local
+    MLflow path becomes an absolute file store, so workers elsewhere agree on it."""
     if mlflow:
-        _mlflow()  # refuse at the start, not after hours of training
+        _mlflow()
         if "://" not in mlflow and not mlflow.startswith(("sqlite:", "databricks")):
             mlflow = Path(mlflow).resolve().as_uri()
         check_mlflow_uri(mlflow)
-        os.environ[MLFLOW_ENV] = mlflow
-    else:
-        os.environ.pop(MLFLOW_ENV, None)
+    return Tracking(tensorboard=tensorboard, mlflow=mlflow or None)
 
 
 def check_mlflow_uri(uri: str) -> None:
@@ -109,9 +110,9 @@ def row_step(row: dict, index: int) -> int:
 class EpochLog:
     """Per-epoch scalars written as training goes, so TensorBoard shows a run while it trains."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, tracking: Tracking = Tracking()):
         self.writer = None
-        if tensorboard_enabled():
+        if tracking.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only where it is on
 
             self.writer = SummaryWriter(log_dir=str(Path(run_dir) / EVENTS))
@@ -128,14 +129,15 @@ class EpochLog:
             self.writer.close()
 
 
-def finish(run_dir: Path, kind: str, config: dict, results: dict, metrics: list[dict] | None, logged_live: bool) -> None:
+def finish(run_dir: Path, kind: str, config: dict, results: dict, metrics: list[dict] | None, logged_live: bool,
+           tracking: Tracking = Tracking()) -> None:
     """At the end of a run: TensorBoard's hyperparameters, final metrics and figures (and the per-step
     scalars where they were not logged live); then MLflow, where asked."""
     run_dir = Path(run_dir)
-    if tensorboard_enabled() and (metrics or KINDS[kind].logged):
+    if tracking.tensorboard and (metrics or KINDS[kind].logged):
         _tensorboard_summary(run_dir, config, results, metrics or [], logged_live)
-    if os.environ.get(MLFLOW_ENV):
-        log_to_mlflow(run_dir, kind, config, metrics or [])
+    if tracking.mlflow:
+        log_to_mlflow(run_dir, kind, config, metrics or [], tracking.mlflow)
 
 
 def final_metrics(results: dict) -> dict[str, float]:
@@ -181,11 +183,10 @@ def _tensorboard_summary(run_dir: Path, config: dict, results: dict, metrics: li
         writer.close()
 
 
-def log_to_mlflow(run_dir: Path, kind: str, config: dict, metrics: list[dict]) -> None:
-    """One MLflow run for this run folder: its parameters, metric history and every file in it. A sweep's
-    trials, each a run folder of its own, become its child runs."""
+def log_to_mlflow(run_dir: Path, kind: str, config: dict, metrics: list[dict], uri: str) -> None:
+    """One MLflow run for this run folder in the store at `uri`: its parameters, metric history and every
+    file in it. A sweep's trials, each a run folder of its own, become its child runs."""
     mlflow = _mlflow()
-    uri = os.environ[MLFLOW_ENV]
     if uri.startswith("file:"):  # MLflow 3 keeps the file store only on request; ./mlruns is what users expect
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     mlflow.set_tracking_uri(uri)

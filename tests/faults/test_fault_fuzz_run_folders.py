@@ -33,7 +33,6 @@ def folders(tmp_path_factory, synthetic_images):
     images = Path(synthetic_images).resolve()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEXPRUNE_CACHE", str(root / "cache"))
-        patch.setenv("FEXPRUNE_TENSORBOARD", "0")
         torch.set_num_threads(1)
         assert main(["train", "--data", str(images), "--epochs", "1", "--channels", "2,4", "--quiet",
                      "--no-tensorboard", "--out", str(root / "train")]) == 0

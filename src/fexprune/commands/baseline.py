@@ -8,7 +8,7 @@ from fexprune.commands.common import (
     add_face_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    apply_tracking,
+    tracking_options,
     face_settings,
     positive_int,
     seed_number,
@@ -37,12 +37,12 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     from fexprune.experiments.baseline import BaselineConfig, run_baseline
 
     config = BaselineConfig(data=args.data, split=args.split, test_fraction=args.test_fraction, cv=args.cv, seed=args.seed,
                          variant=args.variant, **face_settings(args, BASELINE_FACES))
-    run_dir, results = run_baseline(config, out=args.out, progress=not args.quiet)
+    run_dir, results = run_baseline(config, out=args.out, progress=not args.quiet, tracking=tracking)
     print(f"HOG + SVM test accuracy {100 * results['test_accuracy']:.2f}% ({results['protocol']}"
           f"{', face crops' if args.face_crop else ''})")
     print(f"run folder: {run_dir}")

@@ -107,7 +107,8 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
                              "store (./mlruns when no URI is given); needs pip install 'fexprune[mlflow]' (default: off)")
 
 
-def apply_tracking(args: argparse.Namespace) -> None:
-    from fexprune.tracking import configure
+def tracking_options(args: argparse.Namespace):
+    """The fexprune.tracking.Tracking the options ask for, checked before any work."""
+    from fexprune.tracking import tracking
 
-    configure(tensorboard=args.tensorboard, mlflow=args.mlflow)
+    return tracking(tensorboard=args.tensorboard, mlflow=args.mlflow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_tracking_arguments, apply_tracking, positive_float, seed_number
+from fexprune.commands.common import add_tracking_arguments, tracking_options, positive_float, seed_number
 from fexprune.experiments.pic_config import MODES, NORMALIZERS, PICConfig
 
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction, argv: list[str] | None = No
 def run(args: argparse.Namespace) -> int:
     from fexprune.experiments.pic import run_pic
 
-    apply_tracking(args)
+    tracking = tracking_options(args)
     config = PICConfig(
         features=args.features, data=args.data, normalize=args.normalize, mode=args.mode, hidden=args.hidden,
         min_units=args.min_units, epochs=args.epochs, retrain_epochs=args.retrain_epochs, learning_rate=args.lr,
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         similar_below=args.similar_below, complementary_above=args.complementary_above,
         outlier_z=args.outlier_z, drop_outliers=args.drop_outliers,
     )
-    result = run_pic(config, args.out, progress=not args.quiet)
+    result = run_pic(config, args.out, progress=not args.quiet, tracking=tracking)
     if result.outliers:
         from fexprune.data.outliers import describe
 

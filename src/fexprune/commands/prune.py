@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fexprune.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
-from fexprune.commands.common import add_tracking_arguments, apply_tracking, refuse
+from fexprune.commands.common import add_tracking_arguments, tracking_options, refuse
 from fexprune.commands.prune_curve import OLD_NAMES, comma_list, register_old_spelling
 from fexprune.errors import InputError
 
@@ -59,13 +59,13 @@ def asks_for_curve(argv: list[str]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     config = prune_config(args)
     from fexprune.experiments.prune import run_pruning
     from fexprune.report.markdown import render_table
     from fexprune.report.pruning import criteria_table, model_file_note, prune_warnings
 
-    result = run_pruning(config, out=args.out, progress=not args.quiet)
+    result = run_pruning(config, out=args.out, progress=not args.quiet, tracking=tracking)
     print(render_table(criteria_table(result.results)), end="")
     for warning in prune_warnings(result.results):
         print(f"warning: {warning}")

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from fexprune.argtypes import non_negative_int, positive_float, positive_int, seed_number, weight
-from fexprune.commands.common import add_tracking_arguments, apply_tracking, refuse
+from fexprune.commands.common import add_tracking_arguments, tracking_options, refuse
 from fexprune.errors import InputError
 
 CRITERIA = ("l2", "l1", "random", "taylor", "bn_scale", "distinctiveness", "fpgm")  # pruning.importance.IMPORTANCES
@@ -135,13 +135,13 @@ def run_old_spelling(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     from fexprune.experiments.prune_curve import run_prune_curve
     from fexprune.report.markdown import render_table
     from fexprune.report.prune_curve import curve_table
 
     config = curve_config(args)
-    run_dir, results = run_prune_curve(config, out=args.out)
+    run_dir, results = run_prune_curve(config, out=args.out, tracking=tracking)
     print(render_table(curve_table(results)), end="")
     for warning in results["warnings"]:
         print(f"warning: {warning}")

@@ -9,7 +9,7 @@ from fexprune.commands.common import (
     add_device_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    apply_tracking,
+    tracking_options,
 )
 
 
@@ -41,7 +41,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     from fexprune.experiments.reproduce import ReproduceConfig, run_reproduce
 
     config = ReproduceConfig(
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction, split=args.split, criteria=tuple(args.criteria),
         workers=args.workers, backend=args.backend, address=args.address, device=args.device,
     )
-    result = run_reproduce(config, out=args.out, resume=args.resume, progress=not args.quiet)
+    result = run_reproduce(config, out=args.out, resume=args.resume, progress=not args.quiet, tracking=tracking)
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.timings.items())
     print(f"report: {result.report_html}")
     print(f"        {result.report_md}")

@@ -9,7 +9,7 @@ from fexprune.commands.common import (
     add_device_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    apply_tracking,
+    tracking_options,
     channels_pair,
     positive_float,
     positive_int,
@@ -47,7 +47,7 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     from fexprune.experiments.sweep import PAPER_GRID, SweepConfig, run_sweep
     from fexprune.recipes.paper import DEFAULT_LR
     from fexprune.report.sweep import sweep_table
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial,
         address=args.address,
     )
-    result = run_sweep(config, out=args.out, resume=args.resume, progress=not args.quiet)
+    result = run_sweep(config, out=args.out, resume=args.resume, progress=not args.quiet, tracking=tracking)
     table = sweep_table(result.rows)
     labels = [column.label for column in table.columns]
     cells = table.cells()

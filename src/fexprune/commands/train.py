@@ -11,7 +11,7 @@ from fexprune.commands.common import (
     add_face_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    apply_tracking,
+    tracking_options,
     face_settings,
     positive_float,
     positive_int,
@@ -151,7 +151,7 @@ _RESUME_OPTIONS = {"--resume", "--quiet", "--no-tensorboard", "--mlflow"}  # wha
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_tracking(args)
+    tracking = tracking_options(args)
     from fexprune.errors import InputError
     from fexprune.experiments.train import train
     from fexprune.report.training import table_epochs, training_log_rows
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(conflicting)} cannot change a run being resumed: it continues with its own "
                          "spec; leave them out (or start a new run)", args.resume)
     config = train_config(args)
-    result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
+    result = train(config, out=args.out, resume=args.resume, progress=not args.quiet, tracking=tracking)
     if config.cv and args.resume is None:
         summary = result.results["summary"]
         for key, value in summary.items():

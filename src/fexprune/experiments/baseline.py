@@ -15,13 +15,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fexprune import run_folder, runs, spec
+from fexprune import run_folder, spec
 from fexprune.config import ImageDataConfig
 from fexprune.data.splits import describe_split, split_indices
 from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.faces.loading import load_images, with_chain
 from fexprune.report.metrics import classification_metrics, confusion_figure
+from fexprune.tracking import Tracking
 
 METHOD = "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"
 
@@ -61,7 +62,7 @@ def svm_baseline(
     return metrics
 
 
-def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tuple[Path, dict]:
+def run_baseline(config: BaselineConfig, out=None, progress: bool = True, tracking: Tracking = Tracking()) -> tuple[Path, dict]:
     """`fexprune baseline`: the SVM on `config`'s data, face crops and split (or its K folds); a run folder
     with results.json, the confusion matrix and the report."""
     started = time.perf_counter()
@@ -99,5 +100,5 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True) -> tup
                     "confusion_matrix": np.asarray(matrix).tolist(), "data": image_set.summary(),
                     "seconds": time.perf_counter() - started})
     write_run(run_dir, RunOutput(kind="baseline", results=results, image_set=image_set,
-                                 figures={"confusion": confusion_figure(matrix, classes, f"HOG + SVM ({results['protocol']})")}))
+                                 figures={"confusion": confusion_figure(matrix, classes, f"HOG + SVM ({results['protocol']})")}), tracking)
     return run_dir, results

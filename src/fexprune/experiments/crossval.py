@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fexprune import run_folder, runs, spec
+from fexprune import run_folder, spec
 from fexprune.data.prepared import prepare_data
 from fexprune.device import describe, resolve_device, set_deterministic
 from fexprune.experiments.baseline import svm_baseline
@@ -18,9 +18,10 @@ from fexprune.faces.loading import load_images
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import recipe_for, recipe_section
 from fexprune.report.metrics import classification_metrics, confusion_figure
+from fexprune.tracking import Tracking
 
 
-def cross_validate(config, out=None, progress: bool = True, baseline: bool = True):
+def cross_validate(config, out=None, progress: bool = True, baseline: bool = True, tracking: Tracking = Tracking()):
     """Train `config.recipe` on each of `config.cv` folds (and the HOG+SVM baseline on the same folds);
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and the report."""
     k = int(config.cv)
@@ -63,5 +64,5 @@ def cross_validate(config, out=None, progress: bool = True, baseline: bool = Tru
     write_run(run_dir, RunOutput(
         kind="cv", results=results, metrics=rows, image_set=image_set,
         figures={"confusion": confusion_figure(total, list(image_set.classes), f"Confusion matrix, all test folds ({protocol})")},
-    ))
+    ), tracking)
     return TrainResult(run_dir=run_dir, results=results, metrics=rows, model=model)

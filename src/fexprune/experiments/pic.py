@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fexprune import paper, run_folder, runs, spec
+from fexprune import paper, run_folder, spec
 from fexprune.data.descriptors import DescriptorSettings, feature_table_from_data
 from fexprune.data.outliers import find_outliers, rule_text
 from fexprune.data.tables import FeatureTable, read_feature_table
@@ -47,6 +47,7 @@ from fexprune.report.pic import (
     progressive_figure,
     threshold_figure,
 )
+from fexprune.tracking import Tracking
 
 @dataclass
 class PICResult:
@@ -92,7 +93,7 @@ def normalise(train: np.ndarray, test: np.ndarray, method: str) -> tuple[np.ndar
 
 
 def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = True,
-            table: FeatureTable | None = None, progress: bool = True) -> PICResult:
+            table: FeatureTable | None = None, progress: bool = True, tracking: Tracking = Tracking()) -> PICResult:
     """Run the experiment; with `save`, write a run folder under `out` (see `fexprune.runs`)."""
     config.check()
     started = time.perf_counter()
@@ -134,7 +135,7 @@ def run_pic(config: PICConfig, out: str | Path | None = None, *, save: bool = Tr
         seconds=time.perf_counter() - started, normalizer=normalizer, outliers=[o.as_dict() for o in outliers],
     )
     if save:
-        result.run_dir = write_pic_run(result, out)
+        result.run_dir = write_pic_run(result, out, tracking)
     return result
 
 
@@ -202,7 +203,7 @@ def threshold_prune(model, x_train, x_test, config: PICConfig,
     return rows, model
 
 
-def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
+def write_pic_run(result: PICResult, out: str | Path | None, tracking: Tracking = Tracking()) -> Path:
     """A fresh run folder: its spec, metrics.csv, results.json, figures and the report."""
     run_dir = run_folder.create(out, "pic", spec.build("pic", asdict(result.config)))
     summary = {
@@ -217,5 +218,5 @@ def write_pic_run(result: PICResult, out: str | Path | None) -> Path:
                         "angle_agreement": angle_agreement(result.rows)})
     main = progressive_figure(result.rows) if result.config.mode == "progressive" else threshold_figure(result.rows)
     write_run(run_dir, RunOutput(kind="pic", results=summary, metrics=result.rows, figures={
-        result.config.mode: main, "angles_initial": angles_figure(result.initial_angles, "angles after training (deg)")}))
+        result.config.mode: main, "angles_initial": angles_figure(result.initial_angles, "angles after training (deg)")}), tracking)
     return run_dir

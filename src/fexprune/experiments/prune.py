@@ -34,6 +34,7 @@ from fexprune.pruning.procedure import LayerPruning, prune_until
 from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
 from fexprune.training.loop import evaluate, fit
+from fexprune.tracking import Tracking
 
 
 @dataclass
@@ -195,7 +196,8 @@ def _refuse_other_recipes(run_dir: Path) -> None:
         raise InputError(f"pruning works on the paper's CNN; this run trained --recipe {recipe}", run_dir)
 
 
-def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bool = False) -> PruneResult:
+def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bool = False,
+                tracking: Tracking = Tracking()) -> PruneResult:
     """Prune the trained model of `config.run` with each criterion; writes and returns the run."""
     config.check()
     started = time.perf_counter()
@@ -249,5 +251,5 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
         }
         figures = {Path(name).stem: figure for name, figure in report.pruning_figures(rows, show_paper="conv1" in config.layers).items()}
         figures["criteria_comparison"] = report.criteria_comparison_figure(rows, results, config.max_loss_increase)
-        write_run(run_dir, RunOutput(kind="prune", results=results, metrics=rows, models=models, figures=figures))
+        write_run(run_dir, RunOutput(kind="prune", results=results, metrics=rows, models=models, figures=figures), tracking)
         return PruneResult(run_dir, results, outcomes)

@@ -64,6 +64,7 @@ from fexprune.report import prune_curve as report
 from fexprune.report.curve_summary import curve_summary, mean_sd, summarise
 from fexprune.training.loop import evaluate
 from fexprune.training.minibatch import train_epoch
+from fexprune.tracking import Tracking
 
 KIND = "prune-curve"
 
@@ -325,7 +326,7 @@ def _unpruned_summary(unpruned: list[dict]) -> dict:
     return summary
 
 
-def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple[Path, dict]:
+def run_prune_curve(config: CurveConfig, out: str | Path | None = None, tracking: Tracking = Tracking()) -> tuple[Path, dict]:
     """Prune each train run's network along the curve with each criterion and the baselines, the same on every
     run; writes one run folder with every run's points and their mean and spread per point."""
     config.check()
@@ -376,7 +377,7 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None) -> tuple
             figures["sensitivity"] = report.sensitivity_figure(results)
         write_run(run_dir, RunOutput(kind=KIND, results=results, metrics=points, figures=figures,
                                      tables={"sensitivity.csv": sensitivity, "summary.csv": summary_table(summary)}
-                                     if sensitivity else {"summary.csv": summary_table(summary)}))
+                                     if sensitivity else {"summary.csv": summary_table(summary)}), tracking)
         return run_dir, results
 
 

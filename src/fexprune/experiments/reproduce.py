@@ -31,6 +31,7 @@ from fexprune.experiments.train import train
 from fexprune.inference.trained_run import train_config
 from fexprune.pruning.criteria import CRITERIA
 from fexprune.report.reproduce import STAGES
+from fexprune.tracking import Tracking
 
 # --quick: mini-batches of 32 at lr 1e-3 learn in ~10 epochs what full-batch Adam at 3e-5 needs 700 for
 # (full batch at 1e-3 still needs ~100). With the built-in data (700 frames) the whole run costs about
@@ -95,8 +96,9 @@ def run_reproduce(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    tracking: Tracking = Tracking(),
 ) -> ReproduceResult:
-    """Run every stage not finished yet, then write the report."""
+    """Run every stage not finished yet (each a run of its own, tracked as `tracking` says), then write the report."""
     started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
@@ -111,11 +113,11 @@ def run_reproduce(
             continue
         if progress:
             print(f"fexprune reproduce: {stage} ...", file=sys.stderr, flush=True)
-        STAGE_FUNCTIONS[stage](config, folder, run_dir, progress)
+        STAGE_FUNCTIONS[stage](config, folder, run_dir, progress, tracking)
     timings = stage_timings(run_dir)
     html_path = write_run(run_dir, RunOutput(kind="reproduce", results={
         "timings": timings, "versions": versions(), "last_invocation_seconds": time.perf_counter() - started,
-        "report": str(run_dir / "report.html")}))
+        "report": str(run_dir / "report.html")}), tracking)
     return ReproduceResult(run_dir, html_path, run_dir / "report.md", timings)
 
 
@@ -135,29 +137,29 @@ def _fresh(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
-def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
+def _pic(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool, tracking: Tracking) -> None:
     _fresh(folder)
     run_pic(PICConfig(features=config.features, data=None if config.features else config.data,
                       epochs=config.pic_epochs, retrain_epochs=config.pic_retrain_epochs,
-                      test_fraction=config.test_fraction, seed=config.seed), out=folder, progress=progress)
+                      test_fraction=config.test_fraction, seed=config.seed), out=folder, progress=progress, tracking=tracking)
 
 
-def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
+def _sweep(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool, tracking: Tracking) -> None:
     if run_folder.has_spec(folder):
-        run_sweep(SweepConfig(), resume=folder, progress=progress)
+        run_sweep(SweepConfig(), resume=folder, progress=progress, tracking=tracking)
         return
     _fresh(folder)
     run_sweep(SweepConfig(
         channels=list(config.sweep_channels), repeats=config.sweep_repeats, epochs=config.sweep_epochs,
         lr=config.sweep_lr, batch_size=config.batch_size, data=config.data, test_fraction=config.test_fraction, split=config.split,
         seed=config.seed, workers=config.workers, backend=config.backend, address=config.address, device=config.device,
-    ), out=folder, progress=progress)
+    ), out=folder, progress=progress, tracking=tracking)
 
 
-def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
+def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool, tracking: Tracking) -> None:
     with cpu_threads(max(1, min(torch.get_num_threads(), default_workers()))):
         if run_folder.has_spec(folder):
-            train(TrainConfig(), resume=folder, progress=progress)
+            train(TrainConfig(), resume=folder, progress=progress, tracking=tracking)
             return
         _fresh(folder)
         wanted = TrainConfig(data=config.data, channels=tuple(config.channels), epochs=config.train_epochs,
@@ -167,7 +169,7 @@ def _train(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool)
         if twin is not None:  # at paper settings the single run is sweep trial 16/32, repeat 0: reuse it
             shutil.copytree(twin, folder)
             return
-        train(wanted, out=folder, progress=progress)
+        train(wanted, out=folder, progress=progress, tracking=tracking)
 
 
 def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
@@ -185,9 +187,9 @@ def _finished_twin(sweep_dir: Path, wanted) -> Path | None:
     return None
 
 
-def _prune(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool) -> None:
+def _prune(config: ReproduceConfig, folder: Path, run_dir: Path, progress: bool, tracking: Tracking) -> None:
     _fresh(folder)
-    run_pruning(PruneConfig(run=str(run_dir / "train"), criteria=tuple(config.criteria), seed=config.seed, device=config.device), out=folder)
+    run_pruning(PruneConfig(run=str(run_dir / "train"), criteria=tuple(config.criteria), seed=config.seed, device=config.device), out=folder, tracking=tracking)
 
 
 STAGE_FUNCTIONS = {"pic": _pic, "sweep": _sweep, "train": _train, "prune": _prune}

@@ -14,12 +14,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 from torch import nn
 
-from fexprune import run_folder, runs, tracking
+from fexprune import run_folder, runs
 from fexprune.data.loading import ImageSet
 from fexprune.models.checkpoint import save_model
 from fexprune.report.build import write_run_report
 from fexprune.report.faces import write_face_sheet
 from fexprune.schema import stamp
+from fexprune.tracking import Tracking
+from fexprune.tracking import finish as finish_tracking
 
 
 @dataclass
@@ -36,8 +38,9 @@ class RunOutput:
     logged_live: bool = False  # its metrics went to TensorBoard epoch by epoch already
 
 
-def write_run(run_dir: Path, output: RunOutput) -> Path:
-    """Write `output` into `run_dir` (which holds its spec already); returns report.html's path."""
+def write_run(run_dir: Path, output: RunOutput, tracking: Tracking = Tracking()) -> Path:
+    """Write `output` into `run_dir` (which holds its spec already), then send it where `tracking` says;
+    returns report.html's path."""
     run_dir = Path(run_dir)
     if output.image_set is not None:
         write_face_sheet(run_dir, output.image_set)
@@ -52,7 +55,7 @@ def write_run(run_dir: Path, output: RunOutput) -> Path:
     runs.write_json(run_dir / "results.json", stamp(output.results, output.kind))
     report = write_run_report(run_dir)
     spec = run_folder.read_spec(run_dir) if run_folder.has_spec(run_dir) else {}
-    tracking.finish(run_dir, output.kind, spec, output.results, output.metrics, output.logged_live)
+    finish_tracking(run_dir, output.kind, spec, output.results, output.metrics, output.logged_live, tracking)
     return report
 
 

@@ -30,7 +30,7 @@ from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.experiments.train import train
 from fexprune.recipes.paper import DEFAULT_LR
 from fexprune.report.sweep import sweep_figure
-from fexprune.tracking import MLFLOW_ENV
+from fexprune.tracking import Tracking
 
 PAPER_GRID: list[tuple[int, int]] = [(16, 32), (12, 24), (20, 40), (6, 12)]
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -120,25 +120,21 @@ def longest_first(trials: list[Trial]) -> list[Trial]:
     return sorted(trials, key=trial_cost, reverse=True)
 
 
-def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = None) -> dict:
+def run_trial(trial_dir: str, config: dict, threads: int, cache: str | None = None,
+              tracking: Tracking = Tracking()) -> dict:
     """One trial in whatever process runs it (pool worker, Ray task or this one): train, or finish
     an interrupted train run in `trial_dir`. Returns the run's results and metrics rows."""
     if cache:
         os.environ["FEXPRUNE_CACHE"] = cache
-    mlflow_uri = os.environ.pop(MLFLOW_ENV, None)  # the sweep logs its trials to MLflow as child runs, at its end
-    try:
-        path = Path(trial_dir)
-        if (path / "results.json").is_file():
-            return {"results": runs.read_json(path / "results.json"), "metrics": None}
-        with cpu_threads(threads):
-            if run_folder.has_spec(path):
-                result = train(TrainConfig.from_dict(config), resume=path, progress=False)
-            else:
-                result = train(TrainConfig.from_dict(config), out=path, progress=False)
-        return {"results": result.results, "metrics": result.metrics}
-    finally:
-        if mlflow_uri:
-            os.environ[MLFLOW_ENV] = mlflow_uri
+    path = Path(trial_dir)
+    if (path / "results.json").is_file():
+        return {"results": runs.read_json(path / "results.json"), "metrics": None}
+    with cpu_threads(threads):
+        if run_folder.has_spec(path):
+            result = train(TrainConfig.from_dict(config), resume=path, progress=False, tracking=tracking)
+        else:
+            result = train(TrainConfig.from_dict(config), out=path, progress=False, tracking=tracking)
+    return {"results": result.results, "metrics": result.metrics}
 
 
 def run_sweep(
@@ -146,6 +142,7 @@ def run_sweep(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    tracking: Tracking = Tracking(),
 ) -> SweepResult:
     """Run (or finish, with `resume`) a channel sweep and aggregate it into the paper's table."""
     started = time.perf_counter()
@@ -164,7 +161,9 @@ def run_sweep(
     backend = make_backend(config.backend, workers=config.workers or default_workers(), address=config.address,
                            gpus_per_trial=config.gpus_per_trial)
     cache = os.environ.get("FEXPRUNE_CACHE")
-    jobs = [(str(run_dir / t.name), dataclasses.asdict(t.config), backend.threads, cache) for t in pending]
+    # the sweep logs its trials to MLflow itself, as child runs, at its end
+    trial_tracking = dataclasses.replace(tracking, mlflow=None)
+    jobs = [(str(run_dir / t.name), dataclasses.asdict(t.config), backend.threads, cache, trial_tracking) for t in pending]
     bar = tqdm(total=len(trials), initial=len(finished), desc=f"sweep ({backend.describe()})", unit="trial", disable=not progress)
     try:
         for index, outcome in backend.map(run_trial, jobs):
@@ -184,7 +183,7 @@ def run_sweep(
         kind="sweep", results={"combinations": rows, "trials": trial_rows, "data": data, "seconds": seconds},
         tables={"trials.csv": [{k: v for k, v in row.items() if k != "channels"} | {"channels": _label(row["channels"])} for row in trial_rows]},
         figures={"channel_sweep": sweep_figure(rows)},
-    ))
+    ), tracking)
     return SweepResult(run_dir=run_dir, rows=rows, trials=trial_rows, data=data, seconds=seconds)
 
 

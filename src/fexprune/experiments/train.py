@@ -29,7 +29,7 @@ from fexprune.inference.trained_run import run_data, train_config
 from fexprune.models.views import TEST_TIME_KEYS
 from fexprune.recipes import Recipe, recipe_for, recipe_from_spec, recipe_section
 from fexprune.report.training import training_curve_figure
-from fexprune.tracking import EpochLog
+from fexprune.tracking import EpochLog, Tracking
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -61,12 +61,12 @@ class _StopRequest:
 
 
 def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, tracking: Tracking = Tracking()) -> TrainResult:
     """Train `config.recipe`; `resume` continues the interrupted run folder it names."""
     if resume is None:
         config = with_chain(config)
     if resume is None and config.cv:
-        return cross_validate(config, out=out, progress=progress)
+        return cross_validate(config, out=out, progress=progress, tracking=tracking)
     run_dir, state = None, None
     recipe = recipe_for(config)
     if resume is not None:
@@ -85,7 +85,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
             runs.write_json(run_dir / SPLIT_FILE, split_record(data))
         else:
             _check_resumable(run_dir, config, state, recipe, data, fingerprint)
-        log = EpochLog(run_dir)
+        log = EpochLog(run_dir, tracking)
         bar = tqdm(total=config.epochs, initial=len(state["metrics"]) if state else 0, desc=f"train ({config.recipe})",
                    unit="epoch", disable=not progress, leave=False)
         show = epoch_progress(bar)
@@ -142,7 +142,7 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
         kind="train", results=results, metrics=fitted.rows, image_set=data.image_set,
         models={"model.pt": (fitted.model, {**data.preprocessing, **test_time})},
         figures={"confusion": confusion, "training_curve": training_curve_figure(curve, n_test=len(data.test_index))}, logged_live=True,
-    ))
+    ), tracking)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)
 
