@@ -227,8 +227,8 @@ def test_iterative_curve_fine_tunes_between_its_steps(best_run, tmp_path, monkey
     calls = []
     monkeypatch.setattr(prune_curve, "_train", lambda model, x, y, epochs, lr, batch, seed, **kw: calls.append(seed))
     config = CurveConfig(run=str(best_run), curve=(0.5,), criteria=("l2",), steps=3, finetune_epochs=1, scratch=False,
-                         sensitivity=(), progress=False)
-    _, results = run_prune_curve(config, out=tmp_path / "steps")
+                         sensitivity=())
+    _, results = run_prune_curve(config, out=tmp_path / "steps", progress=False)
     # per criterion (l2, random): after steps 1 and 2 inside the search, then once after the last step
     assert calls == [1, 2, 0, 1, 2, 0]
     assert all(row["macs_ratio"] <= 0.5 + 1e-9 for row in results["points"])

@@ -117,8 +117,8 @@ def test_latency_has_a_spread_and_both_baselines_have_the_same_teacher(curve, pa
     monkeypatch.setattr(prune_curve, "_train", lambda model, x, y, epochs, lr, batch, seed, **kw:
                         teachers.append((epochs, id(kw.get("teacher")), kw.get("distill"))))
     config = CurveConfig(run=str(paper_runs / "seed0"), curve=(0.5,), criteria=("l2",), finetune_epochs=2, scratch_epochs=5,
-                         sensitivity=(), progress=False, latency_repeats=3)
-    run_prune_curve(config, out=tmp_path / "teacher")
+                         sensitivity=(), latency_repeats=3)
+    run_prune_curve(config, out=tmp_path / "teacher", progress=False)
     assert sorted(epochs for epochs, _, _ in teachers) == [2, 2, 5]  # l2 and random fine-tuned, scratch trained
     assert len({(teacher, distill) for _, teacher, distill in teachers}) == 1 and teachers[0][2] == 0.7
 

@@ -23,7 +23,7 @@ from fexprune import run_folder, runs
 from fexprune.errors import InputError
 from fexprune.run_folder import RunFolder
 
-__all__ = ["Run", "open_run", "train", "prune", "prune_curve", "compare"]
+__all__ = ["Run", "open_run", "train", "prune", "prune_curve", "compare", "run"]
 
 PathLike = str | os.PathLike
 
@@ -126,8 +126,28 @@ def prune_curve(run_or_runs: PathLike | RunFolder | Iterable[PathLike | RunFolde
     args = _parse("prune-curve", {"run": train_runs, "curve": tuple(curve)}, options)
     tracking = tracking_options(args)
     config = curve_config(args)
-    written, _ = run_prune_curve(config, out=_new_run_path(out, "prune-curve"), tracking=tracking)
+    written, _ = run_prune_curve(config, out=_new_run_path(out, "prune-curve"), progress=not args.quiet, tracking=tracking)
     return open_run(written)
+
+
+def run(spec: dict | PathLike | RunFolder, out: PathLike = "runs", seed: int | None = None, progress: bool = True,
+        tensorboard: bool = True, mlflow: str | None = None) -> Run:
+    """Run again what a spec states: a spec (a run's `.spec`, changed where you like), a run folder, or a JSON
+    file holding a spec; `seed` replaces its seed. Writes a new run folder under `out`, as the command that
+    made the spec's kind writes it, and returns it."""
+    from fexprune.experiments.runner import RunContext
+    from fexprune.experiments.runner import run as run_spec
+    from fexprune.tracking import tracking
+
+    if isinstance(spec, dict):
+        values, source = spec, "the spec"
+    else:
+        values, source = run_folder.spec_from(_folder(spec)), _folder(spec)
+    if seed is not None:
+        values = {**values, "seed": seed}
+    kind = values.get("kind") if isinstance(values, dict) else None
+    context = RunContext(progress=progress, tracking=tracking(tensorboard, mlflow))
+    return open_run(run_spec(values, _new_run_path(out, str(kind or "run")), context, source))
 
 
 def compare(paths: PathLike | RunFolder | Iterable[PathLike | RunFolder]):

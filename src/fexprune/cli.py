@@ -53,7 +53,7 @@ class CommandParser(argparse.ArgumentParser):
 
 
 COMMANDS = ["data", "train", "prune", "prune-curve", "pic", "features", "sweep", "reproduce", "predict", "export", "baseline", "compare",
-            "weights"]
+            "run", "weights"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

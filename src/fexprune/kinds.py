@@ -1,6 +1,7 @@
 """Every kind of run, named once: what its spec holds and how compare, reports and tracking take it. The
 layers read these properties instead of testing a kind's name; a new kind of run is a line here, its
-experiment, its command and its report builder (report/build.py, which a test holds to this list)."""
+experiment module (with its run(spec, out, context, source): fexprune.experiments.runner), its command and its
+report builder (report/build.py, which a test holds to this list)."""
 
 from __future__ import annotations
 
@@ -18,20 +19,23 @@ class Kind:
     skipped_because: str = "no test accuracy to compare"
     trials: bool = False  # its folder holds train runs of its own, each logged to MLflow under it
     logged: bool = True  # TensorBoard gets its summary even when it has no metrics rows
+    experiment: str | None = None  # the module whose run(spec, out, context, source) runs it (fexprune.experiments.runner)
 
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
-    Kind("train", "fexprune train", trained=True),
-    Kind("cv", "fexprune train --cv K", trained=True),
-    Kind("baseline", "fexprune baseline", logged=False),
+    Kind("train", "fexprune train", trained=True, experiment="fexprune.experiments.train"),
+    Kind("cv", "fexprune train --cv K", trained=True, experiment="fexprune.experiments.train"),
+    Kind("baseline", "fexprune baseline", logged=False, experiment="fexprune.experiments.baseline"),
     Kind("sweep", "fexprune sweep", trains=True, own=("channels",), compared="skipped", trials=True,
-         skipped_because="a sweep's summary; its trials are read as runs of their own"),
-    Kind("prune", "fexprune prune", compared="criteria"),
+         skipped_because="a sweep's summary; its trials are read as runs of their own",
+         experiment="fexprune.experiments.sweep"),
+    Kind("prune", "fexprune prune", compared="criteria", experiment="fexprune.experiments.prune"),
     Kind("prune-curve", "fexprune prune-curve", compared="skipped", logged=False,
-         skipped_because="a curve's points are in its own report"),
-    Kind("pic", "fexprune pic", compared="row"),
+         skipped_because="a curve's points are in its own report", experiment="fexprune.experiments.prune_curve"),
+    Kind("pic", "fexprune pic", compared="row", experiment="fexprune.experiments.pic"),
     Kind("reproduce", "fexprune reproduce", compared="skipped", logged=False,
-         skipped_because="a reproduce summary; its stages (train, prune, pic, sweep) are read as runs of their own"),
+         skipped_because="a reproduce summary; its stages (train, prune, pic, sweep) are read as runs of their own",
+         experiment="fexprune.experiments.reproduce"),
 )}
 
 

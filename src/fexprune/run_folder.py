@@ -152,6 +152,20 @@ def read_spec(folder: str | os.PathLike, what: str = "a run folder") -> dict[str
     return spec_legacy.current(values, kind)
 
 
+def spec_from(source: str | os.PathLike) -> dict[str, Any]:
+    """The spec a run folder states (in the current shape), or the one a JSON file holds: what
+    fexprune.experiments.runner runs again. An older flat spec outside its run folder cannot say its kind."""
+    source = Path(source)
+    if source.is_dir():
+        return read_spec(source)
+    if not source.is_file():
+        raise InputError("no such run folder or spec file", source)
+    values = runs.read_json(source)
+    if not spec_legacy.is_current(values):
+        raise InputError(f"holds no spec of version {spec.VERSION} (an older run's spec is read from its run folder)", source)
+    return values
+
+
 def read_settings(folder: str | os.PathLike, what: str = "a run folder") -> dict[str, Any]:
     """The run's spec as one flat record (fexprune.spec.flat): the keys the experiments' config dataclasses and
     the reports read."""

@@ -14,6 +14,7 @@ a spec back into the flat record the experiments' config dataclasses read.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fexprune.kinds import KINDS
@@ -122,3 +123,17 @@ def dotted(value: Any, prefix: str = "") -> dict[str, Any]:
     for key, item in value.items():
         out.update(dotted(item, f"{prefix}{key}.") if isinstance(item, dict) else {f"{prefix}{key}": item})
     return out
+
+
+def settings(cls: type, record: dict[str, Any]):
+    """The config dataclass `cls` holding a flat record's settings (see `flat`): keys that are no field of
+    `cls` are left out, and JSON lists become tuples where the field is a tuple."""
+    fields = {field.name: str(field.type) for field in dataclasses.fields(cls)}
+    values = {}
+    for key, value in record.items():
+        if key not in fields:
+            continue
+        if isinstance(value, list) and "tuple" in fields[key]:
+            value = tuple(tuple(item) if isinstance(item, list) else item for item in value)
+        values[key] = value
+    return cls(**values)

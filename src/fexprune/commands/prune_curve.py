@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from fexprune.report.prune_curve import curve_table
 
     config = curve_config(args)
-    run_dir, results = run_prune_curve(config, out=args.out, tracking=tracking)
+    run_dir, results = run_prune_curve(config, out=args.out, progress=not args.quiet, tracking=tracking)
     print(render_table(curve_table(results)), end="")
     for warning in results["warnings"]:
         print(f"warning: {warning}")
@@ -165,5 +165,5 @@ def curve_config(args: argparse.Namespace):
         round_to=args.round_to, merge=args.merge, finetune_epochs=args.finetune, finetune_lr=args.lr, distill=args.distill,
         augment=not args.no_augment, batch_size=args.batch_size, scratch=args.scratch_epochs != 0,
         scratch_epochs=args.scratch_epochs or None, sensitivity=args.sensitivity, sample_size=args.sample_size,
-        seed=args.seed, device=args.device, progress=not args.quiet,
+        seed=args.seed, device=args.device,
     )

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,11 +18,15 @@ from tqdm import tqdm
 from fexprune import run_folder, spec
 from fexprune.config import ImageDataConfig
 from fexprune.data.splits import describe_split, split_indices
+from fexprune.errors import InputError
 from fexprune.experiments.folds import fold_indices, fold_protocol, summarise
 from fexprune.experiments.run_writer import RunOutput, write_run
 from fexprune.faces.loading import load_images, with_chain
 from fexprune.report.metrics import classification_metrics, confusion_figure
 from fexprune.tracking import Tracking
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 METHOD = "HOG (8px cells, 9 bins) + RBF-SVM (C=10, balanced)"
 
@@ -102,3 +106,12 @@ def run_baseline(config: BaselineConfig, out=None, progress: bool = True, tracki
     write_run(run_dir, RunOutput(kind="baseline", results=results, image_set=image_set,
                                  figures={"confusion": confusion_figure(matrix, classes, f"HOG + SVM ({results['protocol']})")}), tracking)
     return run_dir, results
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A baseline run as `run_spec` states it (fexprune.experiments.runner)."""
+    try:
+        config = BaselineConfig.from_dict(spec.flat(run_spec))
+    except TypeError as error:
+        raise InputError(str(error), source) from None
+    return run_baseline(config, out, progress=context.progress, tracking=context.tracking)[0]

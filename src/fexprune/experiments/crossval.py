@@ -21,11 +21,12 @@ from fexprune.report.metrics import classification_metrics, confusion_figure
 from fexprune.tracking import Tracking
 
 
-def cross_validate(config, out=None, progress: bool = True, baseline: bool = True, tracking: Tracking = Tracking()):
+def cross_validate(config, out=None, progress: bool = True, baseline: bool = True, tracking: Tracking = Tracking(),
+                   recipe=None):
     """Train `config.recipe` on each of `config.cv` folds (and the HOG+SVM baseline on the same folds);
     a run folder with per-fold rows in metrics.csv, mean/sd in results.json, and the report."""
     k = int(config.cv)
-    recipe = recipe_for(config)
+    recipe = recipe if recipe is not None else recipe_for(config)
     recipe.check(config)
     device = resolve_device(config.device)
     set_deterministic(config.deterministic)

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ from fexprune.report.pic import (
     threshold_figure,
 )
 from fexprune.tracking import Tracking
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 @dataclass
 class PICResult:
@@ -220,3 +223,9 @@ def write_pic_run(result: PICResult, out: str | Path | None, tracking: Tracking 
     write_run(run_dir, RunOutput(kind="pic", results=summary, metrics=result.rows, figures={
         result.config.mode: main, "angles_initial": angles_figure(result.initial_angles, "angles after training (deg)")}), tracking)
     return run_dir
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A PIC run as `run_spec` states it (fexprune.experiments.runner)."""
+    config = spec.settings(PICConfig, spec.flat(run_spec))
+    return run_pic(config, out, progress=context.progress, tracking=context.tracking).run_dir

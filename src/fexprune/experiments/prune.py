@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -35,6 +35,9 @@ from fexprune.pruning.removal import LAYERS, remove_pruned_channels
 from fexprune.report import pruning as report
 from fexprune.training.loop import evaluate, fit
 from fexprune.tracking import Tracking
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 
 @dataclass
@@ -253,3 +256,9 @@ def run_pruning(config: PruneConfig, out: str | Path | None = None, progress: bo
         figures["criteria_comparison"] = report.criteria_comparison_figure(rows, results, config.max_loss_increase)
         write_run(run_dir, RunOutput(kind="prune", results=results, metrics=rows, models=models, figures=figures), tracking)
         return PruneResult(run_dir, results, outcomes)
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A prune run as `run_spec` states it (fexprune.experiments.runner)."""
+    config = spec.settings(PruneConfig, spec.flat(run_spec))
+    return run_pruning(config, out, progress=context.progress, tracking=context.tracking).run_dir

@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -66,6 +67,9 @@ from fexprune.training.loop import evaluate
 from fexprune.training.minibatch import train_epoch
 from fexprune.tracking import Tracking
 
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
+
 KIND = "prune-curve"
 
 
@@ -99,7 +103,6 @@ class CurveConfig:
     seed: int = 0
     threads: int | None = 1
     device: str = "cpu"
-    progress: bool = True
 
     def check(self) -> None:
         if not self.curve or not all(0 < r < 1 for r in self.curve):
@@ -326,7 +329,8 @@ def _unpruned_summary(unpruned: list[dict]) -> dict:
     return summary
 
 
-def run_prune_curve(config: CurveConfig, out: str | Path | None = None, tracking: Tracking = Tracking()) -> tuple[Path, dict]:
+def run_prune_curve(config: CurveConfig, out: str | Path | None = None, progress: bool = True,
+                    tracking: Tracking = Tracking()) -> tuple[Path, dict]:
     """Prune each train run's network along the curve with each criterion and the baselines, the same on every
     run; writes one run folder with every run's points and their mean and spread per point."""
     config.check()
@@ -340,7 +344,7 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None, tracking
         run_dir = run_folder.create(out, KIND, spec.build(KIND, {**dataclasses.asdict(config), "run": str(paths[0]),
                                                                  "runs": [str(p) for p in paths]}))
         jobs = len(list(dict.fromkeys([*config.criteria, "random"]))) * len(config.curve) + (len(config.curve) if config.scratch else 0)
-        bar = tqdm(total=jobs * len(paths), desc="prune curve", unit="point", file=sys.stderr, disable=not config.progress)
+        bar = tqdm(total=jobs * len(paths), desc="prune curve", unit="point", file=sys.stderr, disable=not progress)
         per_run = [_curve_of_run(config, path, index, len(paths) > 1, run_dir, bar) for index, path in enumerate(paths)]
         bar.close()
         settings = per_run[0]["settings"]
@@ -380,6 +384,11 @@ def run_prune_curve(config: CurveConfig, out: str | Path | None = None, tracking
                                      if sensitivity else {"summary.csv": summary_table(summary)}), tracking)
         return run_dir, results
 
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A pruning curve as `run_spec` states it (fexprune.experiments.runner)."""
+    config = spec.settings(CurveConfig, spec.flat(run_spec))
+    return run_prune_curve(config, out, progress=context.progress, tracking=context.tracking)[0]
 
 def summary_table(summary: list[dict]) -> list[dict]:
     """The per-point summary as CSV rows (its warnings joined into one cell)."""

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -32,6 +33,9 @@ from fexprune.inference.trained_run import train_config
 from fexprune.pruning.criteria import CRITERIA
 from fexprune.report.reproduce import STAGES
 from fexprune.tracking import Tracking
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 # --quick: mini-batches of 32 at lr 1e-3 learn in ~10 epochs what full-batch Adam at 3e-5 needs 700 for
 # (full batch at 1e-3 still needs ~100). With the built-in data (700 frames) the whole run costs about
@@ -214,3 +218,9 @@ def versions() -> dict[str, str]:
         "fexprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": numpy.__version__, "platform": platform.platform(),
     }
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A reproduce run as `run_spec` states it (fexprune.experiments.runner)."""
+    config = ReproduceConfig.from_dict(spec.flat(run_spec))
+    return run_reproduce(config, out=out, progress=context.progress, tracking=context.tracking).run_dir

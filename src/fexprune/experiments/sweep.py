@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -31,6 +31,9 @@ from fexprune.experiments.train import train
 from fexprune.recipes.paper import DEFAULT_LR
 from fexprune.report.sweep import sweep_figure
 from fexprune.tracking import Tracking
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 PAPER_GRID: list[tuple[int, int]] = [(16, 32), (12, 24), (20, 40), (6, 12)]
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -227,3 +230,9 @@ def _trial_row(trial: Trial, results: dict) -> dict:
 
 def _label(channels) -> str:
     return f"{channels[0]}/{channels[1]}"
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A sweep as `run_spec` states it (fexprune.experiments.runner)."""
+    config = SweepConfig.from_dict(spec.flat(run_spec))
+    return run_sweep(config, out=out, progress=context.progress, tracking=context.tracking).run_dir

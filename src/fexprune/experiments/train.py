@@ -11,6 +11,7 @@ import math
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -31,6 +32,9 @@ from fexprune.recipes import Recipe, recipe_for, recipe_from_spec, recipe_sectio
 from fexprune.report.training import training_curve_figure
 from fexprune.tracking import EpochLog, Tracking
 
+
+if TYPE_CHECKING:
+    from fexprune.experiments.runner import RunContext
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -61,14 +65,15 @@ class _StopRequest:
 
 
 def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True, tracking: Tracking = Tracking()) -> TrainResult:
-    """Train `config.recipe`; `resume` continues the interrupted run folder it names."""
+          progress: bool = True, tracking: Tracking = Tracking(), recipe: Recipe | None = None) -> TrainResult:
+    """Train `config.recipe`; `resume` continues the interrupted run folder it names. `recipe`: the recipe
+    with options a spec states (None: as `config` asks for it)."""
     if resume is None:
         config = with_chain(config)
     if resume is None and config.cv:
-        return cross_validate(config, out=out, progress=progress, tracking=tracking)
+        return cross_validate(config, out=out, progress=progress, tracking=tracking, recipe=recipe)
     run_dir, state = None, None
-    recipe = recipe_for(config)
+    recipe = recipe if recipe is not None else recipe_for(config)
     if resume is not None:
         run_dir, config, recipe, state = _reopen(Path(resume))
     recipe.check(config)
@@ -145,6 +150,13 @@ def train(config: TrainConfig, out: str | Path | None = None, resume: str | Path
     ), tracking)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return TrainResult(run_dir=run_dir, results=results, metrics=fitted.rows, model=fitted.model)
+
+
+def run(run_spec: dict, out: str | Path | None, context: RunContext, source: Path) -> Path:
+    """A train or cv run as `run_spec` states it, its recipe section included (fexprune.experiments.runner)."""
+    config = train_config(run_spec, source)
+    recipe = recipe_from_spec(run_spec, config, source)
+    return train(config, out=out, progress=context.progress, tracking=context.tracking, recipe=recipe).run_dir
 
 
 def epoch_postfix(row: dict) -> dict[str, str]:

@@ -42,14 +42,15 @@ class TrainedRun:
 
 
 def train_config(values: dict, source: Path) -> TrainConfig:
-    """The TrainConfig a trained run's spec describes; a hand-edited value named, not a traceback later."""
+    """The TrainConfig a trained run's spec describes; a hand-edited value named, not a traceback later.
+    `source`: the run folder the spec is in, or the file (or words) it came from."""
+    where = run_folder.spec_path(source) if Path(source).is_dir() else Path(source)
     try:
         config = TrainConfig.from_dict(spec.flat(values))
     except TypeError as error:
-        raise InputError(str(error), run_folder.spec_path(source)) from None
+        raise InputError(str(error), where) from None
     if config.normalize not in NORMALIZATIONS:
-        raise InputError(f"training.normalize {config.normalize!r} is not one of {', '.join(NORMALIZATIONS)}",
-                         run_folder.spec_path(source))
+        raise InputError(f"training.normalize {config.normalize!r} is not one of {', '.join(NORMALIZATIONS)}", where)
     return config
 
 
