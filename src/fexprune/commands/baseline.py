@@ -8,10 +8,10 @@ from fexprune.commands.common import (
     add_face_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    tracking_options,
     face_settings,
     positive_int,
     seed_number,
+    tracking_options,
 )
 
 # HOG cells compare like with like only where faces are aligned: on the real movie split, +3.5 points

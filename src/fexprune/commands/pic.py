@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_tracking_arguments, tracking_options, positive_float, seed_number
+from fexprune.commands.common import add_tracking_arguments, positive_float, seed_number, tracking_options
 from fexprune.experiments.pic_config import MODES, NORMALIZERS, PICConfig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fexprune.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
-from fexprune.commands.common import add_tracking_arguments, tracking_options, refuse
+from fexprune.commands.common import add_tracking_arguments, refuse, tracking_options
 from fexprune.commands.prune_curve import OLD_NAMES, comma_list, register_old_spelling
 from fexprune.errors import InputError
 

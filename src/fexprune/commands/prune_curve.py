@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from fexprune.argtypes import non_negative_int, positive_float, positive_int, seed_number, weight
-from fexprune.commands.common import add_tracking_arguments, tracking_options, refuse
+from fexprune.commands.common import add_tracking_arguments, refuse, tracking_options
 from fexprune.errors import InputError
 
 CRITERIA = ("l2", "l1", "random", "taylor", "bn_scale", "distinctiveness", "fpgm")  # pruning.importance.IMPORTANCES

@@ -9,11 +9,11 @@ from fexprune.commands.common import (
     add_device_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    tracking_options,
     channels_pair,
     positive_float,
     positive_int,
     seed_number,
+    tracking_options,
 )
 
 

@@ -11,12 +11,12 @@ from fexprune.commands.common import (
     add_face_arguments,
     add_image_data_arguments,
     add_tracking_arguments,
-    tracking_options,
     face_settings,
     positive_float,
     positive_int,
     refusal,
     seed_number,
+    tracking_options,
 )
 
 
