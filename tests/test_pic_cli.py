@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import csv
-import json
 
-import numpy as np
-import openpyxl
 import pytest
 
+from data_trees import write_feature_table
 from fexprune.cli import main
 from fexprune.run_folder import read_settings
 
 
-def _sfew_xlsx(path, n=120):
-    rng = np.random.default_rng(0)
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append([None, None, "LPQ features", None, None, None, None, "PHOG features", None, None, None, None])
-    sheet.append(["Name", "label", 1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
-    for i in range(n):
-        sheet.append([f"clip_{i}.png", int(rng.integers(1, 8))] + (rng.normal(size=10) * 0.05).tolist())
-    book.save(path)
-    return path
-
-
 def test_pic_command_on_an_sfew_like_table(tmp_path, capsys):
-    table = _sfew_xlsx(tmp_path / "SFEW.xlsx")
+    table = write_feature_table(tmp_path / "SFEW.xlsx")
     out = tmp_path / "run"
     code = main(["pic", "--features", str(table), "--epochs", "200", "--retrain-epochs", "30",
                  "--normalize", "none", "--out", str(out)])
@@ -54,7 +40,7 @@ def test_pic_features_naming_a_folder_says_so(tmp_path, capsys):
 
 
 def test_pic_command_rejects_bad_input(tmp_path, capsys):
-    table = _sfew_xlsx(tmp_path / "SFEW.xlsx", n=20)
+    table = write_feature_table(tmp_path / "SFEW.xlsx", n=20)
     assert main(["pic", "--features", str(table), "--hidden", "1", "--out", str(tmp_path / "r")]) == 2
     assert "hidden" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:

@@ -10,25 +10,11 @@ import pytest
 import torch
 
 import fexprune
+from data_trees import write_feature_table
 from fexprune.cli import main
 from fexprune.data.synth import write_synthetic
 from fexprune.errors import InputError
 from fexprune.kinds import KINDS
-
-
-def _feature_table(path, n=120):
-    """An SFEW.xlsx-like table: two header rows, then name, label and 10 LPQ + PHOG features per row."""
-    import numpy as np
-    import openpyxl
-
-    rng = np.random.default_rng(0)
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append([None, None, "LPQ features", None, None, None, None, "PHOG features", None, None, None, None])
-    sheet.append(["Name", "label", 1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
-    for i in range(n):
-        sheet.append([f"clip_{i}.png", int(rng.integers(1, 8))] + (rng.normal(size=10) * 0.05).tolist())
-    book.save(path)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +23,7 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("rerun")
     images = write_synthetic(root / "data", per_class=4, size=(64, 48), progress=False, duplicates=0)
     table = root / "sfew.xlsx"
-    _feature_table(table)
+    write_feature_table(table)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the reruns below compare numbers to 1e-6
     try:
