@@ -54,9 +54,7 @@ def checkout_runs(tmp_path_factory):
     unavailable = _unavailable()
     folder = tmp_path_factory.mktemp("equivalence")
     # a private cache, as every test has, and the fetched weights, which are only read
-    env = {**os.environ, "FEXPRUNE_CACHE": str(folder / "cache"), "FEXPRUNE_WEIGHTS": str(weights_root()),
-           "FEXPRUNE_TENSORBOARD": "1"}
-    env.pop("FEXPRUNE_MLFLOW", None)
+    env = {**os.environ, "FEXPRUNE_CACHE": str(folder / "cache"), "FEXPRUNE_WEIGHTS": str(weights_root())}
     records, _ = run_all(REPOSITORY / "src", folder / "runs", sorted(unavailable), env)
     return records, unavailable
 

@@ -19,7 +19,7 @@ from fexprune.kinds import KINDS
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """Runs of several kinds made by the command line on small data: {kind: run folder}, and the images."""
+    """Runs of several kinds made by the command line on small data: {kind: run folder}."""
     root = tmp_path_factory.mktemp("rerun")
     images = write_synthetic(root / "data", per_class=4, size=(64, 48), progress=False, duplicates=0)
     table = root / "sfew.xlsx"
@@ -43,7 +43,7 @@ def made(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return {kind: root / folder for kind, folder in
-            (("train", "train"), ("prune", "prune"), ("prune-curve", "curve"), ("baseline", "baseline"), ("pic", "pic"), ("sweep", "sweep"))}, images
+            (("train", "train"), ("prune", "prune"), ("prune-curve", "curve"), ("baseline", "baseline"), ("pic", "pic"), ("sweep", "sweep"))}
 
 
 NUMBERS = {"train": ("test_accuracy", "test_loss", "train_loss"), "baseline": ("test_accuracy",),
@@ -52,7 +52,7 @@ NUMBERS = {"train": ("test_accuracy", "test_loss", "train_loss"), "baseline": ("
 
 @pytest.mark.parametrize("kind", ["train", "prune", "prune-curve", "baseline", "pic", "sweep"])
 def test_a_runs_spec_runs_again_to_the_same_spec_and_numbers(made, kind, tmp_path):
-    runs, _ = made
+    runs = made
     first = fexprune.open_run(runs[kind])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def test_every_kind_names_the_module_that_runs_it():
 
 
 def test_the_command_runs_a_spec_on_more_seeds_and_compare_groups_them(made, tmp_path, capsys):
-    runs, _ = made
+    runs = made
     assert main(["run", str(runs["train"]), "--seed", "1", "2", "--quiet", "--no-tensorboard", "--out-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 2 and printed[0].startswith("train run, seed 1, test accuracy")
@@ -95,7 +95,7 @@ def test_the_command_runs_a_spec_on_more_seeds_and_compare_groups_them(made, tmp
 
 
 def test_an_edited_spec_runs_what_it_now_states(made, tmp_path):
-    runs, _ = made
+    runs = made
     spec = fexprune.open_run(runs["train"]).spec
     edited = {**spec, "training": {**spec["training"], "epochs": 1}}
     again = fexprune.run(edited, out=tmp_path, progress=False, tensorboard=False)
@@ -103,7 +103,7 @@ def test_an_edited_spec_runs_what_it_now_states(made, tmp_path):
 
 
 def test_a_spec_that_cannot_run_is_one_clear_error(made, tmp_path, capsys):
-    runs, _ = made
+    runs = made
     spec = fexprune.open_run(runs["train"]).spec
     with pytest.raises(InputError, match="kind 'nonsense': no experiment runs it"):
         fexprune.run({**spec, "kind": "nonsense"}, out=tmp_path)

@@ -145,9 +145,8 @@ def run(spec: dict | PathLike | RunFolder, out: PathLike = "runs", seed: int | N
         values, source = run_folder.spec_from(_folder(spec)), _folder(spec)
     if seed is not None:
         values = {**values, "seed": seed}
-    kind = values.get("kind") if isinstance(values, dict) else None
     context = RunContext(progress=progress, tracking=tracking(tensorboard, mlflow))
-    return open_run(run_spec(values, _new_run_path(out, str(kind or "run")), context, source))
+    return open_run(run_spec(values, _new_run_path(out, str(values.get("kind") or "run")), context, source))
 
 
 def compare(paths: PathLike | RunFolder | Iterable[PathLike | RunFolder]):

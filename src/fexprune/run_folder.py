@@ -145,7 +145,7 @@ def read_spec(folder: str | os.PathLike, what: str = "a run folder") -> dict[str
     if not has_spec(folder):
         raise InputError(f"not {what} (no {SPEC_FILE})", folder)
     values = runs.read_json(folder / SPEC_FILE)  # a JSON object, or an InputError naming the file (fexprune.schema)
-    if spec_legacy.is_current(values):
+    if spec.is_current(values):
         return values
     results = read_results(folder)
     kind = run_kind(results, values) if isinstance(results, dict) else spec_legacy.unfinished_kind(values)
@@ -161,7 +161,7 @@ def spec_from(source: str | os.PathLike) -> dict[str, Any]:
     if not source.is_file():
         raise InputError("no such run folder or spec file", source)
     values = runs.read_json(source)
-    if not spec_legacy.is_current(values):
+    if not spec.is_current(values):
         raise InputError(f"holds no spec of version {spec.VERSION} (an older run's spec is read from its run folder)", source)
     return values
 

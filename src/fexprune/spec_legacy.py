@@ -13,10 +13,6 @@ from typing import Any
 from fexprune import spec
 
 
-def is_current(values: dict[str, Any]) -> bool:
-    return spec.is_current(values)
-
-
 def unfinished_kind(values: dict[str, Any]) -> str:
     """The kind of a version-1 run that wrote no results yet: only a train run resumes."""
     named = values.get("kind") or values.get("command")

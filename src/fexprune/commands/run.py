@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fexprune.commands.common import add_tracking_arguments, seed_number, tracking_options
+from fexprune.commands.common import add_tracking_arguments, seed_number
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:
@@ -28,10 +28,9 @@ def register(subparsers, argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace) -> int:
     from fexprune.api import run as run_spec
 
-    tracking = tracking_options(args)
-    for seed in args.seed or [None]:
+    for seed in args.seed or [None]:  # each call checks the MLflow URI before its run starts
         done = run_spec(args.spec, out=args.out_dir, seed=seed, progress=not args.quiet,
-                        tensorboard=tracking.tensorboard, mlflow=tracking.mlflow)
+                        tensorboard=args.tensorboard, mlflow=args.mlflow)
         accuracy = done.results.get("test_accuracy")
         shown = f", test accuracy {100 * accuracy:.2f}%" if isinstance(accuracy, (int, float)) else ""
         print(f"{done.kind} run, seed {done.spec.get('seed')}{shown}: {done.path}")

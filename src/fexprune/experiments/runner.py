@@ -32,7 +32,7 @@ def run(spec: dict[str, Any], out: str | Path | None = None, context: RunContext
     source = Path(source)
     if not isinstance(spec, dict) or not spec_module.is_current(spec):
         raise InputError(f"is not a run spec of version {spec_module.VERSION} ({{\"kind\": ..., \"version\": "
-                         f"{spec_module.VERSION}, ...}}); an older run folder's spec is read with fexprune.open_run", source)
+                         f"{spec_module.VERSION}, ...}}); an older run's spec is read from its run folder", source)
     kind = KINDS.get(spec["kind"])
     if kind is None or kind.experiment is None:
         runnable = ", ".join(name for name, k in KINDS.items() if k.experiment)
